@@ -1,0 +1,54 @@
+"""Settings, read once from the environment and an optional .env file, then passed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Bot Framework names for the bot registration; our own names for everything else.
+
+    `ConfigurationBotFrameworkAuthentication` reads APP_ID, APP_PASSWORD, APP_TYPE and
+    APP_TENANTID by attribute, so this object is passed to it directly.
+    """
+
+    model_config = SettingsConfigDict(
+        env_file=ROOT / ".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    APP_ID: str = Field(default="", alias="MicrosoftAppId")
+    APP_PASSWORD: str = Field(default="", alias="MicrosoftAppPassword", repr=False)
+    APP_TYPE: str = Field(default="MultiTenant", alias="MicrosoftAppType")
+    APP_TENANTID: str = Field(default="", alias="MicrosoftAppTenantId")
+
+    host: str = Field(default="127.0.0.1", alias="HOST")
+    port: int = Field(default=3978, alias="PORT", ge=0, le=65535)
+    data_dir: Path = Field(default=ROOT / "data", alias="DATA_DIR")
+    database_url: str = Field(default="", alias="DATABASE_URL", repr=False)
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+
+    # Test and benchmark knobs for the embedded provisioning service.
+    embedded_delay_seconds: float = Field(default=0.0, alias="EMBEDDED_DELAY_SECONDS", ge=0)
+    max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES", gt=0)
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Settings:
+        if not self.data_dir.is_absolute():
+            object.__setattr__(self, "data_dir", (ROOT / self.data_dir).resolve())
+        if not self.database_url:
+            url = f"sqlite+aiosqlite:///{self.data_dir / 'bot.sqlite3'}"
+            object.__setattr__(self, "database_url", url)
+        return self
+
+    @property
+    def authenticated(self) -> bool:
+        return bool(self.APP_ID)

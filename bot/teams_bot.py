@@ -1,0 +1,127 @@
+"""The activity handler: works out who is talking, then routes to dialogs/. No rules here."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
+from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
+
+from bot.cards import attachment, card_invoke_response
+from bot.chat import TurnChat
+from cards.common import COMMAND_KEY
+from cards.notice import notice_card
+from dialogs.add_user import CARD_ACTIONS, AddUserConversation
+from dialogs.main_menu import MainMenu
+from services.directory import Directory
+from services.errors import DomainError
+from services.models import Actor
+
+log = logging.getLogger(__name__)
+
+SEARCH_RESPONSE_TYPE = "application/vnd.microsoft.search.searchResponse"
+MAX_SEARCH_RESULTS = 25
+
+
+def tenant_of(activity: Activity) -> str:
+    conversation = activity.conversation
+    if conversation is not None and conversation.tenant_id:
+        return str(conversation.tenant_id)
+    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    tenant = channel_data.get("tenant")
+    return str(tenant.get("id") or "") if isinstance(tenant, dict) else ""
+
+
+class PhoneConnectorBot(ActivityHandler):
+    def __init__(self, directory: Directory, menu: MainMenu, add_user: AddUserConversation) -> None:
+        self._directory = directory
+        self._menu = menu
+        self._add_user = add_user
+
+    async def _actor(self, turn: TurnContext) -> Actor:
+        sender = turn.activity.from_property or ChannelAccount()
+        return await self._directory.actor(
+            tenant_of(turn.activity), sender.aad_object_id or "", sender.name or ""
+        )
+
+    async def on_message_activity(self, turn: TurnContext) -> None:
+        actor = await self._actor(turn)
+        chat = TurnChat(turn)
+        value = turn.activity.value if isinstance(turn.activity.value, dict) else None
+        if value is not None and isinstance(value.get("verb"), str):
+            await self._card_action_by_message(turn, chat, actor, value)
+            return
+        if value is not None and isinstance(value.get(COMMAND_KEY), str):
+            await self._menu.on_text(chat, actor, value[COMMAND_KEY])
+            return
+        await self._menu.on_text(chat, actor, turn.activity.text)
+
+    async def _card_action_by_message(
+        self, turn: TurnContext, chat: TurnChat, actor: Actor, value: dict[str, Any]
+    ) -> None:
+        """The Action.Submit fallback of a Universal Action, for clients without Action.Execute."""
+        verb = value["verb"]
+        if verb not in CARD_ACTIONS:
+            await chat.send_text("That button is not known. Type **help** to see what I can do.")
+            return
+        card = await self._add_user.on_card_action(chat, actor, verb, value)
+        if turn.activity.reply_to_id:
+            await turn.update_activity(
+                Activity(
+                    type=ActivityTypes.message,
+                    id=turn.activity.reply_to_id,
+                    attachments=[attachment(card)],
+                )
+            )
+        else:
+            await chat.send_card(card)
+
+    async def on_members_added_activity(self, members_added: list[ChannelAccount], turn: TurnContext) -> None:
+        bot_id = turn.activity.recipient.id if turn.activity.recipient else None
+        if any(member.id != bot_id for member in members_added):
+            await self._menu.welcome(TurnChat(turn), await self._actor(turn))
+
+    async def on_installation_update_add(self, turn: TurnContext) -> None:
+        await self._menu.welcome(TurnChat(turn), await self._actor(turn))
+
+    async def on_invoke_activity(self, turn: TurnContext) -> InvokeResponse:
+        name = turn.activity.name
+        value = turn.activity.value if isinstance(turn.activity.value, dict) else {}
+        if name == "adaptiveCard/action":
+            action = value.get("action") if isinstance(value.get("action"), dict) else {}
+            verb = action.get("verb")
+            data = action.get("data") if isinstance(action.get("data"), dict) else {}
+            actor = await self._actor(turn)
+            chat = TurnChat(turn)
+            if not isinstance(verb, str) or verb not in CARD_ACTIONS:
+                return card_invoke_response(
+                    notice_card("Unknown button", "Type **help** to see what I can do.", attention=True)
+                )
+            card = await self._add_user.on_card_action(chat, actor, verb, data)
+            return card_invoke_response(card)
+        if name == "application/search":
+            return await self._search(turn, value)
+        # Unknown invokes are answered politely instead of with botbuilder's 501.
+        return InvokeResponse(status=200, body={})
+
+    async def _search(self, turn: TurnContext, value: dict[str, Any]) -> InvokeResponse:
+        actor = await self._actor(turn)
+        query = value.get("queryText") if isinstance(value.get("queryText"), str) else ""
+        dataset = value.get("dataset") if isinstance(value.get("dataset"), str) else ""
+        options = value.get("queryOptions") if isinstance(value.get("queryOptions"), dict) else {}
+        top = options.get("top") if isinstance(options.get("top"), int) else MAX_SEARCH_RESULTS
+        try:
+            results = await self._add_user.search_users(
+                actor, dataset, query[:100], max(1, min(top, MAX_SEARCH_RESULTS))
+            )
+        except DomainError as exc:
+            log.info("typeahead search refused: %s", exc.message)
+            results = []
+        return InvokeResponse(
+            status=200,
+            body={
+                "type": SEARCH_RESPONSE_TYPE,
+                "value": {"results": [{"title": t, "value": v} for t, v in results]},
+            },
+        )

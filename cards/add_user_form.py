@@ -1,0 +1,220 @@
+"""The add-user form: every field of the portal's "Add User" page, with the portal's fixes built in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from microsoft_teams.cards import (
+    AdaptiveCard,
+    CardElement,
+    Choice,
+    ChoiceSetInput,
+    Container,
+    QueryData,
+    TextInput,
+    ToggleInput,
+)
+
+from cards.common import (
+    VERB_CANCEL,
+    VERB_SUBMIT_FORM,
+    card,
+    execute,
+    field_error,
+    heading,
+    paragraph,
+    request_data,
+)
+from services.add_user_form import (
+    EXTENSION_PATTERN,
+    SIP_AUTH_ID_PATTERN,
+    VOICEMAIL_WARNING,
+    FieldErrors,
+)
+from services.models import FormOptions, ProvisioningRequest, RequestKind
+
+USER_DATASET = "licensedTeamsUsers"
+SHOWN_FREE_EXTENSIONS = 12
+
+
+def add_user_form(
+    request: ProvisioningRequest,
+    options: FormOptions,
+    errors: FieldErrors | None = None,
+    *,
+    confirm_voicemail: bool = False,
+) -> AdaptiveCard:
+    errors = errors or {}
+    values: Mapping[str, Any] = request.values
+    extension = str(values.get("extension") or "")
+    body: list[CardElement] = [heading(f"Add a phone user to {options.tenant.name}")]
+    if request.kind is RequestKind.partner:
+        body.append(
+            paragraph(
+                f"A global admin of {options.tenant.name} approves the last steps (sync and enable calling).",
+                subtle=True,
+            )
+        )
+    if "form" in errors:
+        body.append(paragraph(errors["form"], color="Attention"))
+    elif errors:
+        body.append(paragraph("Please fix the fields marked below.", color="Attention"))
+
+    def add(element: CardElement, field: str, note: str | None = None) -> None:
+        body.append(element)
+        if note:
+            body.append(paragraph(note, subtle=True))
+        if field in errors:
+            body.append(field_error(errors[field]))
+
+    add(
+        ChoiceSetInput(
+            id="pbxLocation",
+            label="PBX location",
+            style="compact",
+            is_required=True,
+            error_message="Choose a PBX location.",
+            choices=[Choice(title=name, value=name) for name in options.pbx_locations],
+            value=str(values.get("pbx_location") or "") or None,
+        ),
+        "pbx_location",
+    )
+    add(
+        ChoiceSetInput(
+            id="voiceRoute",
+            label="Voice route",
+            style="compact",
+            is_required=True,
+            error_message="Choose a voice route.",
+            choices=[Choice(title=r.name, value=r.name) for r in options.voice_routes],
+            value=str(values.get("voice_route") or "") or None,
+        ),
+        "voice_route",
+    )
+    add(
+        _teams_user_input(options, str(values.get("teams_user") or "")),
+        "teams_user",
+        "Only users with a Teams Phone licence are listed.",
+    )
+    free = [e.number for e in options.free_extensions][:SHOWN_FREE_EXTENSIONS]
+    free_note = f"Free extensions: {', '.join(free)}." if free else "No free extensions left."
+    add(
+        TextInput(
+            id="extension",
+            label="SIP user (PBX extension)",
+            is_required=True,
+            regex=EXTENSION_PATTERN,
+            error_message="Enter the extension, digits only.",
+            placeholder="e.g. 105",
+            value=extension or None,
+            max_length=8,
+        ),
+        "extension",
+        f"{free_note} An extension can belong to one user only.",
+    )
+    add(
+        TextInput(
+            id="phoneNumber",
+            label="Phone number",
+            regex=r"^[0-9]*$",
+            error_message="Digits only.",
+            placeholder="Same as the extension",
+            value=str(values.get("phone_number") or extension) or None,
+            max_length=8,
+        ),
+        "phone_number",
+        "The portal pre-fills the PBX caller ID here, but the Phone Connector needs the "
+        "extension: the bot fills in the extension for you.",
+    )
+    add(
+        ToggleInput(
+            id="disableVoicemail",
+            title="Disable voicemail in Teams",
+            value="true" if values.get("disable_voicemail", True) else "false",
+            value_on="true",
+            value_off="false",
+            wrap=True,
+        ),
+        "disable_voicemail",
+    )
+    if confirm_voicemail:
+        body.append(
+            Container(
+                style="warning",
+                items=[
+                    paragraph(f"**Teams voicemail stays on.** {VOICEMAIL_WARNING}"),
+                    ToggleInput(
+                        id="voicemailConfirmed",
+                        title="I understand: keep Teams voicemail on",
+                        value="false",
+                        value_on="true",
+                        value_off="false",
+                        wrap=True,
+                    ),
+                ],
+            )
+        )
+    add(
+        ToggleInput(
+            id="defaultDialPlan",
+            title="Assign default dial plan policy",
+            value="true" if values.get("default_dial_plan", True) else "false",
+            value_on="true",
+            value_off="false",
+            wrap=True,
+        ),
+        "default_dial_plan",
+    )
+    add(
+        TextInput(
+            id="sipAuthId",
+            label="Device: SIP authentication ID",
+            regex=SIP_AUTH_ID_PATTERN,
+            error_message="Letters, digits, dots, dashes or underscores.",
+            placeholder="The extension followed by t, e.g. 105t",
+            value=str(values.get("sip_auth_id") or (f"{extension}t" if extension else "")) or None,
+            max_length=64,
+        ),
+        "sip_auth_id",
+        "Device password: the bot generates one (8 letters and digits) and sends it straight "
+        "to the PBX. Nobody sees it and the bot does not keep it.",
+    )
+    data = request_data(request.request_id, request.version)
+    return card(
+        body,
+        [
+            execute("Review", VERB_SUBMIT_FORM, data, style="positive"),
+            execute("Cancel", VERB_CANCEL, data, validate_inputs=False),
+        ],
+    )
+
+
+def _teams_user_input(options: FormOptions, current: str, request_id: str) -> ChoiceSetInput:
+    choices = [Choice(title=f"{u.display_name} ({u.upn})", value=u.upn) for u in options.licensed_users]
+    if options.needs_user_search:
+        # A large tenant: Teams asks the bot as the admin types (application/search invoke).
+        selected = [c for c in choices if c.value == current]
+        if current and not selected:
+            selected = [Choice(title=current, value=current)]
+        return ChoiceSetInput(
+            id="teamsUser",
+            label="Teams user",
+            style="filtered",
+            is_required=True,
+            error_message="Choose the Teams user.",
+            placeholder="Type a name or address",
+            choices=selected,
+            choices_data=QueryData(dataset=f"{USER_DATASET}:{request_id}"),
+            value=current or None,
+        )
+    return ChoiceSetInput(
+        id="teamsUser",
+        label="Teams user",
+        style="filtered",
+        is_required=True,
+        error_message="Choose the Teams user.",
+        placeholder="Choose a user",
+        choices=choices,
+        value=current or None,
+    )

@@ -1,0 +1,99 @@
+"""The progress card: one card, updated in place, with each step's outcome and a summary."""
+
+from __future__ import annotations
+
+from microsoft_teams.cards import AdaptiveCard, CardElement
+
+from cards.common import (
+    VERB_CANCEL,
+    VERB_EDIT,
+    VERB_RETRY,
+    card,
+    execute,
+    facts,
+    heading,
+    paragraph,
+    request_data,
+)
+from cards.review import request_facts
+from services.models import ProvisioningRequest, RequestKind, RequestState, StepOutcome
+
+ICONS = {
+    StepOutcome.pending: "⏳",
+    StepOutcome.done: "✅",
+    StepOutcome.skipped: "☑️",
+    StepOutcome.failed: "❌",
+}
+
+STATE_LABELS = {
+    RequestState.draft: "Draft",
+    RequestState.submitted: "Adding the user",
+    RequestState.user_added: "User added",
+    RequestState.awaiting_approval: "Waiting for a global admin",
+    RequestState.approved: "Approved",
+    RequestState.synced: "Synced",
+    RequestState.calling_enabled: "Calling enabled",
+    RequestState.done: "Done",
+    RequestState.failed: "Failed",
+    RequestState.rejected: "Rejected",
+    RequestState.cancelled: "Cancelled",
+}
+
+
+def step_lines(request: ProvisioningRequest) -> list[str]:
+    s = request.steps
+    upn = str(request.values.get("teams_user", ""))
+    lines = [
+        f"{ICONS[s.add_user]} Add {upn} at the provisioning service"
+        + (f": {s.add_user_note}" if s.add_user_note and s.add_user is StepOutcome.failed else ""),
+        f"{ICONS[s.sync]} Sync Teams users" + (f": {s.sync_note}" if s.sync_note else ""),
+        f"{ICONS[s.calling]} Enable calling" + (f": {s.calling_note}" if s.calling_note else ""),
+    ]
+    return lines
+
+
+def progress_card(request: ProvisioningRequest) -> AdaptiveCard:
+    upn = str(request.values.get("teams_user", ""))
+    extension = str(request.values.get("extension", ""))
+    state = request.state
+    body: list[CardElement] = [heading(f"Adding {upn} (extension {extension})")]
+    body.append(paragraph(f"Request {request.short_id} · {STATE_LABELS[state]}", subtle=True))
+    body.append(paragraph("\n\n".join(step_lines(request))))
+    actions = []
+    data = request_data(request.request_id, request.version)
+    if state is RequestState.done:
+        body.append(
+            paragraph(
+                f"**Done.** {upn} can make and receive Teams calls on extension {extension}.",
+                color="Good",
+            )
+        )
+    elif state is RequestState.failed:
+        body.append(paragraph(f"**That did not work.** {request.error or ''}", color="Attention"))
+        if request.resume_state is not None:
+            body.append(paragraph("Nothing you entered is lost: try again when ready.", subtle=True))
+            actions.append(execute("Try again", VERB_RETRY, data, style="positive"))
+        if request.resume_state is RequestState.submitted:
+            actions.append(execute("Edit", VERB_EDIT, data))
+            actions.append(execute("Cancel", VERB_CANCEL, data))
+    elif state is RequestState.awaiting_approval and request.kind is RequestKind.partner:
+        body.append(
+            paragraph(
+                f"User added. Waiting for a global admin of {request.tenant_name} to enable calling.",
+            )
+        )
+    elif state is RequestState.cancelled:
+        body.append(paragraph("Cancelled. Nothing was sent to the provisioning service."))
+    else:
+        body.append(paragraph("Working... this card updates when each step ends.", subtle=True))
+    body.append(facts(request_facts(request)))
+    return card(body, actions)
+
+
+def cancelled_card(request: ProvisioningRequest) -> AdaptiveCard:
+    return card(
+        [
+            heading("Add user cancelled"),
+            paragraph("Nothing was sent to the provisioning service.", subtle=True),
+        ]
+    )

@@ -1,0 +1,211 @@
+"""The add-user conversation: form, review, provisioning with a progress card, retry and cancel.
+
+The conversation's state is the persisted request (services/workflow.py), not a dialog stack:
+every click carries the request id and version, is re-checked against the database and the
+clicking user's role, and answers with the card that replaces the clicked one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from microsoft_teams.cards import AdaptiveCard
+
+from cards.add_user_form import USER_DATASET, add_user_form
+from cards.common import (
+    VERB_CANCEL,
+    VERB_CONFIRM,
+    VERB_EDIT,
+    VERB_REFRESH,
+    VERB_RETRY,
+    VERB_SUBMIT_FORM,
+)
+from cards.notice import notice_card
+from cards.progress import cancelled_card, progress_card
+from cards.review import review_card
+from dialogs.ports import Background, CardUpdates, Chat
+from services.errors import DomainError, NotAuthorised, RequestNotFound, StaleRequest
+from services.models import Actor, ProvisioningRequest, RequestState, Role
+from services.provisioning import ProvisioningService
+from services.workflow import FormResult, RequestService
+
+log = logging.getLogger(__name__)
+
+CARD_ACTIONS = {VERB_SUBMIT_FORM, VERB_CONFIRM, VERB_EDIT, VERB_CANCEL, VERB_RETRY, VERB_REFRESH}
+
+
+class AddUserConversation:
+    def __init__(
+        self,
+        requests: RequestService,
+        provisioning: ProvisioningService,
+        card_updates: CardUpdates,
+        background: Background,
+    ) -> None:
+        self._requests = requests
+        self._provisioning = provisioning
+        self._card_updates = card_updates
+        self._background = background
+
+    # -- starting ----------------------------------------------------------------------------
+
+    async def start(self, chat: Chat, actor: Actor, tenant_id: str | None = None) -> None:
+        """ "add user": a new draft and its form card, or the open one if there is one."""
+        try:
+            request = await self._requests.open_draft_of(actor)
+            if request is not None and (tenant_id is None or request.tenant_id == tenant_id):
+                await chat.send_text(
+                    "You already have a phone user in progress: here is its form again. "
+                    "Type **cancel** to drop it."
+                )
+            else:
+                request = await self._requests.start_draft(actor, tenant_id)
+            options = await self._requests.form_options(request)
+        except DomainError as exc:
+            await chat.send_text(exc.message)
+            return
+        card_ref = await chat.send_card(add_user_form(request, options))
+        await self._requests.set_card_ref(request.request_id, card_ref)
+
+    async def cancel_open(self, chat: Chat, actor: Actor) -> bool:
+        """ "cancel" typed: drop the open draft. Returns False when there was nothing to cancel."""
+        request = await self._requests.open_draft_of(actor)
+        if request is None:
+            return False
+        request = await self._requests.cancel(actor, request.request_id)
+        card_ref = await self._requests.card_ref(request.request_id)
+        if card_ref:
+            await self._update_quietly(card_ref, cancelled_card(request))
+        return True
+
+    # -- clicks --------------------------------------------------------------------------------
+
+    async def on_card_action(
+        self, chat: Chat, actor: Actor, verb: str, data: Mapping[str, Any]
+    ) -> AdaptiveCard:
+        """Handle one click; returns the card that replaces the clicked one."""
+        request_id = str(data.get("requestId") or "")
+        version = _int(data.get("version"))
+        if not request_id or version is None:
+            await self._requests.audit(
+                actor, None, request_id or None, "refused", None, None, f"malformed card data for {verb}"
+            )
+            return notice_card("This card is not valid", "Type **add user** to start again.", attention=True)
+        try:
+            return await self._dispatch(chat, actor, verb, request_id, version, data)
+        except StaleRequest as exc:
+            return await self._current_card(actor, request_id, exc.message)
+        except (NotAuthorised, RequestNotFound) as exc:
+            return notice_card("Not allowed", exc.message, attention=True)
+        except DomainError as exc:
+            return notice_card("That did not work", exc.message, attention=True)
+
+    async def _dispatch(
+        self,
+        chat: Chat,
+        actor: Actor,
+        verb: str,
+        request_id: str,
+        version: int,
+        data: Mapping[str, Any],
+    ) -> AdaptiveCard:
+        if actor.role is Role.none:
+            # Roles are re-checked on every click: a user who lost the role can no longer act.
+            await self._requests.audit(actor, None, request_id, "refused", None, None, "no role")
+            raise NotAuthorised("Only a global administrator or a managing partner can do that.")
+        clicked = chat.clicked_card_ref()
+        if clicked:
+            await self._requests.set_card_ref(request_id, clicked)
+        if verb == VERB_SUBMIT_FORM:
+            result = await self._requests.save_form(actor, request_id, version, data)
+            return _form_or_review(result)
+        if verb == VERB_EDIT:
+            result = await self._requests.reopen_form(actor, request_id, version)
+            return add_user_form(result.request, result.options)
+        if verb == VERB_CANCEL:
+            request = await self._requests.cancel(actor, request_id, version)
+            return cancelled_card(request)
+        if verb == VERB_CONFIRM:
+            result = await self._requests.submit(actor, request_id, version)
+            if result.request.state is RequestState.draft:
+                return add_user_form(result.request, result.options, result.errors)
+            self._run_in_background(result.request)
+            return progress_card(result.request)
+        if verb == VERB_RETRY:
+            request = await self._requests.retry(actor, request_id, version)
+            self._run_in_background(request)
+            return progress_card(request)
+        if verb == VERB_REFRESH:
+            return await self._current_card(actor, request_id, None)
+        raise DomainError("That button is not known. Type **help** to see what I can do.")
+
+    async def _current_card(self, actor: Actor, request_id: str, note: str | None) -> AdaptiveCard:
+        request = await self._requests.get_for(actor, request_id)
+        return await self.card_for(request, note)
+
+    async def card_for(self, request: ProvisioningRequest, note: str | None = None) -> AdaptiveCard:
+        if request.state is RequestState.draft:
+            options = await self._requests.form_options(request)
+            if request.values.get("reviewed"):
+                return review_card(request)
+            return add_user_form(request, options, {"form": note} if note else None)
+        if request.state is RequestState.cancelled:
+            return cancelled_card(request)
+        return progress_card(request)
+
+    # -- slow work -----------------------------------------------------------------------------
+
+    def _run_in_background(self, request: ProvisioningRequest) -> None:
+        self._background.spawn(self.run(request.request_id), name=f"provision-{request.short_id}")
+
+    async def run(self, request_id: str) -> None:
+        """Run the pipeline; the progress card is updated in place after every step."""
+
+        async def on_progress(request: ProvisioningRequest) -> None:
+            card_ref = await self._requests.card_ref(request.request_id)
+            if card_ref:
+                await self._update_quietly(card_ref, progress_card(request))
+
+        await self._requests.run(request_id, on_progress)
+
+    async def resume_interrupted(self) -> int:
+        """After a restart: continue every request whose pipeline was cut off."""
+        pending = await self._requests.in_flight()
+        for request in pending:
+            self._run_in_background(request)
+        return len(pending)
+
+    async def _update_quietly(self, card_ref: dict[str, Any], card: AdaptiveCard) -> None:
+        try:
+            await self._card_updates.update(card_ref, card)
+        except Exception:
+            # The request's state is already saved; a lost card update is shown on the next click.
+            log.warning("could not update a card in place", exc_info=True)
+
+    # -- typeahead -----------------------------------------------------------------------------
+
+    async def search_users(self, actor: Actor, dataset: str, query: str, limit: int) -> list[tuple[str, str]]:
+        """Teams' typeahead for the Teams user field; the dataset names the request."""
+        prefix, _, request_id = dataset.partition(":")
+        if prefix != USER_DATASET or not request_id:
+            return []
+        request = await self._requests.get_for(actor, request_id)
+        users = await self._provisioning.search_licensed_users(request.tenant_id, query, limit)
+        return [(f"{u.display_name} ({u.upn})", u.upn) for u in users]
+
+
+def _form_or_review(result: FormResult) -> AdaptiveCard:
+    if result.ready_for_review:
+        return review_card(result.request)
+    return add_user_form(
+        result.request, result.options, result.errors, confirm_voicemail=result.confirm_voicemail
+    )
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,46 @@
+"""Typed commands: what a user wrote, or which navigation button they pressed, as one enum."""
+
+from __future__ import annotations
+
+import enum
+import re
+
+
+class Command(enum.StrEnum):
+    add_user = "add user"
+    my_requests = "my requests"
+    help = "help"
+    cancel = "cancel"
+    unknown = "unknown"
+
+
+_ALIASES = {
+    "add user": Command.add_user,
+    "add a user": Command.add_user,
+    "add a phone user": Command.add_user,
+    "add phone user": Command.add_user,
+    "new user": Command.add_user,
+    "my requests": Command.my_requests,
+    "requests": Command.my_requests,
+    "status": Command.my_requests,
+    "help": Command.help,
+    "hi": Command.help,
+    "hello": Command.help,
+    "start": Command.help,
+    "menu": Command.help,
+    "cancel": Command.cancel,
+    "stop": Command.cancel,
+    "quit": Command.cancel,
+}
+
+_MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE)
+
+
+def parse_command(text: str | None) -> Command:
+    """Whole-phrase match after removing @mentions, case and punctuation; no substring guessing."""
+    if not text:
+        return Command.unknown
+    cleaned = _MENTION.sub(" ", text)
+    cleaned = re.sub(r"[^\w\s]", " ", cleaned.lower())
+    cleaned = " ".join(cleaned.split())
+    return _ALIASES.get(cleaned, Command.unknown)

@@ -1,0 +1,54 @@
+"""The main menu: welcome, help, "add user", "my requests", "cancel", and anything else typed."""
+
+from __future__ import annotations
+
+from cards.my_requests import my_requests_card
+from cards.welcome import welcome_card
+from dialogs.add_user import AddUserConversation
+from dialogs.commands import Command, parse_command
+from dialogs.ports import Chat
+from services.models import Actor, Role
+from services.workflow import RequestService
+
+NOT_AUTHORISED = (
+    "Sorry, you are not authorised to add phone users. Only a global administrator of your "
+    "tenant, or a partner who manages it, can. Ask your Microsoft 365 administrator if you "
+    "think you should have access."
+)
+
+
+class MainMenu:
+    def __init__(self, requests: RequestService, add_user: AddUserConversation) -> None:
+        self._requests = requests
+        self._add_user = add_user
+
+    async def welcome(self, chat: Chat, actor: Actor) -> None:
+        await chat.send_card(welcome_card(actor.name, actor.role))
+
+    async def on_text(self, chat: Chat, actor: Actor, text: str | None) -> None:
+        command = parse_command(text)
+        if command is Command.help:
+            await self.welcome(chat, actor)
+        elif command is Command.cancel:
+            if actor.role is not Role.none and await self._add_user.cancel_open(chat, actor):
+                await chat.send_text("Cancelled. Nothing was sent to the provisioning service.")
+            else:
+                await chat.send_text("There is nothing to cancel. Type **help** to see what I can do.")
+        elif actor.role is Role.none:
+            await self._requests.audit(actor, None, None, "refused", None, None, f"{command.value}")
+            await chat.send_text(NOT_AUTHORISED)
+        elif command is Command.add_user:
+            if actor.role is Role.partner:
+                await chat.send_text(
+                    "Partner requests are not available yet. Ask a global administrator of the "
+                    "tenant to add the user."
+                )
+                return
+            await self._add_user.start(chat, actor)
+        elif command is Command.my_requests:
+            await chat.send_card(my_requests_card(await self._requests.requests_of(actor)))
+        else:
+            await chat.send_text(
+                "Sorry, I did not understand that. Type **add user**, **my requests**, **help** "
+                "or **cancel**."
+            )

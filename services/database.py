@@ -1,0 +1,189 @@
+"""The database: one schema for SQLite (embedded default) and PostgreSQL, through SQLAlchemy async."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+metadata = MetaData()
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),  # customer | partner
+    Column("sync_required", Boolean, nullable=False, default=False),
+)
+
+partner_enterprises = Table(
+    "partner_enterprises",
+    metadata,
+    Column("partner_tenant_id", String(64), primary_key=True),
+    Column("enterprise_tenant_id", String(64), primary_key=True),
+)
+
+people = Table(
+    "people",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("aad_object_id", String(64), primary_key=True),
+    Column("upn", String(320), nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("global_admin", Boolean, nullable=False, default=False),
+    Column("partner_user", Boolean, nullable=False, default=False),
+)
+
+pbx_locations = Table(
+    "pbx_locations",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("name", String(100), primary_key=True),
+    Column("domain", String(200), nullable=False),
+)
+
+voice_routes = Table(
+    "voice_routes",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("route_id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+)
+
+teams_users = Table(
+    "teams_users",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("upn", String(320), primary_key=True),
+    Column("display_name", String(200), nullable=False),
+    Column("licensed", Boolean, nullable=False),
+    Column("provisioned", Boolean, nullable=False, default=False),
+    Column("calling_enabled", Boolean, nullable=False, default=False),
+    Column("pbx_location", String(100)),
+    Column("voice_route", String(100)),
+    Column("extension", String(20)),
+    Column("phone_number", String(20)),
+    Column("voicemail_disabled", Boolean),
+    Column("default_dial_plan", Boolean),
+    Column("sip_auth_id", String(64)),
+    # A salted hash only, as a stand-in for the platform's own device record: the clear
+    # password never reaches this database.
+    Column("device_password_hash", String(200)),
+)
+
+extensions = Table(
+    "extensions",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("pbx_location", String(100), primary_key=True),
+    Column("number", String(20), primary_key=True),
+    Column("caller_id", String(20), nullable=False),
+    Column("assigned_to", String(320)),
+)
+
+requests = Table(
+    "requests",
+    metadata,
+    Column("request_id", String(36), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("tenant_id", String(64), nullable=False, index=True),
+    Column("tenant_name", String(200), nullable=False),
+    Column("requester_tenant_id", String(64), nullable=False),
+    Column("requester_id", String(64), nullable=False, index=True),
+    Column("requester_name", String(200), nullable=False),
+    Column("state", String(30), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("values", JSON, nullable=False),
+    Column("steps", JSON, nullable=False),
+    Column("error", Text),
+    Column("resume_state", String(30)),
+    Column("decided_by", String(200)),
+    Column("decision_note", Text),
+    # Where the request's progress card lives, as opaque JSON from the bot edge.
+    Column("card_ref", JSON),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor_tenant_id", String(64), nullable=False),
+    Column("actor_id", String(64), nullable=False),
+    Column("actor_name", String(200), nullable=False),
+    Column("tenant_id", String(64), index=True),
+    Column("request_id", String(36), index=True),
+    Column("action", String(50), nullable=False),
+    Column("from_state", String(30)),
+    Column("to_state", String(30)),
+    Column("outcome", String(500), nullable=False),
+)
+
+bot_state = Table(
+    "bot_state",
+    metadata,
+    Column("key", String(400), primary_key=True),
+    Column("etag", String(40), nullable=False),
+    Column("data", JSON, nullable=False),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{(data_dir / 'bot.sqlite3').resolve()}"
+
+
+class Database:
+    """Owns the engine; `create()` makes the schema on first start."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not self.is_sqlite)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    async def create(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers run during a write; busy_timeout makes concurrent writers wait, not fail.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

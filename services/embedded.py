@@ -1,0 +1,329 @@
+"""The embedded provisioning service: the portal's rules on the local database, for the default mode."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from collections import Counter
+
+from sqlalchemy import and_, func, or_, select, update
+
+from services import database as db
+from services.database import Database
+from services.errors import ExtensionTaken, NotLicensed, ProvisioningError
+from services.models import (
+    Extension,
+    FormOptions,
+    PhoneUserSpec,
+    PhoneUserState,
+    TeamsUser,
+    Tenant,
+    VoiceRoute,
+)
+from services.passwords import is_valid_device_password
+
+OPERATIONS = ("add_user", "sync_users", "enable_calling")
+
+
+class Faults:
+    """Failures to inject into the next calls of an operation: for tests and demos of "Try again"."""
+
+    def __init__(self) -> None:
+        self._pending: Counter[str] = Counter()
+
+    def fail_next(self, operation: str, times: int = 1) -> None:
+        if operation not in OPERATIONS:
+            raise ValueError(f"unknown operation {operation!r}")
+        self._pending[operation] += times
+
+    def check(self, operation: str) -> None:
+        if self._pending[operation] > 0:
+            self._pending[operation] -= 1
+            raise ProvisioningError(
+                "The provisioning service did not answer in time. Nothing was lost; try again.",
+                retryable=True,
+            )
+
+
+class EmbeddedProvisioningService:
+    """Implements `ProvisioningService` with the portal's rules, persisted in our own database."""
+
+    def __init__(self, database: Database, *, delay_seconds: float = 0.0) -> None:
+        self._db = database
+        self._delay = delay_seconds
+        self.faults = Faults()
+
+    async def _slow(self, operation: str) -> None:
+        if self._delay:
+            await asyncio.sleep(self._delay)
+        self.faults.check(operation)
+
+    async def ping(self) -> None:
+        await self._db.ping()
+
+    async def tenant(self, tenant_id: str) -> Tenant | None:
+        async with self._db.engine.connect() as conn:
+            row = (await conn.execute(select(db.tenants).where(db.tenants.c.tenant_id == tenant_id))).first()
+        return Tenant(tenant_id=row.tenant_id, name=row.name) if row else None
+
+    async def enterprises_of(self, partner_tenant_id: str) -> list[Tenant]:
+        pe = db.partner_enterprises
+        query = (
+            select(db.tenants.c.tenant_id, db.tenants.c.name)
+            .join(pe, pe.c.enterprise_tenant_id == db.tenants.c.tenant_id)
+            .where(pe.c.partner_tenant_id == partner_tenant_id)
+            .order_by(db.tenants.c.name)
+        )
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Tenant(tenant_id=r.tenant_id, name=r.name) for r in rows]
+
+    async def form_options(self, tenant_id: str) -> FormOptions:
+        tenant = await self.tenant(tenant_id)
+        if tenant is None:
+            raise ProvisioningError(f"Tenant {tenant_id} is not set up at the provisioning service.")
+        tu = db.teams_users
+        async with self._db.engine.connect() as conn:
+            pbxs = (
+                await conn.execute(
+                    select(db.pbx_locations.c.name)
+                    .where(db.pbx_locations.c.tenant_id == tenant_id)
+                    .order_by(db.pbx_locations.c.name)
+                )
+            ).scalars()
+            pbx_names = list(pbxs)
+            routes = (
+                await conn.execute(
+                    select(db.voice_routes)
+                    .where(db.voice_routes.c.tenant_id == tenant_id)
+                    .order_by(db.voice_routes.c.name)
+                )
+            ).all()
+            licensed_filter = and_(tu.c.tenant_id == tenant_id, tu.c.licensed.is_(True))
+            count = (await conn.execute(select(func.count()).where(licensed_filter))).scalar_one()
+            users = (
+                await conn.execute(
+                    select(tu.c.upn, tu.c.display_name)
+                    .where(licensed_filter)
+                    .order_by(tu.c.display_name)
+                    .limit(50)
+                )
+            ).all()
+            free = (
+                await conn.execute(
+                    select(db.extensions)
+                    .where(
+                        db.extensions.c.tenant_id == tenant_id,
+                        db.extensions.c.assigned_to.is_(None),
+                    )
+                    .order_by(db.extensions.c.pbx_location, db.extensions.c.number)
+                )
+            ).all()
+        return FormOptions(
+            tenant=tenant,
+            pbx_locations=pbx_names,
+            voice_routes=[VoiceRoute(route_id=r.route_id, name=r.name) for r in routes],
+            licensed_users=[TeamsUser(upn=u.upn, display_name=u.display_name, licensed=True) for u in users],
+            licensed_user_count=count,
+            free_extensions=[_extension(r) for r in free],
+        )
+
+    async def search_licensed_users(self, tenant_id: str, query: str, limit: int = 25) -> list[TeamsUser]:
+        tu = db.teams_users
+        pattern = f"%{_escape_like(query.strip().lower())}%"
+        stmt = (
+            select(tu.c.upn, tu.c.display_name)
+            .where(
+                tu.c.tenant_id == tenant_id,
+                tu.c.licensed.is_(True),
+                or_(
+                    func.lower(tu.c.upn).like(pattern, escape="\\"),
+                    func.lower(tu.c.display_name).like(pattern, escape="\\"),
+                ),
+            )
+            .order_by(tu.c.display_name)
+            .limit(limit)
+        )
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [TeamsUser(upn=r.upn, display_name=r.display_name, licensed=True) for r in rows]
+
+    async def teams_user(self, tenant_id: str, upn: str) -> TeamsUser | None:
+        tu = db.teams_users
+        async with self._db.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(tu).where(tu.c.tenant_id == tenant_id, func.lower(tu.c.upn) == upn.lower())
+                )
+            ).first()
+        return TeamsUser(upn=row.upn, display_name=row.display_name, licensed=row.licensed) if row else None
+
+    async def extension(self, tenant_id: str, pbx_location: str, number: str) -> Extension | None:
+        ex = db.extensions
+        async with self._db.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(ex).where(
+                        ex.c.tenant_id == tenant_id,
+                        ex.c.pbx_location == pbx_location,
+                        ex.c.number == number,
+                    )
+                )
+            ).first()
+        return _extension(row) if row else None
+
+    async def add_user(self, tenant_id: str, spec: PhoneUserSpec, device_password: str) -> None:
+        await self._slow("add_user")
+        if not is_valid_device_password(device_password):
+            raise ProvisioningError("The device password must be 8 letters and digits.", retryable=False)
+        options = await self.form_options(tenant_id)
+        if spec.pbx_location not in options.pbx_locations:
+            raise ProvisioningError(f"PBX location {spec.pbx_location} does not exist.", retryable=False)
+        if spec.voice_route not in {r.name for r in options.voice_routes}:
+            raise ProvisioningError(
+                f"Voice route {spec.voice_route} is not offered to {options.tenant.name}.",
+                retryable=False,
+            )
+        user = await self.teams_user(tenant_id, spec.teams_user)
+        if user is None or not user.licensed:
+            raise NotLicensed(spec.teams_user)
+        # scrypt is deliberately slow: keep it off the event loop.
+        password_hash = await asyncio.to_thread(_hash_password, device_password)
+        tu, ex = db.teams_users, db.extensions
+        async with self._db.engine.begin() as conn:
+            current = (
+                await conn.execute(
+                    select(tu.c.extension, tu.c.provisioned).where(
+                        tu.c.tenant_id == tenant_id, tu.c.upn == user.upn
+                    )
+                )
+            ).one()
+            if current.provisioned and current.extension not in (None, spec.extension):
+                raise ProvisioningError(
+                    f"{user.upn} is already a phone user with extension {current.extension}.",
+                    retryable=False,
+                )
+            claimed = await conn.execute(
+                update(ex)
+                .where(
+                    ex.c.tenant_id == tenant_id,
+                    ex.c.pbx_location == spec.pbx_location,
+                    ex.c.number == spec.extension,
+                    or_(ex.c.assigned_to.is_(None), ex.c.assigned_to == user.upn),
+                )
+                .values(assigned_to=user.upn)
+            )
+            if claimed.rowcount != 1:
+                row = (
+                    await conn.execute(
+                        select(ex.c.assigned_to).where(
+                            ex.c.tenant_id == tenant_id,
+                            ex.c.pbx_location == spec.pbx_location,
+                            ex.c.number == spec.extension,
+                        )
+                    )
+                ).first()
+                if row is None:
+                    raise ProvisioningError(
+                        f"Extension {spec.extension} does not exist on {spec.pbx_location}.",
+                        retryable=False,
+                    )
+                raise ExtensionTaken(spec.extension, row.assigned_to)
+            await conn.execute(
+                update(tu)
+                .where(tu.c.tenant_id == tenant_id, tu.c.upn == user.upn)
+                .values(
+                    provisioned=True,
+                    pbx_location=spec.pbx_location,
+                    voice_route=spec.voice_route,
+                    extension=spec.extension,
+                    phone_number=spec.phone_number,
+                    voicemail_disabled=spec.disable_voicemail,
+                    default_dial_plan=spec.default_dial_plan,
+                    sip_auth_id=spec.sip_auth_id,
+                    device_password_hash=password_hash,
+                )
+            )
+            await conn.execute(
+                update(db.tenants).where(db.tenants.c.tenant_id == tenant_id).values(sync_required=True)
+            )
+
+    async def sync_required(self, tenant_id: str) -> bool:
+        async with self._db.engine.connect() as conn:
+            value = (
+                await conn.execute(
+                    select(db.tenants.c.sync_required).where(db.tenants.c.tenant_id == tenant_id)
+                )
+            ).scalar_one_or_none()
+        return bool(value)
+
+    async def sync_users(self, tenant_id: str) -> None:
+        await self._slow("sync_users")
+        async with self._db.engine.begin() as conn:
+            await conn.execute(
+                update(db.tenants).where(db.tenants.c.tenant_id == tenant_id).values(sync_required=False)
+            )
+
+    async def calling_enabled(self, tenant_id: str, upn: str) -> bool:
+        state = await self.user_state(tenant_id, upn)
+        return bool(state and state.calling_enabled)
+
+    async def enable_calling(self, tenant_id: str, upn: str) -> None:
+        await self._slow("enable_calling")
+        state = await self.user_state(tenant_id, upn)
+        if state is None or not state.provisioned:
+            raise ProvisioningError(f"{upn} is not a phone user yet.", retryable=False)
+        if await self.sync_required(tenant_id):
+            raise ProvisioningError("Teams users must be synced before calling can be enabled.")
+        tu = db.teams_users
+        async with self._db.engine.begin() as conn:
+            await conn.execute(
+                update(tu)
+                .where(tu.c.tenant_id == tenant_id, tu.c.upn == state.upn)
+                .values(calling_enabled=True)
+            )
+
+    async def user_state(self, tenant_id: str, upn: str) -> PhoneUserState | None:
+        tu = db.teams_users
+        async with self._db.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(tu).where(tu.c.tenant_id == tenant_id, func.lower(tu.c.upn) == upn.lower())
+                )
+            ).first()
+        if row is None:
+            return None
+        return PhoneUserState(
+            upn=row.upn,
+            licensed=row.licensed,
+            provisioned=row.provisioned,
+            calling_enabled=row.calling_enabled,
+            pbx_location=row.pbx_location,
+            voice_route=row.voice_route,
+            extension=row.extension,
+            phone_number=row.phone_number,
+            voicemail_disabled=row.voicemail_disabled,
+            default_dial_plan=row.default_dial_plan,
+            sip_auth_id=row.sip_auth_id,
+            device_password_set=row.device_password_hash is not None,
+        )
+
+
+def _extension(row) -> Extension:
+    return Extension(
+        pbx_location=row.pbx_location,
+        number=row.number,
+        caller_id=row.caller_id,
+        assigned_to=row.assigned_to,
+    )
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+    return f"scrypt${salt.hex()}${digest.hex()}"

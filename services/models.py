@@ -1,0 +1,199 @@
+"""Pydantic models of the domain: who acts, what the provisioning side offers, and requests."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Role(enum.StrEnum):
+    tenant_admin = "tenant_admin"
+    partner = "partner"
+    none = "none"
+
+
+class Actor(BaseModel):
+    """The person behind an activity, with the role the directory gave them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    aad_object_id: str
+    name: str = ""
+    role: Role = Role.none
+
+
+class Tenant(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    name: str
+
+
+class VoiceRoute(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    route_id: int
+    name: str
+
+
+class TeamsUser(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    upn: str
+    display_name: str
+    licensed: bool
+
+
+class Extension(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    pbx_location: str
+    number: str
+    caller_id: str
+    assigned_to: str | None = None
+
+
+class FormOptions(BaseModel):
+    """What the add-user form offers for one tenant."""
+
+    tenant: Tenant
+    pbx_locations: list[str]
+    voice_routes: list[VoiceRoute]
+    licensed_users: list[TeamsUser]
+    licensed_user_count: int
+    free_extensions: list[Extension]
+
+    @property
+    def needs_user_search(self) -> bool:
+        return self.licensed_user_count > TYPEAHEAD_THRESHOLD
+
+
+TYPEAHEAD_THRESHOLD = 50
+
+
+class PhoneUserSpec(BaseModel):
+    """Everything the provisioning service needs to add one Teams phone user (no password)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pbx_location: str
+    voice_route: str
+    teams_user: str
+    extension: str
+    phone_number: str
+    disable_voicemail: bool = True
+    default_dial_plan: bool = True
+    sip_auth_id: str
+
+
+class PhoneUserState(BaseModel):
+    """What the provisioning side knows of one Teams user (read by tests and status views)."""
+
+    upn: str
+    licensed: bool
+    provisioned: bool
+    calling_enabled: bool
+    pbx_location: str | None = None
+    voice_route: str | None = None
+    extension: str | None = None
+    phone_number: str | None = None
+    voicemail_disabled: bool | None = None
+    default_dial_plan: bool | None = None
+    sip_auth_id: str | None = None
+    device_password_set: bool = False
+
+
+class RequestState(enum.StrEnum):
+    draft = "draft"
+    submitted = "submitted"
+    user_added = "user_added"
+    awaiting_approval = "awaiting_approval"
+    approved = "approved"
+    synced = "synced"
+    calling_enabled = "calling_enabled"
+    done = "done"
+    failed = "failed"
+    rejected = "rejected"
+    cancelled = "cancelled"
+
+
+OPEN_STATES = frozenset({RequestState.draft})
+WORKING_STATES = frozenset(
+    {
+        RequestState.submitted,
+        RequestState.user_added,
+        RequestState.approved,
+        RequestState.synced,
+        RequestState.calling_enabled,
+    }
+)
+FINAL_STATES = frozenset({RequestState.done, RequestState.rejected, RequestState.cancelled})
+
+
+class StepOutcome(enum.StrEnum):
+    pending = "pending"
+    done = "done"
+    skipped = "skipped"
+    failed = "failed"
+
+
+class Steps(BaseModel):
+    """Outcome of each provisioning step, with one line each for the progress card."""
+
+    add_user: StepOutcome = StepOutcome.pending
+    add_user_note: str = ""
+    sync: StepOutcome = StepOutcome.pending
+    sync_note: str = ""
+    calling: StepOutcome = StepOutcome.pending
+    calling_note: str = ""
+
+
+class RequestKind(enum.StrEnum):
+    admin = "admin"
+    partner = "partner"
+
+
+class ProvisioningRequest(BaseModel):
+    """One request to add one phone user; persisted, moved only by conditional transitions."""
+
+    request_id: str
+    kind: RequestKind
+    tenant_id: str
+    tenant_name: str
+    requester_tenant_id: str
+    requester_id: str
+    requester_name: str
+    state: RequestState
+    version: int
+    values: dict[str, str | bool] = Field(default_factory=dict)
+    steps: Steps = Field(default_factory=Steps)
+    error: str | None = None
+    resume_state: RequestState | None = None
+    decided_by: str | None = None
+    decision_note: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def spec(self) -> PhoneUserSpec:
+        return PhoneUserSpec.model_validate(self.values)
+
+    @property
+    def short_id(self) -> str:
+        return self.request_id[:8]
+
+
+class AuditEntry(BaseModel):
+    at: datetime
+    actor_tenant_id: str
+    actor_id: str
+    actor_name: str
+    tenant_id: str | None
+    request_id: str | None
+    action: str
+    from_state: str | None
+    to_state: str | None
+    outcome: str

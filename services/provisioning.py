@@ -1,0 +1,44 @@
+"""What the bot needs from the provisioning side, as one interface for every implementation."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from services.models import (
+    Extension,
+    FormOptions,
+    PhoneUserSpec,
+    PhoneUserState,
+    TeamsUser,
+    Tenant,
+)
+
+
+class ProvisioningService(Protocol):
+    async def ping(self) -> None:
+        """Raise if the service cannot be reached (used by /readyz)."""
+
+    async def tenant(self, tenant_id: str) -> Tenant | None: ...
+
+    async def enterprises_of(self, partner_tenant_id: str) -> list[Tenant]: ...
+
+    async def form_options(self, tenant_id: str) -> FormOptions: ...
+
+    async def search_licensed_users(self, tenant_id: str, query: str, limit: int = 25) -> list[TeamsUser]: ...
+
+    async def teams_user(self, tenant_id: str, upn: str) -> TeamsUser | None: ...
+
+    async def extension(self, tenant_id: str, pbx_location: str, number: str) -> Extension | None: ...
+
+    async def add_user(self, tenant_id: str, spec: PhoneUserSpec, device_password: str) -> None:
+        """Add (or, with the same values, edit) a phone user. Raises ProvisioningError."""
+
+    async def sync_required(self, tenant_id: str) -> bool: ...
+
+    async def sync_users(self, tenant_id: str) -> None: ...
+
+    async def calling_enabled(self, tenant_id: str, upn: str) -> bool: ...
+
+    async def enable_calling(self, tenant_id: str, upn: str) -> None: ...
+
+    async def user_state(self, tenant_id: str, upn: str) -> PhoneUserState | None: ...

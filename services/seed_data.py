@@ -1,0 +1,102 @@
+"""Loads a world (tenants, PBXs, users, people) from a JSON file into the database, idempotently."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table, and_, select
+
+from services import database as db
+from services.database import Database
+
+DEMO_WORLD = Path(__file__).resolve().parent / "seed" / "demo_world.json"
+
+
+async def load_world(database: Database, path: Path = DEMO_WORLD) -> None:
+    """Insert every row of the world that is not there yet; existing rows are left as they are."""
+    world = json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8"))
+    rows: list[tuple[Table, dict[str, Any]]] = []
+    for tenant in world["tenants"]:
+        tid = tenant["tenant_id"]
+        rows.append(
+            (
+                db.tenants,
+                {"tenant_id": tid, "name": tenant["name"], "kind": tenant["kind"]} | {"sync_required": False},
+            )
+        )
+        for enterprise in tenant.get("manages", []):
+            rows.append(
+                (
+                    db.partner_enterprises,
+                    {"partner_tenant_id": tid, "enterprise_tenant_id": enterprise},
+                )
+            )
+        for person in tenant.get("people", []):
+            rows.append(
+                (
+                    db.people,
+                    {
+                        "tenant_id": tid,
+                        "aad_object_id": person["aad_object_id"],
+                        "upn": person["upn"],
+                        "display_name": person["display_name"],
+                        "global_admin": person.get("global_admin", False),
+                        "partner_user": person.get("partner_user", False),
+                    },
+                )
+            )
+        for route in tenant.get("voice_routes", []):
+            rows.append((db.voice_routes, {"tenant_id": tid} | route))
+        assigned = {u["extension"]: u["upn"] for u in tenant.get("teams_users", []) if u.get("extension")}
+        for location in tenant.get("pbx_locations", []):
+            rows.append(
+                (
+                    db.pbx_locations,
+                    {"tenant_id": tid, "name": location["name"], "domain": location["domain"]},
+                )
+            )
+            for ext in location.get("extensions", []):
+                rows.append(
+                    (
+                        db.extensions,
+                        {
+                            "tenant_id": tid,
+                            "pbx_location": location["name"],
+                            "number": ext["number"],
+                            "caller_id": ext["caller_id"],
+                            "assigned_to": assigned.get(ext["number"]),
+                        },
+                    )
+                )
+        first_pbx = tenant["pbx_locations"][0]["name"] if tenant.get("pbx_locations") else None
+        for user in tenant.get("teams_users", []):
+            provisioned = user.get("provisioned", False)
+            rows.append(
+                (
+                    db.teams_users,
+                    {
+                        "tenant_id": tid,
+                        "upn": user["upn"],
+                        "display_name": user["display_name"],
+                        "licensed": user["licensed"],
+                        "provisioned": provisioned,
+                        "calling_enabled": user.get("calling_enabled", False),
+                        "extension": user.get("extension"),
+                        "phone_number": user.get("extension"),
+                        "pbx_location": first_pbx if provisioned else None,
+                        "voicemail_disabled": True if provisioned else None,
+                        "default_dial_plan": True if provisioned else None,
+                    },
+                )
+            )
+    async with database.engine.begin() as conn:
+        for table, row in rows:
+            keys = [c.name for c in table.primary_key.columns]
+            exists = await conn.execute(
+                select(*table.primary_key.columns).where(and_(*(table.c[k] == row[k] for k in keys)))
+            )
+            if exists.first() is None:
+                await conn.execute(table.insert().values(**row))

@@ -1,0 +1,595 @@
+"""The request workflow: drafts, the add-user pipeline and its state machine, with an audit trail.
+
+Every transition is one conditional UPDATE (`WHERE state = <expected>`), so a double click, a
+retried invoke or two people acting at once can never run a step twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import desc, insert, select, update
+
+from services import database as db
+from services.add_user_form import (
+    AddUserInput,
+    FieldErrors,
+    check_form,
+    needs_voicemail_confirmation,
+    to_spec,
+)
+from services.database import Database, as_utc, utcnow
+from services.errors import NotAuthorised, ProvisioningError, RequestNotFound, StaleRequest
+from services.models import (
+    WORKING_STATES,
+    Actor,
+    AuditEntry,
+    FormOptions,
+    ProvisioningRequest,
+    RequestKind,
+    RequestState,
+    Role,
+    StepOutcome,
+    Steps,
+)
+from services.passwords import generate_device_password
+from services.provisioning import ProvisioningService
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[ProvisioningRequest], Awaitable[None]]
+
+SYSTEM = Actor(tenant_id="system", aad_object_id="system", name="the bot")
+
+
+@dataclass
+class FormResult:
+    """The outcome of a form submit: the saved draft, and what is still wrong with it."""
+
+    request: ProvisioningRequest
+    options: FormOptions
+    errors: FieldErrors = field(default_factory=dict)
+    confirm_voicemail: bool = False
+
+    @property
+    def ready_for_review(self) -> bool:
+        return not self.errors and not self.confirm_voicemail
+
+
+class RequestService:
+    """Creates and moves provisioning requests; the only code that writes the requests table."""
+
+    def __init__(self, database: Database, provisioning: ProvisioningService) -> None:
+        self._db = database
+        self._provisioning = provisioning
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def get(self, request_id: str) -> ProvisioningRequest:
+        async with self._db.engine.connect() as conn:
+            row = (
+                await conn.execute(select(db.requests).where(db.requests.c.request_id == request_id))
+            ).first()
+        if row is None:
+            raise RequestNotFound("That request does not exist (any more).")
+        return _request(row)
+
+    async def get_for(self, actor: Actor, request_id: str) -> ProvisioningRequest:
+        """The request, if this actor may see it: its requester, or a global admin of its tenant."""
+        try:
+            request = await self.get(request_id)
+        except RequestNotFound:
+            await self.audit(actor, None, request_id, "refused", None, None, "unknown request")
+            raise
+        if not self.may_see(actor, request):
+            await self.audit(
+                actor, request.tenant_id, request_id, "refused", request.state, None, "not allowed"
+            )
+            raise NotAuthorised("You are not allowed to see or change that request.")
+        return request
+
+    @staticmethod
+    def may_see(actor: Actor, request: ProvisioningRequest) -> bool:
+        is_requester = (
+            actor.tenant_id == request.requester_tenant_id and actor.aad_object_id == request.requester_id
+        )
+        is_admin = actor.role is Role.tenant_admin and actor.tenant_id == request.tenant_id
+        return is_requester or is_admin
+
+    async def requests_of(self, actor: Actor, limit: int = 20) -> list[ProvisioningRequest]:
+        r = db.requests
+        query = (
+            select(r)
+            .where(r.c.requester_tenant_id == actor.tenant_id, r.c.requester_id == actor.aad_object_id)
+            .where(r.c.state != RequestState.cancelled.value)
+            .order_by(desc(r.c.created_at))
+            .limit(limit)
+        )
+        async with self._db.engine.connect() as conn:
+            return [_request(row) for row in (await conn.execute(query)).all()]
+
+    async def open_draft_of(self, actor: Actor) -> ProvisioningRequest | None:
+        r = db.requests
+        query = (
+            select(r)
+            .where(r.c.requester_tenant_id == actor.tenant_id, r.c.requester_id == actor.aad_object_id)
+            .where(r.c.state == RequestState.draft.value)
+            .order_by(desc(r.c.created_at))
+            .limit(1)
+        )
+        async with self._db.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return _request(row) if row else None
+
+    async def in_flight(self) -> list[ProvisioningRequest]:
+        """Requests whose pipeline was interrupted (e.g. by a restart) and should be resumed."""
+        r = db.requests
+        states = [s.value for s in WORKING_STATES]
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(select(r).where(r.c.state.in_(states)))).all()
+        return [_request(row) for row in rows]
+
+    async def card_ref(self, request_id: str) -> dict[str, Any] | None:
+        async with self._db.engine.connect() as conn:
+            return (
+                await conn.execute(
+                    select(db.requests.c.card_ref).where(db.requests.c.request_id == request_id)
+                )
+            ).scalar_one_or_none()
+
+    async def set_card_ref(self, request_id: str, card_ref: dict[str, Any]) -> None:
+        async with self._db.engine.begin() as conn:
+            await conn.execute(
+                update(db.requests).where(db.requests.c.request_id == request_id).values(card_ref=card_ref)
+            )
+
+    async def form_options(self, request: ProvisioningRequest) -> FormOptions:
+        return await self._provisioning.form_options(request.tenant_id)
+
+    async def audit_of_tenant(self, tenant_id: str, limit: int = 50) -> list[AuditEntry]:
+        a = db.audit
+        query = select(a).where(a.c.tenant_id == tenant_id).order_by(desc(a.c.id)).limit(limit)
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            AuditEntry(
+                at=as_utc(row.at),
+                actor_tenant_id=row.actor_tenant_id,
+                actor_id=row.actor_id,
+                actor_name=row.actor_name,
+                tenant_id=row.tenant_id,
+                request_id=row.request_id,
+                action=row.action,
+                from_state=row.from_state,
+                to_state=row.to_state,
+                outcome=row.outcome,
+            )
+            for row in rows
+        ]
+
+    # -- the draft -------------------------------------------------------------------------------
+
+    async def start_draft(self, actor: Actor, tenant_id: str | None = None) -> ProvisioningRequest:
+        """A new draft for the actor's own tenant (admin) or an enterprise it manages (partner)."""
+        if actor.role is Role.tenant_admin:
+            tenant_id = actor.tenant_id
+            kind = RequestKind.admin
+        elif actor.role is Role.partner:
+            managed = {t.tenant_id for t in await self._provisioning.enterprises_of(actor.tenant_id)}
+            if tenant_id not in managed:
+                await self.audit(actor, tenant_id, None, "refused", None, None, "not managed")
+                raise NotAuthorised("You do not manage that enterprise.")
+            kind = RequestKind.partner
+        else:
+            await self.audit(actor, tenant_id, None, "refused", None, None, "no role")
+            raise NotAuthorised(
+                "Only a global administrator of this tenant or a partner who manages it can add phone users."
+            )
+        tenant = await self._provisioning.tenant(tenant_id)
+        if tenant is None:
+            raise ProvisioningError("That tenant is not set up at the provisioning service.")
+        options = await self._provisioning.form_options(tenant_id)
+        now = utcnow()
+        values: dict[str, str | bool] = {
+            "pbx_location": options.pbx_locations[0] if len(options.pbx_locations) == 1 else "",
+            "voice_route": options.voice_routes[0].name if len(options.voice_routes) == 1 else "",
+            "disable_voicemail": True,
+            "default_dial_plan": True,
+        }
+        row = {
+            "request_id": str(uuid.uuid4()),
+            "kind": kind.value,
+            "tenant_id": tenant.tenant_id,
+            "tenant_name": tenant.name,
+            "requester_tenant_id": actor.tenant_id,
+            "requester_id": actor.aad_object_id,
+            "requester_name": actor.name,
+            "state": RequestState.draft.value,
+            "version": 1,
+            "values": values,
+            "steps": Steps().model_dump(mode="json"),
+            "created_at": now,
+            "updated_at": now,
+        }
+        async with self._db.engine.begin() as conn:
+            await conn.execute(insert(db.requests).values(**row))
+            await self._audit(
+                conn,
+                actor,
+                tenant.tenant_id,
+                row["request_id"],
+                "create",
+                None,
+                RequestState.draft,
+                "draft created",
+            )
+        return await self.get(row["request_id"])
+
+    async def save_form(
+        self, actor: Actor, request_id: str, version: int, data: Mapping[str, Any]
+    ) -> FormResult:
+        """Validate and keep what the form card sent; the draft keeps every value, good or bad."""
+        request = await self._for_change(actor, request_id, version, RequestState.draft)
+        form, errors = AddUserInput.from_card(data)
+        options = await self._provisioning.form_options(request.tenant_id)
+        errors = await check_form(self._provisioning, options, form, errors)
+        values = form.model_dump(mode="json")
+        if not values.get("phone_number") and "extension" not in errors:
+            values["phone_number"] = values["extension"]
+        confirm = not errors and needs_voicemail_confirmation(form)
+        values["reviewed"] = not errors and not confirm
+        request = await self._update_draft(request, values)
+        return FormResult(request=request, options=options, errors=errors, confirm_voicemail=confirm)
+
+    async def reopen_form(self, actor: Actor, request_id: str, version: int) -> FormResult:
+        """Back from the review (or a refused add) to the form, values kept."""
+        request = await self._for_change(actor, request_id, version)
+        if request.state is RequestState.failed and request.resume_state is RequestState.submitted:
+            request = await self._transition(
+                actor,
+                request,
+                RequestState.failed,
+                RequestState.draft,
+                "edit",
+                "back to the form",
+                error=None,
+                resume_state=None,
+                steps=Steps().model_dump(mode="json"),
+            )
+        elif request.state is not RequestState.draft:
+            raise StaleRequest("This request can no longer be edited.")
+        values = dict(request.values) | {"reviewed": False}
+        request = await self._update_draft(request, values)
+        return FormResult(request=request, options=await self.form_options(request))
+
+    async def _update_draft(
+        self, request: ProvisioningRequest, values: dict[str, Any]
+    ) -> ProvisioningRequest:
+        r = db.requests
+        async with self._db.engine.begin() as conn:
+            result = await conn.execute(
+                update(r)
+                .where(r.c.request_id == request.request_id)
+                .where(r.c.state == RequestState.draft.value, r.c.version == request.version)
+                .values(values=values, version=request.version + 1, updated_at=utcnow())
+            )
+        if result.rowcount != 1:
+            raise StaleRequest("This card is out of date: the request changed meanwhile.")
+        return await self.get(request.request_id)
+
+    # -- transitions -----------------------------------------------------------------------------
+
+    async def submit(self, actor: Actor, request_id: str, version: int) -> FormResult:
+        """Review confirmed: check everything once more, then draft -> submitted."""
+        request = await self._for_change(actor, request_id, version, RequestState.draft)
+        options = await self._provisioning.form_options(request.tenant_id)
+        form, errors = AddUserInput.from_card(_as_card_values(request.values))
+        errors = await check_form(self._provisioning, options, form, errors)
+        if errors or not request.values.get("reviewed"):
+            values = dict(request.values) | {"reviewed": False}
+            request = await self._update_draft(request, values)
+            return FormResult(request=request, options=options, errors=errors)
+        spec = to_spec(form)
+        request = await self._transition(
+            actor,
+            request,
+            RequestState.draft,
+            RequestState.submitted,
+            "submit",
+            f"add {spec.teams_user} with extension {spec.extension}",
+            values=spec.model_dump(mode="json") | {"voicemail_confirmed": form.voicemail_confirmed},
+        )
+        return FormResult(request=request, options=options)
+
+    async def cancel(self, actor: Actor, request_id: str, version: int | None = None) -> ProvisioningRequest:
+        request = await self._for_change(actor, request_id, version)
+        if request.state is RequestState.failed and request.resume_state is RequestState.submitted:
+            from_state = RequestState.failed
+        elif request.state is RequestState.draft:
+            from_state = RequestState.draft
+        else:
+            raise StaleRequest("This request is already being provisioned and cannot be cancelled.")
+        return await self._transition(
+            actor, request, from_state, RequestState.cancelled, "cancel", "cancelled by requester"
+        )
+
+    async def retry(self, actor: Actor, request_id: str, version: int) -> ProvisioningRequest:
+        request = await self._for_change(actor, request_id, version, RequestState.failed)
+        if request.resume_state is None:
+            raise StaleRequest("This request cannot be retried.")
+        steps = request.steps.model_copy()
+        for name in ("add_user", "sync", "calling"):
+            if getattr(steps, name) is StepOutcome.failed:
+                setattr(steps, name, StepOutcome.pending)
+                setattr(steps, f"{name}_note", "")
+        return await self._transition(
+            actor,
+            request,
+            RequestState.failed,
+            request.resume_state,
+            "retry",
+            "try again",
+            error=None,
+            steps=steps.model_dump(mode="json"),
+        )
+
+    async def run(self, request_id: str, on_progress: Progress | None = None) -> ProvisioningRequest:
+        """Run the pipeline from wherever the request stands until it ends, fails or must wait."""
+        request = await self.get(request_id)
+        while request.state in WORKING_STATES:
+            step = _STEPS.get((request.kind, request.state))
+            if step is None:
+                break
+            try:
+                moved = await step(self, request)
+            except ProvisioningError as exc:
+                moved = await self._fail(request, exc)
+            except Exception:
+                log.exception("provisioning step failed", extra={"request_id": request_id})
+                moved = await self._fail(
+                    request,
+                    ProvisioningError("Something unexpected went wrong at the provisioning step."),
+                )
+            if moved is None:  # another worker moved it first
+                return await self.get(request_id)
+            request = moved
+            if on_progress is not None:
+                await on_progress(request)
+        return request
+
+    async def _step_add_user(self, request: ProvisioningRequest) -> ProvisioningRequest | None:
+        spec = request.spec
+        password = generate_device_password()
+        await self._provisioning.add_user(request.tenant_id, spec, password)
+        del password
+        steps = request.steps.model_copy(
+            update={"add_user": StepOutcome.done, "add_user_note": f"{spec.teams_user} added"}
+        )
+        to = (
+            RequestState.awaiting_approval if request.kind is RequestKind.partner else RequestState.user_added
+        )
+        return await self._try_transition(
+            SYSTEM,
+            request,
+            RequestState.submitted,
+            to,
+            "add_user",
+            "user added",
+            steps=steps.model_dump(mode="json"),
+        )
+
+    async def _step_sync(self, request: ProvisioningRequest) -> ProvisioningRequest | None:
+        if await self._provisioning.sync_required(request.tenant_id):
+            await self._provisioning.sync_users(request.tenant_id)
+            outcome, note = StepOutcome.done, "Teams users synced"
+        else:
+            outcome, note = StepOutcome.skipped, "Already synced, nothing to do"
+        steps = request.steps.model_copy(update={"sync": outcome, "sync_note": note})
+        return await self._try_transition(
+            SYSTEM,
+            request,
+            request.state,
+            RequestState.synced,
+            "sync",
+            note,
+            steps=steps.model_dump(mode="json"),
+        )
+
+    async def _step_enable_calling(self, request: ProvisioningRequest) -> ProvisioningRequest | None:
+        upn = request.spec.teams_user
+        if await self._provisioning.calling_enabled(request.tenant_id, upn):
+            outcome, note = StepOutcome.skipped, "Calling was already enabled"
+        else:
+            await self._provisioning.enable_calling(request.tenant_id, upn)
+            outcome, note = StepOutcome.done, "Calling enabled"
+        steps = request.steps.model_copy(update={"calling": outcome, "calling_note": note})
+        return await self._try_transition(
+            SYSTEM,
+            request,
+            RequestState.synced,
+            RequestState.calling_enabled,
+            "enable_calling",
+            note,
+            steps=steps.model_dump(mode="json"),
+        )
+
+    async def _step_finish(self, request: ProvisioningRequest) -> ProvisioningRequest | None:
+        return await self._try_transition(
+            SYSTEM, request, RequestState.calling_enabled, RequestState.done, "finish", "done"
+        )
+
+    async def _fail(self, request: ProvisioningRequest, exc: ProvisioningError) -> ProvisioningRequest | None:
+        step = {
+            RequestState.submitted: "add_user",
+            RequestState.user_added: "sync",
+            RequestState.approved: "sync",
+            RequestState.synced: "calling",
+        }.get(request.state)
+        steps = request.steps.model_copy()
+        if step:
+            setattr(steps, step, StepOutcome.failed)
+            setattr(steps, f"{step}_note", exc.message)
+        return await self._try_transition(
+            SYSTEM,
+            request,
+            request.state,
+            RequestState.failed,
+            "fail",
+            exc.message,
+            error=exc.message,
+            resume_state=request.state.value if exc.retryable or step == "add_user" else None,
+            steps=steps.model_dump(mode="json"),
+        )
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    async def _for_change(
+        self,
+        actor: Actor,
+        request_id: str,
+        version: int | None,
+        state: RequestState | None = None,
+    ) -> ProvisioningRequest:
+        request = await self.get_for(actor, request_id)
+        if version is not None and version != request.version:
+            await self.audit(
+                actor,
+                request.tenant_id,
+                request_id,
+                "refused",
+                request.state,
+                None,
+                f"stale card (version {version}, now {request.version})",
+            )
+            raise StaleRequest("This card is out of date. Here is the request as it is now.")
+        if state is not None and request.state is not state:
+            raise StaleRequest("This card is out of date. Here is the request as it is now.")
+        return request
+
+    async def _transition(
+        self,
+        actor: Actor,
+        request: ProvisioningRequest,
+        from_state: RequestState,
+        to_state: RequestState,
+        action: str,
+        outcome: str,
+        **values: Any,
+    ) -> ProvisioningRequest:
+        moved = await self._try_transition(actor, request, from_state, to_state, action, outcome, **values)
+        if moved is None:
+            raise StaleRequest("This card is out of date. Here is the request as it is now.")
+        return moved
+
+    async def _try_transition(
+        self,
+        actor: Actor,
+        request: ProvisioningRequest,
+        from_state: RequestState,
+        to_state: RequestState,
+        action: str,
+        outcome: str,
+        **values: Any,
+    ) -> ProvisioningRequest | None:
+        """One conditional write plus its audit row, in one transaction; None if someone was first."""
+        r = db.requests
+        async with self._db.engine.begin() as conn:
+            result = await conn.execute(
+                update(r)
+                .where(r.c.request_id == request.request_id)
+                .where(r.c.state == from_state.value, r.c.version == request.version)
+                .values(state=to_state.value, version=request.version + 1, updated_at=utcnow(), **values)
+            )
+            if result.rowcount != 1:
+                return None
+            await self._audit(
+                conn,
+                actor,
+                request.tenant_id,
+                request.request_id,
+                action,
+                from_state,
+                to_state,
+                outcome,
+            )
+        return await self.get(request.request_id)
+
+    async def audit(
+        self,
+        actor: Actor,
+        tenant_id: str | None,
+        request_id: str | None,
+        action: str,
+        from_state: RequestState | None,
+        to_state: RequestState | None,
+        outcome: str,
+    ) -> None:
+        async with self._db.engine.begin() as conn:
+            await self._audit(conn, actor, tenant_id, request_id, action, from_state, to_state, outcome)
+
+    @staticmethod
+    async def _audit(conn, actor, tenant_id, request_id, action, from_state, to_state, outcome) -> None:
+        await conn.execute(
+            insert(db.audit).values(
+                at=utcnow(),
+                actor_tenant_id=actor.tenant_id,
+                actor_id=actor.aad_object_id,
+                actor_name=actor.name,
+                tenant_id=tenant_id,
+                request_id=request_id,
+                action=action,
+                from_state=from_state.value if from_state else None,
+                to_state=to_state.value if to_state else None,
+                outcome=outcome[:500],
+            )
+        )
+
+
+_STEPS: dict[
+    tuple[RequestKind, RequestState],
+    Callable[[RequestService, ProvisioningRequest], Awaitable[ProvisioningRequest | None]],
+] = {
+    (RequestKind.admin, RequestState.submitted): RequestService._step_add_user,
+    (RequestKind.partner, RequestState.submitted): RequestService._step_add_user,
+    (RequestKind.admin, RequestState.user_added): RequestService._step_sync,
+    (RequestKind.admin, RequestState.approved): RequestService._step_sync,
+    (RequestKind.partner, RequestState.approved): RequestService._step_sync,
+    (RequestKind.admin, RequestState.synced): RequestService._step_enable_calling,
+    (RequestKind.partner, RequestState.synced): RequestService._step_enable_calling,
+    (RequestKind.admin, RequestState.calling_enabled): RequestService._step_finish,
+    (RequestKind.partner, RequestState.calling_enabled): RequestService._step_finish,
+}
+
+
+def _as_card_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Draft values (our names) back into card input ids, to re-check them on submit."""
+    from services.add_user_form import INPUT_IDS
+
+    by_name = {name: key for key, name in INPUT_IDS.items()}
+    return {by_name[k]: v for k, v in values.items() if k in by_name}
+
+
+def _request(row) -> ProvisioningRequest:
+    return ProvisioningRequest(
+        request_id=row.request_id,
+        kind=RequestKind(row.kind),
+        tenant_id=row.tenant_id,
+        tenant_name=row.tenant_name,
+        requester_tenant_id=row.requester_tenant_id,
+        requester_id=row.requester_id,
+        requester_name=row.requester_name,
+        state=RequestState(row.state),
+        version=row.version,
+        values=row.values or {},
+        steps=Steps.model_validate(row.steps or {}),
+        error=row.error,
+        resume_state=RequestState(row.resume_state) if row.resume_state else None,
+        decided_by=row.decided_by,
+        decision_note=row.decision_note,
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
+    )
