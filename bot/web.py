@@ -50,11 +50,12 @@ class Runtime:
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
+SETTINGS = web.AppKey("settings", Settings)
 
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes)
-    app["settings"] = settings
+    app[SETTINGS] = settings
     app.cleanup_ctx.append(_runtime_context)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
@@ -63,7 +64,7 @@ def create_app(settings: Settings) -> web.Application:
 
 
 async def _runtime_context(app: web.Application) -> AsyncIterator[None]:
-    settings: Settings = app["settings"]
+    settings = app[SETTINGS]
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.database_url)
     await database.create()

@@ -93,7 +93,7 @@ def add_user_form(
         "voice_route",
     )
     add(
-        _teams_user_input(options, str(values.get("teams_user") or "")),
+        _teams_user_input(options, str(values.get("teams_user") or ""), request.request_id),
         "teams_user",
         "Only users with a Teams Phone licence are listed.",
     )

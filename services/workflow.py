@@ -238,8 +238,13 @@ class RequestService:
         options = await self._provisioning.form_options(request.tenant_id)
         errors = await check_form(self._provisioning, options, form, errors)
         values = form.model_dump(mode="json")
-        if not values.get("phone_number") and "extension" not in errors:
-            values["phone_number"] = values["extension"]
+        if "extension" not in errors and form.extension:
+            # The portal's manual fixes, automated: phone number = extension, device id = ext + "t".
+            if not values.get("phone_number"):
+                values["phone_number"] = form.extension
+            if not values.get("sip_auth_id") and "sip_auth_id" in errors:
+                values["sip_auth_id"] = f"{form.extension}t"
+                errors.pop("sip_auth_id")
         confirm = not errors and needs_voicemail_confirmation(form)
         values["reviewed"] = not errors and not confirm
         request = await self._update_draft(request, values)

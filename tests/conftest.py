@@ -1,0 +1,94 @@
+"""Fixtures that run the real app over HTTP against a local connector double."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.settings import Settings
+from bot.web import RUNTIME, Runtime, create_app
+from tests.doubles import CONTOSO, CONTOSO_ADMIN, ConnectorDouble, TeamsUser
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    values = {"DATA_DIR": str(data_dir), "LOG_LEVEL": "DEBUG"} | overrides
+    return Settings(_env_file=None, **values)
+
+
+class RunningBot:
+    """The real app on a free port; `restart()` stops it and starts a new one on the same data."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._runner: web.AppRunner | None = None
+        self.app: web.Application | None = None
+
+    async def start(self) -> None:
+        self.app = create_app(self.settings)
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    @property
+    def runtime(self) -> Runtime:
+        assert self.app is not None
+        return self.app[RUNTIME]
+
+
+@asynccontextmanager
+async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
+    bot = RunningBot(settings)
+    await bot.start()
+    try:
+        yield bot
+    finally:
+        await bot.stop()
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[ConnectorDouble]:
+    double = ConnectorDouble()
+    await double.start()
+    yield double
+    await double.stop()
+
+
+@pytest.fixture
+async def bot(tmp_path: Path) -> AsyncIterator[RunningBot]:
+    async with running_bot(make_settings(tmp_path)) as running:
+        yield running
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def admin(http: aiohttp.ClientSession, bot: RunningBot, connector: ConnectorDouble) -> TeamsUser:
+    return TeamsUser(http, bot.url, connector.url, CONTOSO, CONTOSO_ADMIN, "Ada Admin")
