@@ -1,17 +1,84 @@
-"""Composition root: read settings, build the app, serve it. `python app.py` runs the bot."""
+"""Composition root: read settings, build storage, services, adapter and bot; `python app.py` serves."""
 
 from __future__ import annotations
 
 import ipaddress
 import logging
 import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from aiohttp import web
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 
+from bot.background import BackgroundWork
+from bot.chat import ProactiveCardUpdates
 from bot.settings import Settings
-from bot.web import create_app
+from bot.teams_bot import PhoneConnectorBot
+from bot.web import RUNTIME, Runtime, add_routes, on_turn_error
+from dialogs.add_user import AddUserConversation
+from dialogs.main_menu import MainMenu
+from services.database import Database
+from services.directory import EmbeddedDirectory
+from services.embedded import EmbeddedProvisioningService
+from services.seed_data import load_world
+from services.workflow import RequestService
 
 log = logging.getLogger("app")
+
+SETTINGS = web.AppKey("settings", Settings)
+
+
+@dataclass
+class Parts:
+    """Everything built at start; tests look inside (e.g. the provisioning state)."""
+
+    database: Database
+    provisioning: EmbeddedProvisioningService
+    requests: RequestService
+    add_user: AddUserConversation
+    background: BackgroundWork
+
+
+PARTS = web.AppKey("parts", Parts)
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_build)
+    add_routes(app)
+    return app
+
+
+async def _build(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.database_url)
+    await database.create()
+    await load_world(database)
+    provisioning = EmbeddedProvisioningService(database, delay_seconds=settings.embedded_delay_seconds)
+    directory = EmbeddedDirectory(database)
+    requests = RequestService(database, provisioning)
+    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(settings))
+    adapter.on_turn_error = on_turn_error
+    background = BackgroundWork()
+    add_user = AddUserConversation(
+        requests, provisioning, ProactiveCardUpdates(adapter, settings.APP_ID), background
+    )
+    bot = PhoneConnectorBot(directory, MainMenu(requests, add_user), add_user)
+    app[RUNTIME] = Runtime(
+        adapter=adapter,
+        bot=bot,
+        readiness={"database": database.ping, "provisioning": provisioning.ping},
+    )
+    app[PARTS] = Parts(database, provisioning, requests, add_user, background)
+    resumed = await add_user.resume_interrupted()
+    if resumed:
+        log.info("resuming %d request(s) interrupted by the last stop", resumed)
+    yield
+    await background.drain(grace_seconds=settings.shutdown_grace_seconds)
+    await database.close()
 
 
 def is_loopback(host: str) -> bool:

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     # Test and benchmark knobs for the embedded provisioning service.
     embedded_delay_seconds: float = Field(default=0.0, alias="EMBEDDED_DELAY_SECONDS", ge=0)
     max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES", gt=0)
+    # On stop, running provisioning work gets this long to finish; the rest resumes on next start.
+    shutdown_grace_seconds: float = Field(default=10.0, alias="SHUTDOWN_GRACE_SECONDS", ge=0)
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:

@@ -1,31 +1,21 @@
-"""The aiohttp application: /api/messages (validated before botbuilder sees it), /healthz, /readyz."""
+"""The HTTP routes: /api/messages (validated before botbuilder sees it), /healthz, /readyz."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from botbuilder.core import TurnContext
-from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ActivityTypes
 
-from bot.background import BackgroundWork
 from bot.cards import card_invoke_response
-from bot.chat import ProactiveCardUpdates
-from bot.settings import Settings
 from bot.teams_bot import PhoneConnectorBot
 from cards.notice import notice_card
-from dialogs.add_user import AddUserConversation
-from dialogs.main_menu import MainMenu
-from services.database import Database
-from services.directory import EmbeddedDirectory
-from services.embedded import EmbeddedProvisioningService
-from services.seed_data import load_world
-from services.workflow import RequestService
 
 log = logging.getLogger(__name__)
 
@@ -37,55 +27,20 @@ SORRY = (
 
 @dataclass
 class Runtime:
-    """Everything the app built at start, for the routes (and for tests that look inside)."""
+    """What the routes need, built by the composition root (app.py)."""
 
-    settings: Settings
-    database: Database
-    provisioning: EmbeddedProvisioningService
-    requests: RequestService
     adapter: CloudAdapter
     bot: PhoneConnectorBot
-    add_user: AddUserConversation
-    background: BackgroundWork
+    readiness: dict[str, Callable[[], Awaitable[None]]]
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
-SETTINGS = web.AppKey("settings", Settings)
 
 
-def create_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=settings.max_body_bytes)
-    app[SETTINGS] = settings
-    app.cleanup_ctx.append(_runtime_context)
+def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    return app
-
-
-async def _runtime_context(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    database = Database(settings.database_url)
-    await database.create()
-    await load_world(database)
-    provisioning = EmbeddedProvisioningService(database, delay_seconds=settings.embedded_delay_seconds)
-    directory = EmbeddedDirectory(database)
-    requests = RequestService(database, provisioning)
-    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(settings))
-    adapter.on_turn_error = on_turn_error
-    background = BackgroundWork()
-    add_user = AddUserConversation(
-        requests, provisioning, ProactiveCardUpdates(adapter, settings.APP_ID), background
-    )
-    bot = PhoneConnectorBot(directory, MainMenu(requests, add_user), add_user)
-    app[RUNTIME] = Runtime(settings, database, provisioning, requests, adapter, bot, add_user, background)
-    resumed = await add_user.resume_interrupted()
-    if resumed:
-        log.info("resuming %d request(s) interrupted by the last stop", resumed)
-    yield
-    await background.drain(grace_seconds=10)
-    await database.close()
 
 
 async def on_turn_error(turn: TurnContext, error: Exception) -> None:
@@ -167,7 +122,7 @@ async def healthz(_request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     checks: dict[str, str] = {}
-    for name, probe in (("database", runtime.database.ping), ("provisioning", runtime.provisioning.ping)):
+    for name, probe in runtime.readiness.items():
         try:
             await probe()
             checks[name] = "ok"

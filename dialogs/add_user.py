@@ -90,7 +90,13 @@ class AddUserConversation:
         version = _int(data.get("version"))
         if not request_id or version is None:
             await self._requests.audit(
-                actor, None, request_id or None, "refused", None, None, f"malformed card data for {verb}"
+                actor,
+                actor.tenant_id,
+                request_id or None,
+                "refused",
+                None,
+                None,
+                f"malformed card data for {verb}",
             )
             return notice_card("This card is not valid", "Type **add user** to start again.", attention=True)
         try:
@@ -113,7 +119,7 @@ class AddUserConversation:
     ) -> AdaptiveCard:
         if actor.role is Role.none:
             # Roles are re-checked on every click: a user who lost the role can no longer act.
-            await self._requests.audit(actor, None, request_id, "refused", None, None, "no role")
+            await self._requests.audit(actor, actor.tenant_id, request_id, "refused", None, None, "no role")
             raise NotAuthorised("Only a global administrator or a managing partner can do that.")
         clicked = chat.clicked_card_ref()
         if clicked:

@@ -35,7 +35,7 @@ class MainMenu:
             else:
                 await chat.send_text("There is nothing to cancel. Type **help** to see what I can do.")
         elif actor.role is Role.none:
-            await self._requests.audit(actor, None, None, "refused", None, None, f"{command.value}")
+            await self._requests.audit(actor, actor.tenant_id, None, "refused", None, None, command.value)
             await chat.send_text(NOT_AUTHORISED)
         elif command is Command.add_user:
             if actor.role is Role.partner:

@@ -83,7 +83,7 @@ class RequestService:
         try:
             request = await self.get(request_id)
         except RequestNotFound:
-            await self.audit(actor, None, request_id, "refused", None, None, "unknown request")
+            await self.audit(actor, actor.tenant_id, request_id, "refused", None, None, "unknown request")
             raise
         if not self.may_see(actor, request):
             await self.audit(
@@ -185,7 +185,7 @@ class RequestService:
                 raise NotAuthorised("You do not manage that enterprise.")
             kind = RequestKind.partner
         else:
-            await self.audit(actor, tenant_id, None, "refused", None, None, "no role")
+            await self.audit(actor, tenant_id or actor.tenant_id, None, "refused", None, None, "no role")
             raise NotAuthorised(
                 "Only a global administrator of this tenant or a partner who manages it can add phone users."
             )

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from app import PARTS, Parts, create_app
 from bot.settings import Settings
-from bot.web import RUNTIME, Runtime, create_app
 from tests.doubles import CONTOSO, CONTOSO_ADMIN, ConnectorDouble, TeamsUser
 
 
@@ -54,9 +54,9 @@ class RunningBot:
         await self.start()
 
     @property
-    def runtime(self) -> Runtime:
+    def runtime(self) -> Parts:
         assert self.app is not None
-        return self.app[RUNTIME]
+        return self.app[PARTS]
 
 
 @asynccontextmanager
