@@ -1,0 +1,184 @@
+"""Every card the bot can send is valid Adaptive Card 1.5 and says what the user needs to know."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from cards.add_user_form import add_user_form
+from cards.common import to_dict
+from cards.my_requests import my_requests_card
+from cards.notice import notice_card
+from cards.progress import cancelled_card, progress_card
+from cards.review import review_card
+from cards.welcome import welcome_card
+from services.models import (
+    Extension,
+    FormOptions,
+    ProvisioningRequest,
+    RequestKind,
+    RequestState,
+    Role,
+    StepOutcome,
+    Steps,
+    TeamsUser,
+    Tenant,
+    VoiceRoute,
+)
+from tests.card_schema import schema_errors
+from tests.doubles import card_text
+
+NOW = datetime(2026, 11, 24, 14, 2, tzinfo=UTC)
+TENANT = Tenant(tenant_id="t1", name="Contoso")
+VALUES = {
+    "pbx_location": "PBX",
+    "voice_route": "CA Central",
+    "teams_user": "adele@contoso.example",
+    "extension": "105",
+    "phone_number": "105",
+    "disable_voicemail": True,
+    "default_dial_plan": True,
+    "sip_auth_id": "105t",
+    "reviewed": True,
+}
+
+
+def options(users: int = 12) -> FormOptions:
+    return FormOptions(
+        tenant=TENANT,
+        pbx_locations=["PBX"],
+        voice_routes=[VoiceRoute(route_id=1, name="CA Central"), VoiceRoute(route_id=2, name="US West")],
+        licensed_users=[
+            TeamsUser(upn=f"u{i}@contoso.example", display_name=f"User {i}", licensed=True)
+            for i in range(min(users, 50))
+        ],
+        licensed_user_count=users,
+        free_extensions=[
+            Extension(pbx_location="PBX", number=str(n), caller_id="6045550000") for n in range(102, 120)
+        ],
+    )
+
+
+def request(state: RequestState = RequestState.draft, **changes) -> ProvisioningRequest:
+    base = ProvisioningRequest(
+        request_id="3f2a9c1e-0000-4000-8000-000000000001",
+        kind=RequestKind.admin,
+        tenant_id="t1",
+        tenant_name="Contoso",
+        requester_tenant_id="t1",
+        requester_id="a1",
+        requester_name="Ada Admin",
+        state=state,
+        version=3,
+        values=dict(VALUES),
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    return base.model_copy(update=changes)
+
+
+DONE_STEPS = Steps(
+    add_user=StepOutcome.done,
+    sync=StepOutcome.done,
+    sync_note="Teams users synced",
+    calling=StepOutcome.skipped,
+    calling_note="Calling was already enabled",
+)
+FAILED_STEPS = Steps(add_user=StepOutcome.done, sync=StepOutcome.failed, sync_note="Timed out")
+
+ALL_CARDS = {
+    "welcome-admin": welcome_card("Ada Admin", Role.tenant_admin),
+    "welcome-partner": welcome_card("Pat", Role.partner),
+    "welcome-none": welcome_card("", Role.none),
+    "form-empty": add_user_form(request(values={}), options()),
+    "form-errors": add_user_form(
+        request(), options(), {"extension": "Extension 101 is already assigned to alex@contoso.example."}
+    ),
+    "form-voicemail": add_user_form(
+        request(values=VALUES | {"disable_voicemail": False}), options(), confirm_voicemail=True
+    ),
+    "form-typeahead": add_user_form(request(), options(users=600)),
+    "form-partner": add_user_form(request(kind=RequestKind.partner), options()),
+    "review": review_card(request()),
+    "review-voicemail-on": review_card(request(values=VALUES | {"disable_voicemail": False})),
+    "progress-working": progress_card(request(RequestState.submitted)),
+    "progress-done": progress_card(request(RequestState.done, steps=DONE_STEPS)),
+    "progress-failed": progress_card(
+        request(
+            RequestState.failed, steps=FAILED_STEPS, error="Timed out", resume_state=RequestState.user_added
+        )
+    ),
+    "progress-awaiting": progress_card(request(RequestState.awaiting_approval, kind=RequestKind.partner)),
+    "cancelled": cancelled_card(request(RequestState.cancelled)),
+    "my-requests-empty": my_requests_card([]),
+    "my-requests": my_requests_card([request(RequestState.done), request(RequestState.failed, error="x")]),
+    "notice": notice_card("Not allowed", "You may not.", attention=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ALL_CARDS))
+def test_card_is_valid_adaptive_card_1_5(name: str):
+    assert schema_errors(to_dict(ALL_CARDS[name])) == []
+
+
+def test_schema_check_catches_a_broken_card():
+    broken = to_dict(review_card(request()))
+    broken["body"].append({"type": "TextBlock", "text": "x", "colour": "red"})
+    broken["actions"][0].pop("verb")
+    errors = schema_errors(broken)
+    assert errors, "an unknown property and a wrong action must be reported"
+
+
+def test_form_preselects_single_options_and_explains_prefills():
+    card = to_dict(add_user_form(request(values={"pbx_location": "PBX"}), options()))
+    text = card_text(card)
+    assert "Only users with a Teams Phone licence are listed." in text
+    assert "the bot fills in the extension for you" in text
+    assert "Nobody sees it" in text
+    toggles = {e["id"]: e["value"] for e in card["body"] if e.get("type") == "Input.Toggle"}
+    assert toggles == {"disableVoicemail": "true", "defaultDialPlan": "true"}
+
+
+def test_large_tenant_uses_typeahead_naming_the_request():
+    card = to_dict(add_user_form(request(), options(users=600)))
+    users = next(e for e in card["body"] if e.get("id") == "teamsUser")
+    assert users["choices.data"] == {
+        "type": "Data.Query",
+        "dataset": f"licensedTeamsUsers:{request().request_id}",
+    }
+    assert len(users["choices"]) <= 1
+
+
+def test_buttons_carry_only_ids_and_have_a_fallback():
+    card = to_dict(review_card(request()))
+    for action in card["actions"]:
+        assert action["type"] == "Action.Execute"
+        assert action["data"] == {"requestId": request().request_id, "version": 3}
+        assert action["fallback"]["type"] == "Action.Submit"
+        assert action["fallback"]["data"]["verb"] == action["verb"]
+
+
+def test_password_is_never_on_a_card():
+    text = card_text(to_dict(review_card(request())))
+    assert "Device password: generated: 8 characters" in text
+
+
+def test_progress_card_states_are_obvious():
+    assert "Done." in card_text(to_dict(progress_card(request(RequestState.done, steps=DONE_STEPS))))
+    failed = to_dict(
+        progress_card(
+            request(
+                RequestState.failed,
+                steps=FAILED_STEPS,
+                error="Timed out",
+                resume_state=RequestState.user_added,
+            )
+        )
+    )
+    assert "That did not work." in card_text(failed) and "Timed out" in card_text(failed)
+    assert [a["title"] for a in failed["actions"]] == ["Try again"]
+    awaiting = card_text(
+        to_dict(progress_card(request(RequestState.awaiting_approval, kind=RequestKind.partner)))
+    )
+    assert "Waiting for a global admin of Contoso to enable calling" in awaiting.replace("\n", " ")
