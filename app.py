@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 from aiohttp import web
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 
 from bot.background import BackgroundWork
-from bot.chat import ProactiveCardUpdates
+from bot.chat import ProactiveMessenger
 from bot.settings import Settings
 from bot.teams_bot import PhoneConnectorBot
 from bot.web import RUNTIME, Runtime, add_routes, on_turn_error
 from dialogs.add_user import AddUserConversation
+from dialogs.approvals import ApprovalConversation
 from dialogs.main_menu import MainMenu
+from dialogs.notifications import Notifier
+from services.conversations import ConversationBook
 from services.database import Database
 from services.directory import EmbeddedDirectory
 from services.embedded import EmbeddedProvisioningService
+from services.outbox import Outbox
 from services.seed_data import load_world
 from services.workflow import RequestService
 
@@ -38,6 +44,8 @@ class Parts:
     requests: RequestService
     add_user: AddUserConversation
     background: BackgroundWork
+    notifier: Notifier
+    outbox: Outbox
 
 
 PARTS = web.AppKey("parts", Parts)
@@ -59,25 +67,42 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
     await load_world(database)
     provisioning = EmbeddedProvisioningService(database, delay_seconds=settings.embedded_delay_seconds)
     directory = EmbeddedDirectory(database)
-    requests = RequestService(database, provisioning)
+    requests = RequestService(database, provisioning, directory)
     adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(settings))
     adapter.on_turn_error = on_turn_error
     background = BackgroundWork()
-    add_user = AddUserConversation(
-        requests, provisioning, ProactiveCardUpdates(adapter, settings.APP_ID), background
+    messenger = ProactiveMessenger(adapter, settings.APP_ID)
+    outbox = Outbox(database)
+    notifier = Notifier(
+        requests,
+        ConversationBook(database),
+        outbox,
+        messenger,
+        provisioning,
+        reminder_after=timedelta(hours=settings.reminder_after_hours),
+        poll_seconds=settings.outbox_poll_seconds,
     )
-    bot = PhoneConnectorBot(directory, MainMenu(requests, add_user), add_user)
+    add_user = AddUserConversation(requests, provisioning, messenger, background, notifier)
+    approvals = ApprovalConversation(requests, notifier, background)
+    menu = MainMenu(requests, add_user, approvals, provisioning)
+    bot = PhoneConnectorBot(directory, menu, add_user, approvals, notifier)
     app[RUNTIME] = Runtime(
         adapter=adapter,
         bot=bot,
         readiness={"database": database.ping, "provisioning": provisioning.ping},
     )
-    app[PARTS] = Parts(database, provisioning, requests, add_user, background)
+    app[PARTS] = Parts(database, provisioning, requests, add_user, background, notifier, outbox)
     resumed = await add_user.resume_interrupted()
     if resumed:
         log.info("resuming %d request(s) interrupted by the last stop", resumed)
+    sender = asyncio.get_running_loop().create_task(notifier.run_forever(), name="outbox-sender")
     yield
     await background.drain(grace_seconds=settings.shutdown_grace_seconds)
+    await notifier.stop()
+    try:
+        await asyncio.wait_for(sender, timeout=max(1.0, settings.shutdown_grace_seconds))
+    except (TimeoutError, asyncio.CancelledError):
+        sender.cancel()
     await database.close()
 
 

@@ -1,7 +1,10 @@
-"""The `Chat` and `CardUpdates` ports of dialogs/, over botbuilder's TurnContext and adapter."""
+"""The `Chat` and `Messenger` ports of dialogs/, over botbuilder's TurnContext and adapter."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from typing import Any
 
 from botbuilder.core import BotAdapter, TurnContext
@@ -9,6 +12,12 @@ from botbuilder.schema import Activity, ActivityTypes, ConversationReference
 from microsoft_teams.cards import AdaptiveCard
 
 from bot.cards import attachment, card_activity
+from dialogs.ports import DeliveryFailed, DeliveryRetry
+
+log = logging.getLogger(__name__)
+
+# Teams allows about 7 messages a second per conversation; keep under it.
+MIN_SECONDS_BETWEEN_SENDS = 0.15
 
 
 def card_ref(turn: TurnContext, activity_id: str | None) -> dict[str, Any]:
@@ -35,16 +44,36 @@ class TurnChat:
         reply_to = self._turn.activity.reply_to_id
         return card_ref(self._turn, reply_to) if reply_to else None
 
+    def reference(self) -> dict[str, Any]:
+        return TurnContext.get_conversation_reference(self._turn.activity).serialize()
 
-class ProactiveCardUpdates:
-    """Updates a card in place after the turn that showed it has ended."""
+
+class ProactiveMessenger:
+    """Sends and updates outside of a turn, through the adapter's continue_conversation."""
 
     def __init__(self, adapter: BotAdapter, app_id: str) -> None:
         self._adapter = adapter
         self._app_id = app_id
+        self._last_send: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def send_card(self, conversation: dict[str, Any], card: AdaptiveCard) -> dict[str, Any]:
+        sent: dict[str, Any] = {}
+
+        async def callback(turn: TurnContext) -> None:
+            response = await turn.send_activity(card_activity(card))
+            sent.update(card_ref(turn, response.id if response else None))
+
+        await self._continue(conversation, callback)
+        return sent
+
+    async def send_text(self, conversation: dict[str, Any], text: str) -> None:
+        async def callback(turn: TurnContext) -> None:
+            await turn.send_activity(Activity(type=ActivityTypes.message, text=text, text_format="markdown"))
+
+        await self._continue(conversation, callback)
 
     async def update(self, card_ref: dict[str, Any], card: AdaptiveCard) -> None:
-        reference = ConversationReference().deserialize(card_ref["conversation"])
         activity_id = card_ref.get("activity_id")
 
         async def callback(turn: TurnContext) -> None:
@@ -55,4 +84,38 @@ class ProactiveCardUpdates:
             else:
                 await turn.send_activity(card_activity(card))
 
-        await self._adapter.continue_conversation(reference, callback, self._app_id)
+        await self._continue(card_ref["conversation"], callback)
+
+    async def _continue(self, conversation: dict[str, Any], callback: Any) -> None:
+        reference = ConversationReference().deserialize(conversation)
+        key = reference.conversation.id if reference.conversation else ""
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            wait = self._last_send.get(key, 0) + MIN_SECONDS_BETWEEN_SENDS - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                await self._adapter.continue_conversation(reference, callback, self._app_id)
+            except Exception as exc:
+                raise classify(exc) from exc
+            finally:
+                self._last_send[key] = time.monotonic()
+        # the lock map only grows with conversations the bot talks to; fine for one process
+
+
+def classify(error: Exception) -> Exception:
+    """Turn a connector failure into DeliveryRetry (429, 5xx, network) or DeliveryFailed."""
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None)
+    if status is None:
+        return DeliveryRetry(f"{type(error).__name__}")
+    if status == 429 or status >= 500 or status in (408, 412):
+        retry_after = None
+        headers = getattr(response, "headers", {}) or {}
+        value = headers.get("Retry-After") if hasattr(headers, "get") else None
+        try:
+            retry_after = float(value) if value is not None else None
+        except ValueError:
+            retry_after = None
+        return DeliveryRetry(f"HTTP {status}", retry_after)
+    return DeliveryFailed(f"HTTP {status}")

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # Test and benchmark knobs for the embedded provisioning service.
     embedded_delay_seconds: float = Field(default=0.0, alias="EMBEDDED_DELAY_SECONDS", ge=0)
     max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES", gt=0)
+    # Partner requests waiting longer than this get one reminder to the tenant's global admins.
+    reminder_after_hours: float = Field(default=24.0, alias="REMINDER_AFTER_HOURS", gt=0)
+    outbox_poll_seconds: float = Field(default=2.0, alias="OUTBOX_POLL_SECONDS", gt=0)
     # On stop, running provisioning work gets this long to finish; the rest resumes on next start.
     shutdown_grace_seconds: float = Field(default=10.0, alias="SHUTDOWN_GRACE_SECONDS", ge=0)
 

@@ -13,7 +13,9 @@ from bot.chat import TurnChat
 from cards.common import COMMAND_KEY
 from cards.notice import notice_card
 from dialogs.add_user import CARD_ACTIONS, AddUserConversation
+from dialogs.approvals import APPROVAL_ACTIONS, ApprovalConversation
 from dialogs.main_menu import MainMenu
+from dialogs.notifications import Notifier
 from services.directory import Directory
 from services.errors import DomainError
 from services.models import Actor
@@ -33,17 +35,39 @@ def tenant_of(activity: Activity) -> str:
     return str(tenant.get("id") or "") if isinstance(tenant, dict) else ""
 
 
+ACTOR_KEY = "phone_connector.actor"
+
+
 class PhoneConnectorBot(ActivityHandler):
-    def __init__(self, directory: Directory, menu: MainMenu, add_user: AddUserConversation) -> None:
+    def __init__(
+        self,
+        directory: Directory,
+        menu: MainMenu,
+        add_user: AddUserConversation,
+        approvals: ApprovalConversation,
+        notifier: Notifier,
+    ) -> None:
         self._directory = directory
         self._menu = menu
         self._add_user = add_user
+        self._approvals = approvals
+        self._notifier = notifier
 
-    async def _actor(self, turn: TurnContext) -> Actor:
+    async def on_turn(self, turn: TurnContext) -> None:
+        # Roles are looked up afresh on every turn and every click, from tenant id + AAD object id.
         sender = turn.activity.from_property or ChannelAccount()
-        return await self._directory.actor(
+        actor = await self._directory.actor(
             tenant_of(turn.activity), sender.aad_object_id or "", sender.name or ""
         )
+        turn.turn_state[ACTOR_KEY] = actor
+        conversation = turn.activity.conversation
+        if sender.id and conversation is not None and conversation.conversation_type in (None, "personal"):
+            reference = TurnContext.get_conversation_reference(turn.activity).serialize()
+            await self._notifier.remember(actor, sender.id, actor.name or sender.name or "", reference)
+        await super().on_turn(turn)
+
+    async def _actor(self, turn: TurnContext) -> Actor:
+        return turn.turn_state[ACTOR_KEY]
 
     async def on_message_activity(self, turn: TurnContext) -> None:
         actor = await self._actor(turn)
@@ -62,10 +86,13 @@ class PhoneConnectorBot(ActivityHandler):
     ) -> None:
         """The Action.Submit fallback of a Universal Action, for clients without Action.Execute."""
         verb = value["verb"]
-        if verb not in CARD_ACTIONS:
+        if verb in APPROVAL_ACTIONS:
+            card = await self._approvals.on_card_action(chat, actor, verb, value)
+        elif verb in CARD_ACTIONS:
+            card = await self._add_user.on_card_action(chat, actor, verb, value)
+        else:
             await chat.send_text("That button is not known. Type **help** to see what I can do.")
             return
-        card = await self._add_user.on_card_action(chat, actor, verb, value)
         if turn.activity.reply_to_id:
             await turn.update_activity(
                 Activity(
@@ -94,12 +121,13 @@ class PhoneConnectorBot(ActivityHandler):
             data = action.get("data") if isinstance(action.get("data"), dict) else {}
             actor = await self._actor(turn)
             chat = TurnChat(turn)
-            if not isinstance(verb, str) or verb not in CARD_ACTIONS:
-                return card_invoke_response(
-                    notice_card("Unknown button", "Type **help** to see what I can do.", attention=True)
-                )
-            card = await self._add_user.on_card_action(chat, actor, verb, data)
-            return card_invoke_response(card)
+            if isinstance(verb, str) and verb in APPROVAL_ACTIONS:
+                return card_invoke_response(await self._approvals.on_card_action(chat, actor, verb, data))
+            if isinstance(verb, str) and verb in CARD_ACTIONS:
+                return card_invoke_response(await self._add_user.on_card_action(chat, actor, verb, data))
+            return card_invoke_response(
+                notice_card("Unknown button", "Type **help** to see what I can do.", attention=True)
+            )
         if name == "application/search":
             return await self._search(turn, value)
         # Unknown invokes are answered politely instead of with botbuilder's 501.

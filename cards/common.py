@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from microsoft_teams.cards import (
@@ -24,6 +25,10 @@ VERB_CANCEL = "addUser.cancel"
 VERB_RETRY = "addUser.retry"
 VERB_REFRESH = "addUser.refresh"
 VERB_START_FOR = "addUser.startFor"
+VERB_DISMISS = "addUser.dismiss"
+VERB_APPROVE = "approval.approve"
+VERB_REJECT = "approval.reject"
+VERB_APPROVAL_REFRESH = "approval.refresh"
 
 COMMAND_KEY = "command"
 
@@ -83,3 +88,7 @@ def command(title: str, command_text: str) -> SubmitAction:
 
 def request_data(request_id: str, version: int) -> dict[str, Any]:
     return {"requestId": request_id, "version": version}
+
+
+def when(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else ""

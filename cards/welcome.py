@@ -10,6 +10,8 @@ from services.models import Role
 COMMANDS = [
     ("add user", "add a Teams phone user to the Phone Connector"),
     ("my requests", "see the requests you made and where they stand"),
+    ("pending", "global admins: partner requests waiting for your approval"),
+    ("audit", "global admins: the last 50 entries of your tenant's audit trail"),
     ("help", "show this card"),
     ("cancel", "stop what you are doing, at any step"),
 ]

@@ -17,23 +17,36 @@ from cards.add_user_form import USER_DATASET, add_user_form
 from cards.common import (
     VERB_CANCEL,
     VERB_CONFIRM,
+    VERB_DISMISS,
     VERB_EDIT,
     VERB_REFRESH,
     VERB_RETRY,
+    VERB_START_FOR,
     VERB_SUBMIT_FORM,
 )
+from cards.enterprise_picker import dismissed_card, enterprise_picker_card
 from cards.notice import notice_card
 from cards.progress import cancelled_card, progress_card
 from cards.review import review_card
-from dialogs.ports import Background, CardUpdates, Chat
+from dialogs.notifications import Notifier
+from dialogs.ports import Background, Chat, Messenger
 from services.errors import DomainError, NotAuthorised, RequestNotFound, StaleRequest
-from services.models import Actor, ProvisioningRequest, RequestState, Role
+from services.models import Actor, ProvisioningRequest, RequestKind, RequestState, Role
 from services.provisioning import ProvisioningService
 from services.workflow import FormResult, RequestService
 
 log = logging.getLogger(__name__)
 
-CARD_ACTIONS = {VERB_SUBMIT_FORM, VERB_CONFIRM, VERB_EDIT, VERB_CANCEL, VERB_RETRY, VERB_REFRESH}
+CARD_ACTIONS = {
+    VERB_SUBMIT_FORM,
+    VERB_CONFIRM,
+    VERB_EDIT,
+    VERB_CANCEL,
+    VERB_RETRY,
+    VERB_REFRESH,
+    VERB_START_FOR,
+    VERB_DISMISS,
+}
 
 
 class AddUserConversation:
@@ -41,18 +54,28 @@ class AddUserConversation:
         self,
         requests: RequestService,
         provisioning: ProvisioningService,
-        card_updates: CardUpdates,
+        messenger: Messenger,
         background: Background,
+        notifier: Notifier,
     ) -> None:
         self._requests = requests
         self._provisioning = provisioning
-        self._card_updates = card_updates
+        self._messenger = messenger
         self._background = background
+        self._notifier = notifier
 
     # -- starting ----------------------------------------------------------------------------
 
     async def start(self, chat: Chat, actor: Actor, tenant_id: str | None = None) -> None:
-        """ "add user": a new draft and its form card, or the open one if there is one."""
+        """ "add user": a new draft and its form card, or the open one if there is one. A partner
+        first picks which of its enterprises."""
+        if actor.role is Role.partner and tenant_id is None:
+            draft = await self._requests.open_draft_of(actor)
+            if draft is None:
+                enterprises = await self._provisioning.enterprises_of(actor.tenant_id)
+                await chat.send_card(enterprise_picker_card(enterprises))
+                return
+            tenant_id = draft.tenant_id
         try:
             request = await self._requests.open_draft_of(actor)
             if request is not None and (tenant_id is None or request.tenant_id == tenant_id):
@@ -86,6 +109,8 @@ class AddUserConversation:
         self, chat: Chat, actor: Actor, verb: str, data: Mapping[str, Any]
     ) -> AdaptiveCard:
         """Handle one click; returns the card that replaces the clicked one."""
+        if verb in (VERB_START_FOR, VERB_DISMISS):
+            return await self._enterprise_chosen(chat, actor, verb, data)
         request_id = str(data.get("requestId") or "")
         version = _int(data.get("version"))
         if not request_id or version is None:
@@ -108,6 +133,31 @@ class AddUserConversation:
         except DomainError as exc:
             return notice_card("That did not work", exc.message, attention=True)
 
+    async def _enterprise_chosen(
+        self, chat: Chat, actor: Actor, verb: str, data: Mapping[str, Any]
+    ) -> AdaptiveCard:
+        if verb == VERB_DISMISS:
+            return dismissed_card()
+        if actor.role is not Role.partner:
+            await self._requests.audit(
+                actor, actor.tenant_id, None, "refused", None, None, "pick enterprise: not a partner"
+            )
+            return notice_card("Not allowed", "Only partners pick an enterprise.", attention=True)
+        enterprise = data.get("enterpriseId")
+        enterprises = await self._provisioning.enterprises_of(actor.tenant_id)
+        if not isinstance(enterprise, str) or not enterprise:
+            return enterprise_picker_card(enterprises, "Choose an enterprise.")
+        try:
+            request = await self._requests.start_draft(actor, enterprise)
+        except NotAuthorised as exc:
+            return enterprise_picker_card(enterprises, exc.message)
+        except DomainError as exc:
+            return notice_card("That did not work", exc.message, attention=True)
+        clicked = chat.clicked_card_ref()
+        if clicked:
+            await self._requests.set_card_ref(request.request_id, clicked)
+        return add_user_form(request, await self._requests.form_options(request))
+
     async def _dispatch(
         self,
         chat: Chat,
@@ -122,7 +172,7 @@ class AddUserConversation:
             await self._requests.audit(actor, actor.tenant_id, request_id, "refused", None, None, "no role")
             raise NotAuthorised("Only a global administrator or a managing partner can do that.")
         clicked = chat.clicked_card_ref()
-        if clicked:
+        if clicked and verb != VERB_RETRY:
             await self._requests.set_card_ref(request_id, clicked)
         if verb == VERB_SUBMIT_FORM:
             result = await self._requests.save_form(actor, request_id, version, data)
@@ -137,19 +187,27 @@ class AddUserConversation:
             result = await self._requests.submit(actor, request_id, version)
             if result.request.state is RequestState.draft:
                 return add_user_form(result.request, result.options, result.errors)
-            self._run_in_background(result.request)
+            self._run_in_background(result.request, actor)
             return progress_card(result.request)
         if verb == VERB_RETRY:
             request = await self._requests.retry(actor, request_id, version)
-            self._run_in_background(request)
-            return progress_card(request)
+            self._run_in_background(request, actor)
+            return await self.card_for_viewer(actor, request)
         if verb == VERB_REFRESH:
             return await self._current_card(actor, request_id, None)
         raise DomainError("That button is not known. Type **help** to see what I can do.")
 
     async def _current_card(self, actor: Actor, request_id: str, note: str | None) -> AdaptiveCard:
         request = await self._requests.get_for(actor, request_id)
+        if request.requester_id != actor.aad_object_id:
+            return await self.card_for_viewer(actor, request)
         return await self.card_for(request, note)
+
+    async def card_for_viewer(self, actor: Actor, request: ProvisioningRequest) -> AdaptiveCard:
+        """A global admin looking at a partner's request sees the approval card; others the progress."""
+        if request.kind is RequestKind.partner and self._requests.is_approver(actor, request):
+            return await self._notifier.approval_card_for(request)
+        return await self.card_for(request)
 
     async def card_for(self, request: ProvisioningRequest, note: str | None = None) -> AdaptiveCard:
         if request.state is RequestState.draft:
@@ -163,18 +221,43 @@ class AddUserConversation:
 
     # -- slow work -----------------------------------------------------------------------------
 
-    def _run_in_background(self, request: ProvisioningRequest) -> None:
-        self._background.spawn(self.run(request.request_id), name=f"provision-{request.short_id}")
+    def _run_in_background(self, request: ProvisioningRequest, actor: Actor | None = None) -> None:
+        self._background.spawn(self.run(request.request_id, actor), name=f"provision-{request.short_id}")
 
-    async def run(self, request_id: str) -> None:
-        """Run the pipeline; the progress card is updated in place after every step."""
+    async def run(self, request_id: str, actor: Actor | None = None) -> None:
+        """Run the pipeline; the requester's progress card is updated in place after every step."""
 
         async def on_progress(request: ProvisioningRequest) -> None:
             card_ref = await self._requests.card_ref(request.request_id)
             if card_ref:
                 await self._update_quietly(card_ref, progress_card(request))
+            if request.kind is RequestKind.partner:
+                self._notifier.wake()
+                if request.state is RequestState.awaiting_approval and card_ref:
+                    await self._tell_partner_who_approves(request, card_ref)
 
-        await self._requests.run(request_id, on_progress)
+        await self._requests.run(request_id, on_progress, actor=actor)
+
+    async def _tell_partner_who_approves(
+        self, request: ProvisioningRequest, card_ref: dict[str, Any]
+    ) -> None:
+        reachable, unreachable = await self._notifier.reachable_admins(request.tenant_id)
+        if reachable:
+            text = (
+                f"User added (request {request.short_id}). Waiting for a global admin of {request.tenant_name} "
+                f"to enable calling: an approval card went to {', '.join(reachable)}."
+            )
+        else:
+            asks = ", ".join(unreachable) or f"a global admin of {request.tenant_name}"
+            text = (
+                f"User added (request {request.short_id}), but no global admin of {request.tenant_name} has the "
+                f"Phone Connector bot in Teams yet, so nobody can approve it. Ask {asks} to install the app in "
+                "Teams: the approval card reaches them as soon as they do. The request waits until then."
+            )
+        try:
+            await self._messenger.send_text(card_ref["conversation"], text)
+        except Exception:
+            log.warning("could not tell the partner who approves", exc_info=True)
 
     async def resume_interrupted(self) -> int:
         """After a restart: continue every request whose pipeline was cut off."""
@@ -185,7 +268,7 @@ class AddUserConversation:
 
     async def _update_quietly(self, card_ref: dict[str, Any], card: AdaptiveCard) -> None:
         try:
-            await self._card_updates.update(card_ref, card)
+            await self._messenger.update(card_ref, card)
         except Exception:
             # The request's state is already saved; a lost card update is shown on the next click.
             log.warning("could not update a card in place", exc_info=True)

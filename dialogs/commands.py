@@ -9,6 +9,8 @@ import re
 class Command(enum.StrEnum):
     add_user = "add user"
     my_requests = "my requests"
+    pending = "pending"
+    audit = "audit"
     help = "help"
     cancel = "cancel"
     unknown = "unknown"
@@ -23,6 +25,11 @@ _ALIASES = {
     "my requests": Command.my_requests,
     "requests": Command.my_requests,
     "status": Command.my_requests,
+    "pending": Command.pending,
+    "pending approvals": Command.pending,
+    "approvals": Command.pending,
+    "audit": Command.audit,
+    "audit log": Command.audit,
     "help": Command.help,
     "hi": Command.help,
     "hello": Command.help,

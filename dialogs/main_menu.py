@@ -5,9 +5,11 @@ from __future__ import annotations
 from cards.my_requests import my_requests_card
 from cards.welcome import welcome_card
 from dialogs.add_user import AddUserConversation
+from dialogs.approvals import ApprovalConversation
 from dialogs.commands import Command, parse_command
 from dialogs.ports import Chat
 from services.models import Actor, Role
+from services.provisioning import ProvisioningService
 from services.workflow import RequestService
 
 NOT_AUTHORISED = (
@@ -18,9 +20,17 @@ NOT_AUTHORISED = (
 
 
 class MainMenu:
-    def __init__(self, requests: RequestService, add_user: AddUserConversation) -> None:
+    def __init__(
+        self,
+        requests: RequestService,
+        add_user: AddUserConversation,
+        approvals: ApprovalConversation,
+        provisioning: ProvisioningService,
+    ) -> None:
         self._requests = requests
         self._add_user = add_user
+        self._approvals = approvals
+        self._provisioning = provisioning
 
     async def welcome(self, chat: Chat, actor: Actor) -> None:
         await chat.send_card(welcome_card(actor.name, actor.role))
@@ -38,17 +48,16 @@ class MainMenu:
             await self._requests.audit(actor, actor.tenant_id, None, "refused", None, None, command.value)
             await chat.send_text(NOT_AUTHORISED)
         elif command is Command.add_user:
-            if actor.role is Role.partner:
-                await chat.send_text(
-                    "Partner requests are not available yet. Ask a global administrator of the "
-                    "tenant to add the user."
-                )
-                return
             await self._add_user.start(chat, actor)
+        elif command is Command.pending:
+            await self._approvals.show_pending(chat, actor)
+        elif command is Command.audit:
+            tenant = await self._provisioning.tenant(actor.tenant_id)
+            await self._approvals.show_audit(chat, actor, tenant.name if tenant else actor.tenant_id)
         elif command is Command.my_requests:
             await chat.send_card(my_requests_card(await self._requests.requests_of(actor)))
         else:
             await chat.send_text(
-                "Sorry, I did not understand that. Type **add user**, **my requests**, **help** "
-                "or **cancel**."
+                "Sorry, I did not understand that. Type **add user**, **my requests**, **pending**, "
+                "**help** or **cancel**."
             )

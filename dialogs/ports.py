@@ -12,16 +12,37 @@ class Chat(Protocol):
     """The conversation the current turn belongs to."""
 
     async def send_card(self, card: AdaptiveCard) -> dict[str, Any]:
-        """Send a card; returns a card reference that `CardUpdates.update` can use later."""
+        """Send a card; returns a card reference that `Messenger.update` can use later."""
 
     async def send_text(self, text: str) -> None: ...
 
     def clicked_card_ref(self) -> dict[str, Any] | None:
         """The reference of the card whose button started this turn, if any."""
 
+    def reference(self) -> dict[str, Any]:
+        """This conversation's reference, for proactive messages later."""
 
-class CardUpdates(Protocol):
-    """Updates a card in place outside of a turn (after slow work), from its stored reference."""
+
+class DeliveryRetry(Exception):
+    """The channel said "not now" (429, 5xx, connection error): try again after `seconds`."""
+
+    def __init__(self, reason: str, seconds: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.seconds = seconds
+
+
+class DeliveryFailed(Exception):
+    """The channel refused for good (e.g. the user removed the bot): do not retry."""
+
+
+class Messenger(Protocol):
+    """Proactive messages and in-place card updates, outside of a turn."""
+
+    async def send_card(self, conversation: dict[str, Any], card: AdaptiveCard) -> dict[str, Any]:
+        """Send a card to a stored conversation reference; returns the new card's reference."""
+
+    async def send_text(self, conversation: dict[str, Any], text: str) -> None: ...
 
     async def update(self, card_ref: dict[str, Any], card: AdaptiveCard) -> None: ...
 

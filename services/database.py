@@ -116,6 +116,8 @@ requests = Table(
     Column("decision_note", Text),
     # Where the request's progress card lives, as opaque JSON from the bot edge.
     Column("card_ref", JSON),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("reminded_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -134,6 +136,48 @@ audit = Table(
     Column("from_state", String(30)),
     Column("to_state", String(30)),
     Column("outcome", String(500), nullable=False),
+)
+
+# The last conversation reference of every user who installed the bot or wrote to it, as opaque
+# JSON from the bot edge: proactive messages (approval cards, notices) go there.
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("aad_object_id", String(64), primary_key=True),
+    Column("user_id", String(200), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("reference", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Notifications to send, written in the same transaction as the change that causes them.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(40), nullable=False),
+    Column("request_id", String(36), nullable=False, index=True),
+    Column("recipient_tenant_id", String(64)),
+    Column("recipient_id", String(64)),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(20), nullable=False, index=True),  # pending | sent | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("last_error", String(500)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+)
+
+# Each approver's copy of a request's approval card, so every copy can be updated.
+approval_cards = Table(
+    "approval_cards",
+    metadata,
+    Column("request_id", String(36), primary_key=True),
+    Column("approver_tenant_id", String(64), primary_key=True),
+    Column("approver_id", String(64), primary_key=True),
+    Column("card_ref", JSON, nullable=False),
 )
 
 bot_state = Table(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from services import database as db
@@ -11,7 +12,8 @@ from services.database import Database
 from services.models import Actor, Role
 
 
-class Person(Protocol):
+class Person(BaseModel):
+    tenant_id: str
     aad_object_id: str
     upn: str
     display_name: str
@@ -21,6 +23,8 @@ class Directory(Protocol):
     async def actor(self, tenant_id: str, aad_object_id: str, name: str = "") -> Actor: ...
 
     async def is_global_admin(self, tenant_id: str, aad_object_id: str) -> bool: ...
+
+    async def global_admins(self, tenant_id: str) -> list[Person]: ...
 
 
 class EmbeddedDirectory:
@@ -50,3 +54,20 @@ class EmbeddedDirectory:
 
     async def is_global_admin(self, tenant_id: str, aad_object_id: str) -> bool:
         return (await self.actor(tenant_id, aad_object_id)).role is Role.tenant_admin
+
+    async def global_admins(self, tenant_id: str) -> list[Person]:
+        p = db.people
+        query = (
+            select(p)
+            .join(db.tenants, db.tenants.c.tenant_id == p.c.tenant_id)
+            .where(p.c.tenant_id == tenant_id, p.c.global_admin.is_(True), db.tenants.c.kind == "customer")
+            .order_by(p.c.display_name)
+        )
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            Person(
+                tenant_id=r.tenant_id, aad_object_id=r.aad_object_id, upn=r.upn, display_name=r.display_name
+            )
+            for r in rows
+        ]

@@ -23,6 +23,10 @@ class StaleRequest(DomainError):
     """The card that was clicked is older than the request it shows."""
 
 
+class RejectionReasonMissing(DomainError):
+    """A rejection needs a reason the partner can read."""
+
+
 class ProvisioningError(DomainError):
     """The provisioning service refused or failed; `retryable` says whether "Try again" can help."""
 

@@ -174,6 +174,7 @@ class ProvisioningRequest(BaseModel):
     resume_state: RequestState | None = None
     decided_by: str | None = None
     decision_note: str | None = None
+    decided_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
 

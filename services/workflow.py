@@ -10,9 +10,10 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import desc, insert, select, update
+from sqlalchemy import and_, desc, insert, select, update
 
 from services import database as db
 from services.add_user_form import (
@@ -23,7 +24,14 @@ from services.add_user_form import (
     to_spec,
 )
 from services.database import Database, as_utc, utcnow
-from services.errors import NotAuthorised, ProvisioningError, RequestNotFound, StaleRequest
+from services.directory import Directory, Person
+from services.errors import (
+    NotAuthorised,
+    ProvisioningError,
+    RejectionReasonMissing,
+    RequestNotFound,
+    StaleRequest,
+)
 from services.models import (
     WORKING_STATES,
     Actor,
@@ -36,6 +44,7 @@ from services.models import (
     StepOutcome,
     Steps,
 )
+from services.outbox import Notice, NoticeKind, enqueue
 from services.passwords import generate_device_password
 from services.provisioning import ProvisioningService
 
@@ -63,9 +72,10 @@ class FormResult:
 class RequestService:
     """Creates and moves provisioning requests; the only code that writes the requests table."""
 
-    def __init__(self, database: Database, provisioning: ProvisioningService) -> None:
+    def __init__(self, database: Database, provisioning: ProvisioningService, directory: Directory) -> None:
         self._db = database
         self._provisioning = provisioning
+        self._directory = directory
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -111,6 +121,47 @@ class RequestService:
         )
         async with self._db.engine.connect() as conn:
             return [_request(row) for row in (await conn.execute(query)).all()]
+
+    async def awaiting_approval(self, tenant_id: str, limit: int = 10) -> list[ProvisioningRequest]:
+        r = db.requests
+        query = (
+            select(r)
+            .where(r.c.tenant_id == tenant_id, r.c.state == RequestState.awaiting_approval.value)
+            .order_by(r.c.created_at)
+            .limit(limit)
+        )
+        async with self._db.engine.connect() as conn:
+            return [_request(row) for row in (await conn.execute(query)).all()]
+
+    async def global_admins(self, tenant_id: str) -> list[Person]:
+        return await self._directory.global_admins(tenant_id)
+
+    async def set_approval_card(
+        self, request_id: str, approver_tenant_id: str, approver_id: str, card_ref: dict[str, Any]
+    ) -> None:
+        a = db.approval_cards
+        key = and_(
+            a.c.request_id == request_id,
+            a.c.approver_tenant_id == approver_tenant_id,
+            a.c.approver_id == approver_id,
+        )
+        async with self._db.engine.begin() as conn:
+            result = await conn.execute(update(a).where(key).values(card_ref=card_ref))
+            if result.rowcount == 0:
+                await conn.execute(
+                    insert(a).values(
+                        request_id=request_id,
+                        approver_tenant_id=approver_tenant_id,
+                        approver_id=approver_id,
+                        card_ref=card_ref,
+                    )
+                )
+
+    async def approval_cards(self, request_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+        a = db.approval_cards
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(select(a).where(a.c.request_id == request_id))).all()
+        return [(r.approver_tenant_id, r.approver_id, r.card_ref) for r in rows]
 
     async def open_draft_of(self, actor: Actor) -> ProvisioningRequest | None:
         r = db.requests
@@ -326,6 +377,14 @@ class RequestService:
         request = await self._for_change(actor, request_id, version, RequestState.failed)
         if request.resume_state is None:
             raise StaleRequest("This request cannot be retried.")
+        admins_half = (
+            request.kind is RequestKind.partner and request.resume_state is not RequestState.submitted
+        )
+        if admins_half and not self.is_approver(actor, request):
+            await self.audit(
+                actor, request.tenant_id, request_id, "refused", request.state, None, "retry: not a GA"
+            )
+            raise NotAuthorised(f"Only a global admin of {request.tenant_name} can retry this step.")
         steps = request.steps.model_copy()
         for name in ("add_user", "sync", "calling"):
             if getattr(steps, name) is StepOutcome.failed:
@@ -340,9 +399,151 @@ class RequestService:
             "try again",
             error=None,
             steps=steps.model_dump(mode="json"),
+            notices=self._partner_notices(request, None) if admins_half else [],
         )
 
-    async def run(self, request_id: str, on_progress: Progress | None = None) -> ProvisioningRequest:
+    @staticmethod
+    def is_approver(actor: Actor, request: ProvisioningRequest) -> bool:
+        return actor.role is Role.tenant_admin and actor.tenant_id == request.tenant_id
+
+    async def approve(self, actor: Actor, request_id: str, version: int) -> ProvisioningRequest:
+        """A global admin approves a partner's request: one conditional write decides."""
+        request = await self._decidable(actor, request_id, version)
+        return await self._transition(
+            actor,
+            request,
+            RequestState.awaiting_approval,
+            RequestState.approved,
+            "approve",
+            f"approved by {actor.name}",
+            decided_by=actor.name,
+            decided_at=utcnow(),
+            notices=self._partner_notices(request, "approved"),
+        )
+
+    async def reject(self, actor: Actor, request_id: str, version: int, reason: str) -> ProvisioningRequest:
+        reason = " ".join(reason.split())
+        if not reason:
+            raise RejectionReasonMissing("Please give a reason for the rejection: the partner will see it.")
+        if len(reason) > 500 or any(not c.isprintable() for c in reason):
+            raise RejectionReasonMissing("The reason must be at most 500 printable characters.")
+        request = await self._decidable(actor, request_id, version)
+        return await self._transition(
+            actor,
+            request,
+            RequestState.awaiting_approval,
+            RequestState.rejected,
+            "reject",
+            f"rejected by {actor.name}: {reason}",
+            decided_by=actor.name,
+            decided_at=utcnow(),
+            decision_note=reason,
+            notices=self._partner_notices(request, "rejected"),
+        )
+
+    async def _decidable(self, actor: Actor, request_id: str, version: int) -> ProvisioningRequest:
+        try:
+            request = await self.get(request_id)
+        except RequestNotFound:
+            await self.audit(
+                actor, actor.tenant_id, request_id, "refused", None, None, "decide: unknown request"
+            )
+            raise
+        if not self.is_approver(actor, request):
+            await self.audit(
+                actor, request.tenant_id, request_id, "refused", request.state, None, "decide: not a GA"
+            )
+            raise NotAuthorised(
+                f"Only a global admin of {request.tenant_name} can approve or reject this request."
+            )
+        if request.version != version or request.state is not RequestState.awaiting_approval:
+            await self.audit(
+                actor,
+                request.tenant_id,
+                request_id,
+                "refused",
+                request.state,
+                None,
+                f"decide: stale card (version {version}, now {request.version})",
+            )
+            raise StaleRequest("This request was already decided. Here is where it stands.")
+        return request
+
+    @staticmethod
+    def _partner_notices(request: ProvisioningRequest, event: str | None) -> list[Notice]:
+        if request.kind is not RequestKind.partner:
+            return []
+        notices = [Notice(kind=NoticeKind.approvers_update, request_id=request.request_id)]
+        if event:
+            notices.append(
+                Notice(
+                    kind=NoticeKind.requester_notice,
+                    request_id=request.request_id,
+                    recipient_tenant_id=request.requester_tenant_id,
+                    recipient_id=request.requester_id,
+                    payload={"event": event},
+                )
+            )
+        return notices
+
+    async def due_for_reminder(self, older_than: timedelta) -> list[ProvisioningRequest]:
+        r = db.requests
+        cutoff = utcnow() - older_than
+        query = select(r).where(
+            r.c.state == RequestState.awaiting_approval.value,
+            r.c.reminded_at.is_(None),
+            r.c.updated_at < cutoff,
+        )
+        async with self._db.engine.connect() as conn:
+            return [_request(row) for row in (await conn.execute(query)).all()]
+
+    async def remind(self, request: ProvisioningRequest) -> bool:
+        """One reminder per request to its global admins, and a word to the partner; once."""
+        admins = await self._directory.global_admins(request.tenant_id)
+        r = db.requests
+        async with self._db.engine.begin() as conn:
+            result = await conn.execute(
+                update(r)
+                .where(r.c.request_id == request.request_id, r.c.reminded_at.is_(None))
+                .where(r.c.state == RequestState.awaiting_approval.value)
+                .values(reminded_at=utcnow())
+            )
+            if result.rowcount != 1:
+                return False
+            notices = [
+                Notice(
+                    kind=NoticeKind.admin_reminder,
+                    request_id=request.request_id,
+                    recipient_tenant_id=a.tenant_id,
+                    recipient_id=a.aad_object_id,
+                )
+                for a in admins
+            ]
+            notices.append(
+                Notice(
+                    kind=NoticeKind.requester_notice,
+                    request_id=request.request_id,
+                    recipient_tenant_id=request.requester_tenant_id,
+                    recipient_id=request.requester_id,
+                    payload={"event": "reminded"},
+                )
+            )
+            await enqueue(conn, notices)
+            await self._audit(
+                conn,
+                SYSTEM,
+                request.tenant_id,
+                request.request_id,
+                "remind",
+                request.state,
+                request.state,
+                f"reminded {len(admins)} global admin(s)",
+            )
+        return True
+
+    async def run(
+        self, request_id: str, on_progress: Progress | None = None, actor: Actor | None = None
+    ) -> ProvisioningRequest:
         """Run the pipeline from wherever the request stands until it ends, fails or must wait."""
         request = await self.get(request_id)
         while request.state in WORKING_STATES:
@@ -350,14 +551,15 @@ class RequestService:
             if step is None:
                 break
             try:
-                moved = await step(self, request)
+                moved = await step(self, request, actor or SYSTEM)
             except ProvisioningError as exc:
-                moved = await self._fail(request, exc)
+                moved = await self._fail(request, exc, actor or SYSTEM)
             except Exception:
                 log.exception("provisioning step failed", extra={"request_id": request_id})
                 moved = await self._fail(
                     request,
                     ProvisioningError("Something unexpected went wrong at the provisioning step."),
+                    actor or SYSTEM,
                 )
             if moved is None:  # another worker moved it first
                 return await self.get(request_id)
@@ -366,7 +568,7 @@ class RequestService:
                 await on_progress(request)
         return request
 
-    async def _step_add_user(self, request: ProvisioningRequest) -> ProvisioningRequest | None:
+    async def _step_add_user(self, request: ProvisioningRequest, actor: Actor) -> ProvisioningRequest | None:
         spec = request.spec
         password = generate_device_password()
         await self._provisioning.add_user(request.tenant_id, spec, password)
@@ -374,20 +576,32 @@ class RequestService:
         steps = request.steps.model_copy(
             update={"add_user": StepOutcome.done, "add_user_note": f"{spec.teams_user} added"}
         )
-        to = (
-            RequestState.awaiting_approval if request.kind is RequestKind.partner else RequestState.user_added
-        )
+        notices: list[Notice] = []
+        to = RequestState.user_added
+        if request.kind is RequestKind.partner:
+            # The partner's half ends here: every global admin of the tenant gets an approval card.
+            to = RequestState.awaiting_approval
+            notices = [
+                Notice(
+                    kind=NoticeKind.approval_card,
+                    request_id=request.request_id,
+                    recipient_tenant_id=admin.tenant_id,
+                    recipient_id=admin.aad_object_id,
+                )
+                for admin in await self._directory.global_admins(request.tenant_id)
+            ]
         return await self._try_transition(
-            SYSTEM,
+            actor,
             request,
             RequestState.submitted,
             to,
             "add_user",
             "user added",
             steps=steps.model_dump(mode="json"),
+            notices=notices,
         )
 
-    async def _step_sync(self, request: ProvisioningRequest) -> ProvisioningRequest | None:
+    async def _step_sync(self, request: ProvisioningRequest, actor: Actor) -> ProvisioningRequest | None:
         if await self._provisioning.sync_required(request.tenant_id):
             await self._provisioning.sync_users(request.tenant_id)
             outcome, note = StepOutcome.done, "Teams users synced"
@@ -395,16 +609,19 @@ class RequestService:
             outcome, note = StepOutcome.skipped, "Already synced, nothing to do"
         steps = request.steps.model_copy(update={"sync": outcome, "sync_note": note})
         return await self._try_transition(
-            SYSTEM,
+            actor,
             request,
             request.state,
             RequestState.synced,
             "sync",
             note,
             steps=steps.model_dump(mode="json"),
+            notices=self._partner_notices(request, None),
         )
 
-    async def _step_enable_calling(self, request: ProvisioningRequest) -> ProvisioningRequest | None:
+    async def _step_enable_calling(
+        self, request: ProvisioningRequest, actor: Actor
+    ) -> ProvisioningRequest | None:
         upn = request.spec.teams_user
         if await self._provisioning.calling_enabled(request.tenant_id, upn):
             outcome, note = StepOutcome.skipped, "Calling was already enabled"
@@ -413,7 +630,7 @@ class RequestService:
             outcome, note = StepOutcome.done, "Calling enabled"
         steps = request.steps.model_copy(update={"calling": outcome, "calling_note": note})
         return await self._try_transition(
-            SYSTEM,
+            actor,
             request,
             RequestState.synced,
             RequestState.calling_enabled,
@@ -422,12 +639,20 @@ class RequestService:
             steps=steps.model_dump(mode="json"),
         )
 
-    async def _step_finish(self, request: ProvisioningRequest) -> ProvisioningRequest | None:
+    async def _step_finish(self, request: ProvisioningRequest, actor: Actor) -> ProvisioningRequest | None:
         return await self._try_transition(
-            SYSTEM, request, RequestState.calling_enabled, RequestState.done, "finish", "done"
+            actor,
+            request,
+            RequestState.calling_enabled,
+            RequestState.done,
+            "finish",
+            "done",
+            notices=self._partner_notices(request, "done"),
         )
 
-    async def _fail(self, request: ProvisioningRequest, exc: ProvisioningError) -> ProvisioningRequest | None:
+    async def _fail(
+        self, request: ProvisioningRequest, exc: ProvisioningError, actor: Actor
+    ) -> ProvisioningRequest | None:
         step = {
             RequestState.submitted: "add_user",
             RequestState.user_added: "sync",
@@ -438,8 +663,10 @@ class RequestService:
         if step:
             setattr(steps, step, StepOutcome.failed)
             setattr(steps, f"{step}_note", exc.message)
+        # A failed add is the requester's to fix; a failed sync or enable is the approvers'.
+        notices = [] if step == "add_user" else self._partner_notices(request, "failed")
         return await self._try_transition(
-            SYSTEM,
+            actor,
             request,
             request.state,
             RequestState.failed,
@@ -448,6 +675,7 @@ class RequestService:
             error=exc.message,
             resume_state=request.state.value if exc.retryable or step == "add_user" else None,
             steps=steps.model_dump(mode="json"),
+            notices=notices,
         )
 
     # -- plumbing --------------------------------------------------------------------------------
@@ -500,7 +728,9 @@ class RequestService:
         outcome: str,
         **values: Any,
     ) -> ProvisioningRequest | None:
-        """One conditional write plus its audit row, in one transaction; None if someone was first."""
+        """One conditional write plus its audit row and notices, in one transaction; None if someone
+        was first."""
+        notices: list[Notice] = values.pop("notices", None) or []
         r = db.requests
         async with self._db.engine.begin() as conn:
             result = await conn.execute(
@@ -511,6 +741,7 @@ class RequestService:
             )
             if result.rowcount != 1:
                 return None
+            await enqueue(conn, notices)
             await self._audit(
                 conn,
                 actor,
@@ -556,7 +787,7 @@ class RequestService:
 
 _STEPS: dict[
     tuple[RequestKind, RequestState],
-    Callable[[RequestService, ProvisioningRequest], Awaitable[ProvisioningRequest | None]],
+    Callable[[RequestService, ProvisioningRequest, Actor], Awaitable[ProvisioningRequest | None]],
 ] = {
     (RequestKind.admin, RequestState.submitted): RequestService._step_add_user,
     (RequestKind.partner, RequestState.submitted): RequestService._step_add_user,
@@ -595,6 +826,7 @@ def _request(row) -> ProvisioningRequest:
         resume_state=RequestState(row.resume_state) if row.resume_state else None,
         decided_by=row.decided_by,
         decision_note=row.decision_note,
+        decided_at=as_utc(row.decided_at) if row.decided_at else None,
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
     )

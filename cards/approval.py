@@ -1,0 +1,104 @@
+"""The approval card a tenant's global admins get for a partner's request; every copy shows the
+current state (who decided, when, and how provisioning went)."""
+
+from __future__ import annotations
+
+from microsoft_teams.cards import (
+    AdaptiveCard,
+    CardElement,
+    ExecuteAction,
+    RefreshDefinition,
+    ShowCardAction,
+    TextInput,
+)
+
+from cards.common import (
+    VERB_APPROVAL_REFRESH,
+    VERB_APPROVE,
+    VERB_REJECT,
+    VERB_RETRY,
+    card,
+    execute,
+    facts,
+    heading,
+    paragraph,
+    request_data,
+    when,
+)
+from cards.progress import step_lines
+from cards.review import request_facts
+from services.models import ProvisioningRequest, RequestState
+
+MAX_REFRESH_USERS = 60
+
+
+def decision_line(request: ProvisioningRequest) -> str | None:
+    if request.state is RequestState.rejected:
+        return f"Rejected by {request.decided_by} at {when(request.decided_at)}: {request.decision_note}"
+    if request.decided_by:
+        return f"Approved by {request.decided_by} at {when(request.decided_at)}"
+    return None
+
+
+def approval_card(
+    request: ProvisioningRequest, requester_org: str, approver_user_ids: list[str] | None = None
+) -> AdaptiveCard:
+    upn = str(request.values.get("teams_user", ""))
+    body: list[CardElement] = [
+        heading(f"Approve a new phone user for {request.tenant_name}?"),
+        paragraph(
+            f"{request.requester_name} ({requester_org}) added {upn} at {when(request.created_at)}. "
+            "Approving syncs Teams users and enables calling for this user.",
+        ),
+        facts([("Request", request.short_id), *request_facts(request)]),
+    ]
+    data = request_data(request.request_id, request.version)
+    actions = []
+    state = request.state
+    if state is RequestState.awaiting_approval:
+        actions = [
+            execute("Approve", VERB_APPROVE, data, style="positive", validate_inputs=False),
+            ShowCardAction(
+                title="Reject",
+                card=card(
+                    [
+                        TextInput(
+                            id="reason",
+                            label="Why? The partner sees this.",
+                            is_multiline=True,
+                            is_required=True,
+                            error_message="Please give a reason.",
+                            max_length=500,
+                        )
+                    ],
+                    [execute("Reject request", VERB_REJECT, data, style="destructive")],
+                ),
+            ),
+        ]
+    else:
+        line = decision_line(request)
+        if line:
+            body.append(
+                paragraph(f"**{line}**", color="Attention" if state is RequestState.rejected else "Good")
+            )
+        if state is not RequestState.rejected:
+            body.append(paragraph("\n\n".join(step_lines(request))))
+        if state is RequestState.done:
+            body.append(paragraph("**Done.** Calling is enabled for this user.", color="Good"))
+        elif state is RequestState.failed:
+            body.append(paragraph(f"**That did not work.** {request.error or ''}", color="Attention"))
+            if request.resume_state is not None:
+                actions.append(execute("Try again", VERB_RETRY, data, style="positive"))
+        elif state is not RequestState.rejected:
+            body.append(paragraph("Working... this card updates when each step ends.", subtle=True))
+    refresh = None
+    if approver_user_ids:
+        refresh = RefreshDefinition(
+            action=ExecuteAction(
+                title="Refresh", verb=VERB_APPROVAL_REFRESH, data={"requestId": request.request_id}
+            ),
+            user_ids=approver_user_ids[:MAX_REFRESH_USERS],
+        )
+    result = card(body, actions)
+    result.refresh = refresh
+    return result

@@ -1,0 +1,117 @@
+"""The global admin's side of a partner request: Approve, Reject with a reason, "pending", "audit".
+
+A decision is one conditional write in services/workflow.py; this module only answers the click
+with the current card and starts the admin's half of the procedure (sync, enable calling)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from microsoft_teams.cards import AdaptiveCard
+
+from cards.audit import audit_card
+from cards.common import VERB_APPROVAL_REFRESH, VERB_APPROVE, VERB_REJECT
+from cards.notice import notice_card
+from dialogs.notifications import Notifier
+from dialogs.ports import Background, Chat
+from services.errors import DomainError, NotAuthorised, RejectionReasonMissing, RequestNotFound, StaleRequest
+from services.models import Actor, Role
+from services.workflow import RequestService
+
+APPROVAL_ACTIONS = {VERB_APPROVE, VERB_REJECT, VERB_APPROVAL_REFRESH}
+
+
+class ApprovalConversation:
+    def __init__(self, requests: RequestService, notifier: Notifier, background: Background) -> None:
+        self._requests = requests
+        self._notifier = notifier
+        self._background = background
+
+    async def on_card_action(
+        self, chat: Chat, actor: Actor, verb: str, data: Mapping[str, Any]
+    ) -> AdaptiveCard:
+        request_id = str(data.get("requestId") or "")
+        try:
+            version = int(data.get("version", -1))
+        except (TypeError, ValueError):
+            version = -1
+        try:
+            request = await self._requests.get(request_id)
+        except RequestNotFound as exc:
+            await self._requests.audit(
+                actor,
+                actor.tenant_id,
+                request_id or None,
+                "refused",
+                None,
+                None,
+                "approval card for unknown request",
+            )
+            return notice_card("Not found", exc.message, attention=True)
+        try:
+            if verb == VERB_APPROVAL_REFRESH:
+                if not self._requests.is_approver(actor, request):
+                    raise NotAuthorised("Only the tenant's global admins see this card.")
+            elif verb == VERB_APPROVE:
+                request = await self._requests.approve(actor, request_id, version)
+                self._remember_card(chat, actor, request_id)
+                self._background.spawn(self._complete(request_id, actor), name=f"approve-{request.short_id}")
+                self._notifier.wake()
+            elif verb == VERB_REJECT:
+                request = await self._requests.reject(
+                    actor, request_id, version, str(data.get("reason") or "")
+                )
+                self._remember_card(chat, actor, request_id)
+                self._notifier.wake()
+        except RejectionReasonMissing as exc:
+            card = await self._notifier.approval_card_for(request)
+            card.body.append(notice_card("", exc.message, attention=True).body[1])
+            return card
+        except StaleRequest:
+            request = await self._requests.get(request_id)
+        except NotAuthorised as exc:
+            return notice_card("Not allowed", exc.message, attention=True)
+        return await self._notifier.approval_card_for(request)
+
+    def _remember_card(self, chat: Chat, actor: Actor, request_id: str) -> None:
+        card_ref = chat.clicked_card_ref()
+        if card_ref:
+            self._background.spawn(
+                self._requests.set_approval_card(request_id, actor.tenant_id, actor.aad_object_id, card_ref),
+                name="remember-approval-card",
+            )
+
+    async def _complete(self, request_id: str, approver: Actor) -> None:
+        """The admin's half of the seed: sync if needed, enable calling; the approver is the actor."""
+
+        async def progress(_request: Any) -> None:
+            self._notifier.wake()
+
+        await self._requests.run(request_id, progress, actor=approver)
+        self._notifier.wake()
+
+    async def show_pending(self, chat: Chat, actor: Actor) -> None:
+        if actor.role is not Role.tenant_admin:
+            await chat.send_text("Only a tenant's global admins approve requests.")
+            return
+        pending = await self._requests.awaiting_approval(actor.tenant_id)
+        if not pending:
+            await chat.send_text("No requests are waiting for your approval.")
+            return
+        await chat.send_text(f"{len(pending)} request(s) waiting for your approval:")
+        for request in pending:
+            card_ref = await chat.send_card(await self._notifier.approval_card_for(request))
+            await self._requests.set_approval_card(
+                request.request_id, actor.tenant_id, actor.aad_object_id, card_ref
+            )
+
+    async def show_audit(self, chat: Chat, actor: Actor, tenant_name: str) -> None:
+        if actor.role is not Role.tenant_admin:
+            await chat.send_text("Only a tenant's global admins can read its audit trail.")
+            return
+        entries = await self._requests.audit_of_tenant(actor.tenant_id, limit=50)
+        await chat.send_card(audit_card(tenant_name, entries))
+
+
+__all__ = ["APPROVAL_ACTIONS", "ApprovalConversation", "DomainError"]

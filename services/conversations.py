@@ -1,0 +1,89 @@
+"""Where to reach people proactively: the last conversation reference of each user, by tenant and
+AAD object id. References are opaque JSON from the Teams edge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from services import database as db
+from services.database import Database, utcnow
+
+
+class Contact(BaseModel):
+    tenant_id: str
+    aad_object_id: str
+    user_id: str
+    name: str
+    reference: dict[str, Any]
+
+
+class ConversationBook:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._seen: dict[tuple[str, str], str] = {}
+
+    async def remember(
+        self, tenant_id: str, aad_object_id: str, user_id: str, name: str, reference: dict[str, Any]
+    ) -> bool:
+        """Store the reference; returns True when this user was not reachable before."""
+        key = (tenant_id, aad_object_id)
+        fingerprint = repr(sorted(reference.items())) + user_id + name
+        if self._seen.get(key) == fingerprint:
+            return False  # unchanged: no write on every turn
+        c = db.conversations
+        values = {"user_id": user_id, "name": name, "reference": reference, "updated_at": utcnow()}
+        is_new = False
+        async with self._db.engine.begin() as conn:
+            result = await conn.execute(
+                update(c)
+                .where(c.c.tenant_id == tenant_id, c.c.aad_object_id == aad_object_id)
+                .values(**values)
+            )
+            if result.rowcount == 0:
+                try:
+                    async with conn.begin_nested():
+                        await conn.execute(
+                            insert(c).values(tenant_id=tenant_id, aad_object_id=aad_object_id, **values)
+                        )
+                    is_new = True
+                except IntegrityError:
+                    await conn.execute(
+                        update(c)
+                        .where(c.c.tenant_id == tenant_id, c.c.aad_object_id == aad_object_id)
+                        .values(**values)
+                    )
+        self._seen[key] = fingerprint
+        return is_new
+
+    async def contact(self, tenant_id: str, aad_object_id: str) -> Contact | None:
+        c = db.conversations
+        async with self._db.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(c).where(c.c.tenant_id == tenant_id, c.c.aad_object_id == aad_object_id)
+                )
+            ).first()
+        return _contact(row) if row else None
+
+    async def contacts(self, people: list[tuple[str, str]]) -> list[Contact]:
+        if not people:
+            return []
+        c = db.conversations
+        match = or_(*(and_(c.c.tenant_id == t, c.c.aad_object_id == a) for t, a in people))
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(select(c).where(match))).all()
+        return [_contact(r) for r in rows]
+
+
+def _contact(row) -> Contact:  # a SQLAlchemy row
+    return Contact(
+        tenant_id=row.tenant_id,
+        aad_object_id=row.aad_object_id,
+        user_id=row.user_id,
+        name=row.name,
+        reference=row.reference,
+    )
