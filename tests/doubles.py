@@ -19,6 +19,9 @@ CONTOSO_ADMIN = "0b7d6c1e-3f2a-4e5d-8c9b-a1b2c3d4e5f6"
 CONTOSO_ADMIN2 = "5c6d7e8f-9a0b-4c1d-8e2f-3a4b5c6d7e8f"
 CONTOSO_USER = "6d7e8f9a-0b1c-4d2e-9f3a-4b5c6d7e8f9a"
 NORTHWIND_PARTNER = "4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8"
+FABRIKAM_ADMIN = "7e8f9a0b-1c2d-4e3f-8a4b-5c6d7e8f9a0b"
+TAILSPIN = "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f"
+TAILSPIN_PARTNER = "8f9a0b1c-2d3e-4f4a-9b5c-6d7e8f9a0b1c"
 
 
 @dataclass
