@@ -18,6 +18,7 @@ from cards.common import (
     VERB_REJECT,
     VERB_RETRY,
     card,
+    decision_line,
     execute,
     facts,
     heading,
@@ -30,14 +31,6 @@ from cards.review import request_facts
 from services.models import ProvisioningRequest, RequestState
 
 MAX_REFRESH_USERS = 60
-
-
-def decision_line(request: ProvisioningRequest) -> str | None:
-    if request.state is RequestState.rejected:
-        return f"Rejected by {request.decided_by} at {when(request.decided_at)}: {request.decision_note}"
-    if request.decided_by:
-        return f"Approved by {request.decided_by} at {when(request.decided_at)}"
-    return None
 
 
 def approval_card(

@@ -15,6 +15,8 @@ from microsoft_teams.cards import (
     TextBlock,
 )
 
+from services.models import ProvisioningRequest, RequestState
+
 CARD_VERSION = "1.5"
 
 # Verbs of the Action.Execute buttons; the card's data carries ids only (request id, version).
@@ -92,3 +94,11 @@ def request_data(request_id: str, version: int) -> dict[str, Any]:
 
 def when(moment: datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else ""
+
+
+def decision_line(request: ProvisioningRequest) -> str | None:
+    if request.state is RequestState.rejected:
+        return f"Rejected by {request.decided_by} at {when(request.decided_at)}: {request.decision_note}"
+    if request.decided_by:
+        return f"Approved by {request.decided_by} at {when(request.decided_at)}"
+    return None

@@ -9,6 +9,7 @@ from cards.common import (
     VERB_EDIT,
     VERB_RETRY,
     card,
+    decision_line,
     execute,
     facts,
     heading,
@@ -58,6 +59,8 @@ def progress_card(request: ProvisioningRequest) -> AdaptiveCard:
     state = request.state
     body: list[CardElement] = [heading(f"Adding {upn} (extension {extension})")]
     body.append(paragraph(f"Request {request.short_id} · {STATE_LABELS[state]}", subtle=True))
+    if request.kind is RequestKind.partner and request.decided_by:
+        body.append(paragraph(f"**{decision_line(request)}**"))
     body.append(paragraph("\n\n".join(step_lines(request))))
     actions = []
     data = request_data(request.request_id, request.version)
@@ -80,6 +83,13 @@ def progress_card(request: ProvisioningRequest) -> AdaptiveCard:
         body.append(
             paragraph(
                 f"User added. Waiting for a global admin of {request.tenant_name} to enable calling.",
+            )
+        )
+    elif state is RequestState.rejected:
+        body.append(
+            paragraph(
+                "The user was added at the provisioning service, but calling was not enabled.",
+                color="Attention",
             )
         )
     elif state is RequestState.cancelled:

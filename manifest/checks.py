@@ -62,7 +62,9 @@ def schema_problems(manifest: Mapping[str, Any]) -> list[str]:
     if validator is None:
         have = ", ".join(sorted(p.parent.name[1:] for p in SCHEMA_DIR.glob(f"v*/{SCHEMA_FILE}")))
         return [f"manifestVersion {version!r} has no schema in manifest/schema/ (there: {have})."]
-    errors = sorted(validator.iter_errors(manifest), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    errors = sorted(
+        validator.iter_errors(manifest), key=lambda e: (list(map(str, e.absolute_path)), e.message)
+    )
     return [_describe(error) for error in errors]
 
 

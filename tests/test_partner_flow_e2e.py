@@ -137,6 +137,10 @@ async def test_partner_asks_two_admins_get_cards_one_approves(world: World):
     assert "Approve" not in card_actions(avery_view), "no buttons once decided"
     await w.text_to(w.pat, "approved your request")
     await w.text_to(w.pat, "Done: isaiah@contoso.example in Contoso can now make and receive Teams calls")
+    pat_view = await w.connector.wait_for(
+        lambda s: s.method == "PUT" and s.activity_id == pat_card and "Done." in card_text(s.card)
+    )
+    assert "Approved by Ada Admin" in card_text(pat_view.card)
     state = await w.bot.runtime.provisioning.user_state(CONTOSO, "isaiah@contoso.example")
     assert state.calling_enabled
     assert not await w.bot.runtime.provisioning.sync_required(CONTOSO)
