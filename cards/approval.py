@@ -21,6 +21,7 @@ from cards.common import (
     decision_line,
     execute,
     facts,
+    field_error,
     heading,
     paragraph,
     request_data,
@@ -34,7 +35,10 @@ MAX_REFRESH_USERS = 60
 
 
 def approval_card(
-    request: ProvisioningRequest, requester_org: str, approver_user_ids: list[str] | None = None
+    request: ProvisioningRequest,
+    requester_org: str,
+    approver_user_ids: list[str] | None = None,
+    error: str | None = None,
 ) -> AdaptiveCard:
     upn = str(request.values.get("teams_user", ""))
     body: list[CardElement] = [
@@ -49,6 +53,8 @@ def approval_card(
     actions = []
     state = request.state
     if state is RequestState.awaiting_approval:
+        if error:
+            body.append(field_error(error))
         actions = [
             execute("Approve", VERB_APPROVE, data, style="positive", validate_inputs=False),
             ShowCardAction(

@@ -65,9 +65,7 @@ class ApprovalConversation:
                 self._remember_card(chat, actor, request_id)
                 self._notifier.wake()
         except RejectionReasonMissing as exc:
-            card = await self._notifier.approval_card_for(request)
-            card.body.append(notice_card("", exc.message, attention=True).body[1])
-            return card
+            return await self._notifier.approval_card_for(request, exc.message)
         except StaleRequest:
             request = await self._requests.get(request_id)
         except NotAuthorised as exc:

@@ -9,7 +9,10 @@ import random
 from datetime import timedelta
 from typing import Any
 
-from cards.approval import approval_card, decision_line
+from microsoft_teams.cards import AdaptiveCard
+
+from cards.approval import approval_card
+from cards.common import decision_line
 from cards.progress import progress_card
 from dialogs.ports import DeliveryFailed, DeliveryRetry, Messenger
 from services.conversations import ConversationBook
@@ -75,9 +78,11 @@ class Notifier:
         contacts = await self._conversations.contacts([(a.tenant_id, a.aad_object_id) for a in admins])
         return [c.user_id for c in contacts]
 
-    async def approval_card_for(self, request: ProvisioningRequest) -> Any:
+    async def approval_card_for(self, request: ProvisioningRequest, error: str | None = None) -> AdaptiveCard:
         org = await self._provisioning.tenant(request.requester_tenant_id)
-        return approval_card(request, org.name if org else "partner", await self.approver_user_ids(request))
+        return approval_card(
+            request, org.name if org else "partner", await self.approver_user_ids(request), error
+        )
 
     # -- the sender loop -----------------------------------------------------------------------
 

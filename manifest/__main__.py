@@ -27,7 +27,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "build", help="fill the manifest from settings, validate it and write the app package"
     )
     build.add_argument(
-        "--output", type=Path, default=DEFAULT_OUTPUT, help=f"where to write the zip (default {DEFAULT_OUTPUT})"
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help=f"where to write the zip (default {DEFAULT_OUTPUT})",
     )
     check = commands.add_parser("check", help="validate an existing app package (a zip)")
     check.add_argument("package", type=Path)

@@ -8,6 +8,7 @@ draft 4 has no `const`, and the manifest schemas use it for `manifestVersion`.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import re
@@ -122,10 +123,35 @@ def _validator(version: str) -> Draft4Validator | None:
         # The files carry no `id`: give each the address it is published at, so that references
         # between them (relative or absolute) resolve to the local copies.
         contents["id"] = SCHEMA_URL.format(version=version, file=path.name)
+        contents = _inline_deep_pointers(contents, contents)
         registry = registry.with_resource(contents["id"], Resource.from_contents(contents, DRAFT4))
         if path.name == SCHEMA_FILE:
             root = contents
     return _TeamsValidator(root, registry=registry, format_checker=_FORMATS)
+
+
+def _inline_deep_pointers(node: Any, document: Mapping[str, Any], depth: int = 0) -> Any:
+    """The schema with each `$ref` that points outside `#/definitions/` replaced by what it points to.
+
+    referencing 0.37 walks a pointer such as `#/properties/a/items/properties/b` through the
+    `properties` object and, when that object has a property named "id", takes it for a draft 4
+    schema id and crashes (AttributeError). Pointers into definitions are unaffected. A copy of
+    the target means the same as the reference: draft 4 ignores a `$ref`'s sibling keywords.
+    """
+    if isinstance(node, list):
+        return [_inline_deep_pointers(item, document, depth) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/") and not ref.startswith("#/definitions/"):
+        if depth > 20:
+            raise ValueError(f"the schema's $ref {ref} refers to itself")
+        target: Any = document
+        for segment in ref[2:].split("/"):
+            segment = segment.replace("~1", "/").replace("~0", "~")
+            target = target[int(segment)] if isinstance(target, list) else target[segment]
+        return _inline_deep_pointers(copy.deepcopy(target), document, depth + 1)
+    return {key: _inline_deep_pointers(value, document, depth) for key, value in node.items()}
 
 
 def _describe(error: ValidationError) -> str:

@@ -7,13 +7,17 @@ from datetime import UTC, datetime
 import pytest
 
 from cards.add_user_form import add_user_form
+from cards.approval import approval_card
+from cards.audit import audit_card
 from cards.common import to_dict
+from cards.enterprise_picker import dismissed_card, enterprise_picker_card
 from cards.my_requests import my_requests_card
 from cards.notice import notice_card
 from cards.progress import cancelled_card, progress_card
 from cards.review import review_card
 from cards.welcome import welcome_card
 from services.models import (
+    AuditEntry,
     Extension,
     FormOptions,
     ProvisioningRequest,
@@ -114,7 +118,114 @@ ALL_CARDS = {
     "my-requests-empty": my_requests_card([]),
     "my-requests": my_requests_card([request(RequestState.done), request(RequestState.failed, error="x")]),
     "notice": notice_card("Not allowed", "You may not.", attention=True),
+    "approval-awaiting": approval_card(
+        request(RequestState.awaiting_approval, kind=RequestKind.partner), "Northwind Voice", ["29:a", "29:b"]
+    ),
+    "approval-reason-missing": approval_card(
+        request(RequestState.awaiting_approval, kind=RequestKind.partner),
+        "Northwind Voice",
+        ["29:a"],
+        "Please give a reason.",
+    ),
+    "approval-approved": approval_card(
+        request(RequestState.synced, kind=RequestKind.partner, decided_by="Ada Admin", decided_at=NOW),
+        "Northwind",
+    ),
+    "approval-done": approval_card(
+        request(
+            RequestState.done,
+            kind=RequestKind.partner,
+            decided_by="Ada Admin",
+            decided_at=NOW,
+            steps=DONE_STEPS,
+        ),
+        "N",
+    ),
+    "approval-rejected": approval_card(
+        request(
+            RequestState.rejected,
+            kind=RequestKind.partner,
+            decided_by="Ada",
+            decided_at=NOW,
+            decision_note="No",
+        ),
+        "N",
+    ),
+    "approval-failed": approval_card(
+        request(
+            RequestState.failed,
+            kind=RequestKind.partner,
+            decided_by="Ada",
+            decided_at=NOW,
+            error="Timed out",
+            resume_state=RequestState.synced,
+            steps=FAILED_STEPS,
+        ),
+        "N",
+    ),
+    "progress-partner-rejected": progress_card(
+        request(
+            RequestState.rejected,
+            kind=RequestKind.partner,
+            decided_by="Ada",
+            decided_at=NOW,
+            decision_note="No",
+        )
+    ),
+    "enterprise-picker": enterprise_picker_card([TENANT, Tenant(tenant_id="t2", name="Fabrikam")]),
+    "enterprise-picker-empty": enterprise_picker_card([]),
+    "enterprise-picker-error": enterprise_picker_card([TENANT], "You do not manage that enterprise."),
+    "dismissed": dismissed_card(),
+    "audit": audit_card(
+        "Contoso",
+        [
+            AuditEntry(
+                at=NOW,
+                actor_tenant_id="t1",
+                actor_id="a1",
+                actor_name="Ada",
+                tenant_id="t1",
+                request_id="r" * 36,
+                action="approve",
+                from_state="awaiting_approval",
+                to_state="approved",
+                outcome="approved by Ada",
+            )
+        ],
+    ),
+    "audit-empty": audit_card("Contoso", []),
 }
+
+
+def test_approval_card_refreshes_for_approvers_and_states_the_decision():
+    card = to_dict(
+        approval_card(
+            request(RequestState.awaiting_approval, kind=RequestKind.partner), "Northwind", ["29:a"]
+        )
+    )
+    assert card["refresh"]["userIds"] == ["29:a"]
+    assert card["refresh"]["action"]["verb"] == "approval.refresh"
+    assert [a["title"] for a in card["actions"]] == ["Approve", "Reject"]
+    reject = card["actions"][1]["card"]
+    assert reject["body"][0]["isRequired"] is True
+    decided = to_dict(
+        approval_card(
+            request(
+                RequestState.rejected,
+                kind=RequestKind.partner,
+                decided_by="Ada Admin",
+                decided_at=NOW,
+                decision_note="Leaving",
+            ),
+            "Northwind",
+        )
+    )
+    assert "Rejected by Ada Admin at 2026-11-24 14:02 UTC: Leaving" in card_text(decided)
+    assert "actions" not in decided
+    many = to_dict(
+        approval_card(request(RequestState.awaiting_approval), "N", [f"29:{i}" for i in range(80)])
+    )
+    assert len(many["refresh"]["userIds"]) == 60, "Teams refreshes for at most 60 users"
 
 
 @pytest.mark.parametrize("name", sorted(ALL_CARDS))
