@@ -13,6 +13,7 @@ from datetime import timedelta
 from aiohttp import web
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 
+from bot.auth import ProcessCredentialFactory, install_key_cache
 from bot.background import BackgroundWork
 from bot.chat import ProactiveMessenger
 from bot.settings import Settings
@@ -51,9 +52,14 @@ class Parts:
 PARTS = web.AppKey("parts", Parts)
 
 
-def create_app(settings: Settings) -> web.Application:
+MSAL_HTTP_CLIENT = web.AppKey("msal_http_client", object)
+
+
+def create_app(settings: Settings, *, msal_http_client: object | None = None) -> web.Application:
+    """`msal_http_client` lets tests answer Entra ID token requests locally."""
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app[MSAL_HTTP_CLIENT] = msal_http_client
     app.cleanup_ctx.append(_build)
     add_routes(app)
     return app
@@ -68,7 +74,11 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
     provisioning = EmbeddedProvisioningService(database, delay_seconds=settings.embedded_delay_seconds)
     directory = EmbeddedDirectory(database)
     requests = RequestService(database, provisioning, directory)
-    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(settings))
+    install_key_cache(settings.signing_key_refresh_seconds)
+    credentials = ProcessCredentialFactory(
+        settings.APP_ID, settings.APP_PASSWORD, settings.APP_TENANTID, msal_http_client=app[MSAL_HTTP_CLIENT]
+    )
+    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(settings, credentials_factory=credentials))
     adapter.on_turn_error = on_turn_error
     background = BackgroundWork()
     messenger = ProactiveMessenger(adapter, settings.APP_ID)
@@ -121,14 +131,24 @@ def main() -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if not settings.authenticated and not is_loopback(settings.host):
+    if (
+        not settings.authenticated
+        and not is_loopback(settings.host)
+        and not settings.allow_unauthenticated_network
+    ):
         log.error(
             "No MicrosoftAppId is set, so requests are not authenticated: refusing to listen on "
-            "%s. Set MicrosoftAppId/MicrosoftAppPassword, or HOST=127.0.0.1 for local use.",
+            "%s. Set MicrosoftAppId/MicrosoftAppPassword, or HOST=127.0.0.1 for local use "
+            "(or ALLOW_UNAUTHENTICATED_NETWORK=true if you really mean it).",
             settings.host,
         )
         return 2
-    mode = "authenticated (Bot Framework JWT)" if settings.authenticated else "local, unauthenticated"
+    if settings.authenticated:
+        mode = "authenticated: every request needs a valid Bot Framework token"
+    elif is_loopback(settings.host):
+        mode = "local mode: NO authentication, loopback only"
+    else:
+        mode = "UNAUTHENTICATED on the network (ALLOW_UNAUTHENTICATED_NETWORK=true)"
     log.info("Teams Phone Connector bot on http://%s:%d/api/messages, %s", settings.host, settings.port, mode)
     web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
     return 0

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", alias="DATABASE_URL", repr=False)
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 
+    # A token signed with a key we do not know triggers a key refresh at most this often.
+    signing_key_refresh_seconds: float = Field(default=300.0, alias="SIGNING_KEY_REFRESH_SECONDS", ge=0)
+    # Without an app id nothing is authenticated: only loopback, unless the operator says otherwise.
+    allow_unauthenticated_network: bool = Field(default=False, alias="ALLOW_UNAUTHENTICATED_NETWORK")
+
     # Test and benchmark knobs for the embedded provisioning service.
     embedded_delay_seconds: float = Field(default=0.0, alias="EMBEDDED_DELAY_SECONDS", ge=0)
     max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES", gt=0)

@@ -13,6 +13,7 @@ from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ActivityTypes
 
+from bot.auth import authenticate
 from bot.cards import card_invoke_response
 from bot.teams_bot import PhoneConnectorBot
 from cards.notice import notice_card
@@ -84,9 +85,12 @@ async def messages(request: web.Request) -> web.Response:
         return _problem(400, "Body is not a Bot Framework activity.")
     auth_header = request.headers.get("Authorization", "")
     try:
-        invoke_response = await runtime.adapter.process_activity(auth_header, activity, runtime.bot.on_turn)
+        authenticated = await authenticate(
+            runtime.adapter.bot_framework_authentication, activity, auth_header
+        )
     except PermissionError:
         return _problem(401, "Unauthorized.")
+    invoke_response = await runtime.adapter.process_activity(authenticated, activity, runtime.bot.on_turn)
     if invoke_response is None:
         return web.Response(status=201)
     body_out = invoke_response.body

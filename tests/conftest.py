@@ -31,15 +31,16 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
 class RunningBot:
     """The real app on a free port; `restart()` stops it and starts a new one on the same data."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, **app_options: Any) -> None:
         self.settings = settings
+        self._app_options = app_options
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._runner: web.AppRunner | None = None
         self.app: web.Application | None = None
 
     async def start(self) -> None:
-        self.app = create_app(self.settings)
+        self.app = create_app(self.settings, **self._app_options)
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
@@ -60,8 +61,8 @@ class RunningBot:
 
 
 @asynccontextmanager
-async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
-    bot = RunningBot(settings)
+async def running_bot(settings: Settings, **app_options: Any) -> AsyncIterator[RunningBot]:
+    bot = RunningBot(settings, **app_options)
     await bot.start()
     try:
         yield bot

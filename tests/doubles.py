@@ -32,6 +32,7 @@ class Sent:
     conversation_id: str
     activity_id: str
     activity: dict[str, Any]
+    authorization: str = ""
 
     @property
     def card(self) -> dict[str, Any] | None:
@@ -82,13 +83,15 @@ class ConnectorDouble:
     async def _post(self, request: web.Request) -> web.Response:
         activity = await request.json()
         activity_id = f"msg-{next(self._ids)}"
-        await self._record(Sent("POST", request.match_info["conv"], activity_id, activity))
+        auth = request.headers.get("Authorization", "")
+        await self._record(Sent("POST", request.match_info["conv"], activity_id, activity, auth))
         return web.json_response({"id": activity_id})
 
     async def _put(self, request: web.Request) -> web.Response:
         activity = await request.json()
         activity_id = request.match_info["aid"]
-        await self._record(Sent("PUT", request.match_info["conv"], activity_id, activity))
+        auth = request.headers.get("Authorization", "")
+        await self._record(Sent("PUT", request.match_info["conv"], activity_id, activity, auth))
         return web.json_response({"id": activity_id})
 
     def for_conversation(self, conversation_id: str) -> list[Sent]:
@@ -204,8 +207,9 @@ class TeamsUser:
             **fields,
         }
 
-    async def post(self, activity: dict[str, Any]) -> aiohttp.ClientResponse:
-        async with self.session.post(f"{self.bot_url}/api/messages", json=activity) as resp:
+    async def post(self, activity: dict[str, Any], token: str | None = None) -> aiohttp.ClientResponse:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with self.session.post(f"{self.bot_url}/api/messages", json=activity, headers=headers) as resp:
             await resp.read()
             return resp
 
