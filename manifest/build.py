@@ -112,6 +112,7 @@ def write_package(files: Mapping[str, bytes], output: Path) -> None:
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
                 archive.writestr(info, content)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; the package is meant to be shared
         os.replace(temporary, output)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -114,7 +114,7 @@ def _refuse_remote(uri: str) -> Resource:
 @cache
 def _validator(version: str) -> Draft4Validator | None:
     folder = SCHEMA_DIR / f"v{version}"
-    if not (folder / SCHEMA_FILE).is_file():
+    if not re.fullmatch(r"[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*", version) or not (folder / SCHEMA_FILE).is_file():
         return None
     registry: Registry = Registry(retrieve=_refuse_remote)
     root: dict[str, Any] = {}
@@ -158,8 +158,21 @@ def _describe(error: ValidationError) -> str:
     if error.context:
         # anyOf/oneOf: name the closest branch's complaint, not "is not valid under any of".
         error = best_match(error.context)
+    limit, instance = error.validator_value, error.instance
+    if error.validator in ("maxItems", "minItems") and isinstance(instance, list):
+        bound = "at most" if error.validator == "maxItems" else "at least"
+        message = f"has {len(instance)} items; {bound} {limit} allowed"
+    elif error.validator in ("maxLength", "minLength") and isinstance(instance, str):
+        bound = "at most" if error.validator == "maxLength" else "at least"
+        message = f"{_short(repr(instance))} has {len(instance)} characters; {bound} {limit} allowed"
+    else:
+        message = _short(error.message)
     where = _path(error.absolute_path)
-    return f"{MANIFEST_FILE} {where}: {error.message}" if where else f"{MANIFEST_FILE}: {error.message}"
+    return f"{MANIFEST_FILE} {where}: {message}" if where else f"{MANIFEST_FILE}: {message}"
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _path(parts: Iterable[str | int]) -> str:
@@ -174,7 +187,11 @@ def _path(parts: Iterable[str | int]) -> str:
 
 def _schema_url_problems(manifest: Mapping[str, Any]) -> list[str]:
     url, version = manifest.get("$schema"), manifest.get("manifestVersion")
-    if isinstance(url, str) and isinstance(version, str) and not url.endswith(f"/v{version}/{SCHEMA_FILE}"):
+    if (
+        isinstance(url, str)
+        and isinstance(version, str)
+        and not url.rstrip("#").endswith(f"/v{version}/{SCHEMA_FILE}")
+    ):
         return [f"$schema {url!r} does not name the schema of manifestVersion {version}."]
     return []
 
