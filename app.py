@@ -16,6 +16,7 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 from bot.auth import ProcessCredentialFactory, install_key_cache
 from bot.background import BackgroundWork
 from bot.chat import ProactiveMessenger
+from bot.logging_setup import configure_logging, install_redaction
 from bot.settings import Settings
 from bot.teams_bot import PhoneConnectorBot
 from bot.web import RUNTIME, Runtime, add_routes, on_turn_error
@@ -67,6 +68,7 @@ def create_app(settings: Settings, *, msal_http_client: object | None = None) ->
 
 async def _build(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    install_redaction()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.database_url)
     await database.create()
@@ -81,7 +83,9 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
     adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(settings, credentials_factory=credentials))
     adapter.on_turn_error = on_turn_error
     background = BackgroundWork()
-    messenger = ProactiveMessenger(adapter, settings.APP_ID)
+    messenger = ProactiveMessenger(
+        adapter, settings.APP_ID, settings.trusted_service_url_hosts, settings.authenticated
+    )
     outbox = Outbox(database)
     notifier = Notifier(
         requests,
@@ -100,6 +104,7 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
         adapter=adapter,
         bot=bot,
         readiness={"database": database.ping, "provisioning": provisioning.ping},
+        local_mode=not settings.authenticated,
     )
     app[PARTS] = Parts(database, provisioning, requests, add_user, background, notifier, outbox)
     resumed = await add_user.resume_interrupted()
@@ -127,10 +132,7 @@ def is_loopback(host: str) -> bool:
 
 def main() -> int:
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format)
     if (
         not settings.authenticated
         and not is_loopback(settings.host)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from typing import Any
+from urllib.parse import urlparse
 
 from botbuilder.core import BotAdapter, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, ConversationReference
@@ -51,9 +52,17 @@ class TurnChat:
 class ProactiveMessenger:
     """Sends and updates outside of a turn, through the adapter's continue_conversation."""
 
-    def __init__(self, adapter: BotAdapter, app_id: str) -> None:
+    def __init__(
+        self,
+        adapter: BotAdapter,
+        app_id: str,
+        trusted_hosts: tuple[str, ...] = (),
+        authenticated: bool = True,
+    ) -> None:
         self._adapter = adapter
         self._app_id = app_id
+        self._trusted_hosts = tuple(h.lower() for h in trusted_hosts)
+        self._authenticated = authenticated
         self._last_send: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -86,8 +95,24 @@ class ProactiveMessenger:
 
         await self._continue(card_ref["conversation"], callback)
 
+    def is_trusted(self, service_url: str | None) -> bool:
+        """The bot's token goes wherever a reference points: only Teams' service hosts over https.
+        Loopback is allowed in local mode (no credentials), or when listed explicitly (tests)."""
+        url = urlparse(service_url or "")
+        host = (url.hostname or "").lower()
+        if (
+            not self._authenticated
+            and url.scheme in ("http", "https")
+            and host in ("127.0.0.1", "localhost", "::1")
+        ):
+            return True
+        return url.scheme == "https" and any(host == h or host.endswith("." + h) for h in self._trusted_hosts)
+
     async def _continue(self, conversation: dict[str, Any], callback: Any) -> None:
         reference = ConversationReference().deserialize(conversation)
+        if not self.is_trusted(reference.service_url):
+            log.warning("refused a proactive send to an untrusted service URL host")
+            raise DeliveryFailed("service URL not on the allowlist")
         key = reference.conversation.id if reference.conversation else ""
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:

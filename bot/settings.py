@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +35,17 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=ROOT / "data", alias="DATA_DIR")
     database_url: str = Field(default="", alias="DATABASE_URL", repr=False)
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    log_format: str = Field(default="text", alias="LOG_FORMAT", pattern="^(text|json)$")
+    # Proactive messages carry the bot's token: only to https Teams service hosts (and subdomains).
+    trusted_service_url_hosts: tuple[str, ...] = Field(
+        default=(
+            "smba.trafficmanager.net",
+            "smba.infra.gcc.teams.microsoft.com",
+            "smba.infra.gov.teams.microsoft.us",
+            "smba.infra.dod.teams.microsoft.us",
+        ),
+        alias="TRUSTED_SERVICE_URL_HOSTS",
+    )
 
     # A token signed with a key we do not know triggers a key refresh at most this often.
     signing_key_refresh_seconds: float = Field(default=300.0, alias="SIGNING_KEY_REFRESH_SECONDS", ge=0)
@@ -49,6 +60,13 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=2.0, alias="OUTBOX_POLL_SECONDS", gt=0)
     # On stop, running provisioning work gets this long to finish; the rest resumes on next start.
     shutdown_grace_seconds: float = Field(default=10.0, alias="SHUTDOWN_GRACE_SECONDS", ge=0)
+
+    @field_validator("trusted_service_url_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(h.strip().lower() for h in value.split(",") if h.strip())
+        return value
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 from aiohttp import web
 from botbuilder.core import TurnContext
@@ -33,6 +34,8 @@ class Runtime:
     adapter: CloudAdapter
     bot: PhoneConnectorBot
     readiness: dict[str, Callable[[], Awaitable[None]]]
+    # No app id: nothing is authenticated, so replies may only go to a client on this machine.
+    local_mode: bool = False
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -79,6 +82,8 @@ async def messages(request: web.Request) -> web.Response:
     reason = _activity_problem(body)
     if reason:
         return _problem(400, reason)
+    if runtime.local_mode and not _is_loopback_url(body["serviceUrl"]):
+        return _problem(400, "In local mode (no MicrosoftAppId) the bot only answers a client on this machine.")
     try:
         activity = Activity().deserialize(body)
     except Exception:
@@ -117,6 +122,14 @@ def _activity_problem(body: Any) -> str | None:
         if key in body and body[key] is not None and not isinstance(body[key], str):
             return f"Activity field '{key}' must be a string."
     return None
+
+
+def _is_loopback_url(url: str) -> bool:
+    try:
+        parsed = urlparse(url)
+        return parsed.scheme in ("http", "https") and (parsed.hostname or "") in ("127.0.0.1", "localhost", "::1")
+    except ValueError:
+        return False
 
 
 async def healthz(_request: web.Request) -> web.Response:

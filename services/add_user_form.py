@@ -31,6 +31,9 @@ INPUT_IDS = {
     "voicemailConfirmed": "voicemail_confirmed",
 }
 
+# Keys a card may send besides its inputs: our ids, the Submit fallback's verb, Teams' own.
+CARD_DATA_KEYS = frozenset({"requestId", "version", "verb", "msteams"})
+
 VOICEMAIL_WARNING = (
     "Leaving Teams voicemail on stops calls from reaching the user's PBX voicemail "
     "and can break call queue routing."
@@ -88,14 +91,18 @@ class AddUserInput(BaseModel):
     @classmethod
     def from_card(cls, data: Mapping[str, Any]) -> tuple[AddUserInput, FieldErrors]:
         """Parse card values; fields that fail type checks come back as errors, others are kept."""
+        unexpected = sorted(k for k in data if k not in INPUT_IDS and k not in CARD_DATA_KEYS)
         raw = {name: data[key] for key, name in INPUT_IDS.items() if key in data}
         # Toggles that were not on the card keep their defaults.
         raw.setdefault("disable_voicemail", data.get("disableVoicemail", "true"))
         raw.setdefault("default_dial_plan", data.get("defaultDialPlan", "true"))
+        errors: FieldErrors = {}
+        if unexpected:
+            shown = ", ".join(repr(k[:40]) for k in unexpected[:3])
+            errors["form"] = f"The card sent fields this form does not have ({shown}). Nothing was saved from them."
         try:
-            return cls.model_validate(raw), {}
+            return cls.model_validate(raw), errors
         except ValidationError as exc:
-            errors: FieldErrors = {}
             for err in exc.errors():
                 field = str(err["loc"][0]) if err["loc"] else "form"
                 errors[field] = _message(err)
