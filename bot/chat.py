@@ -100,10 +100,11 @@ class ProactiveMessenger:
         Loopback is allowed in local mode (no credentials), or when listed explicitly (tests)."""
         url = urlparse(service_url or "")
         host = (url.hostname or "").lower()
+        loopback = host in ("127.0.0.1", "localhost", "::1")
         if (
-            not self._authenticated
+            loopback
             and url.scheme in ("http", "https")
-            and host in ("127.0.0.1", "localhost", "::1")
+            and (not self._authenticated or host in self._trusted_hosts)
         ):
             return True
         return url.scheme == "https" and any(host == h or host.endswith("." + h) for h in self._trusted_hosts)

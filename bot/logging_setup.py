@@ -18,8 +18,9 @@ REDACTED = "[redacted]"
 
 
 def redact(text: str) -> str:
-    text = _PATTERNS[0].sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(4)}", text)
-    return _PATTERNS[1].sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    # Bearer/Basic credentials first: "Authorization: Bearer <jwt>" must lose the jwt, not the word.
+    text = _PATTERNS[1].sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    return _PATTERNS[0].sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(4)}", text)
 
 
 class RedactSecrets(logging.Filter):

@@ -185,6 +185,12 @@ class TeamsUser:
     aad_object_id: str
     name: str
     conversation_id: str = field(default_factory=lambda: f"a:{uuid.uuid4().hex}")
+    # Authenticated mode: a function that returns a fresh Bot Framework token for this user.
+    token_source: Callable[[str], str] | None = None
+
+    def _headers(self, token: str | None = None) -> dict[str, str]:
+        token = token or (self.token_source(self.service_url) if self.token_source else None)
+        return {"Authorization": f"Bearer {token}"} if token else {}
 
     @property
     def user_id(self) -> str:
@@ -208,8 +214,9 @@ class TeamsUser:
         }
 
     async def post(self, activity: dict[str, Any], token: str | None = None) -> aiohttp.ClientResponse:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with self.session.post(f"{self.bot_url}/api/messages", json=activity, headers=headers) as resp:
+        async with self.session.post(
+            f"{self.bot_url}/api/messages", json=activity, headers=self._headers(token)
+        ) as resp:
             await resp.read()
             return resp
 
@@ -245,7 +252,9 @@ class TeamsUser:
             replyToId=card_id,
             value={"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"},
         )
-        async with self.session.post(f"{self.bot_url}/api/messages", json=activity) as resp:
+        async with self.session.post(
+            f"{self.bot_url}/api/messages", json=activity, headers=self._headers()
+        ) as resp:
             assert resp.status == 200, await resp.text()
             return await resp.json()
 
@@ -255,6 +264,8 @@ class TeamsUser:
             name="application/search",
             value={"queryText": query, "dataset": dataset, "queryOptions": {"skip": 0, "top": 15}},
         )
-        async with self.session.post(f"{self.bot_url}/api/messages", json=activity) as resp:
+        async with self.session.post(
+            f"{self.bot_url}/api/messages", json=activity, headers=self._headers()
+        ) as resp:
             assert resp.status == 200, await resp.text()
             return await resp.json()
