@@ -83,7 +83,9 @@ async def messages(request: web.Request) -> web.Response:
     if reason:
         return _problem(400, reason)
     if runtime.local_mode and not _is_loopback_url(body["serviceUrl"]):
-        return _problem(400, "In local mode (no MicrosoftAppId) the bot only answers a client on this machine.")
+        return _problem(
+            400, "In local mode (no MicrosoftAppId) the bot only answers a client on this machine."
+        )
     try:
         activity = Activity().deserialize(body)
     except Exception:
@@ -127,7 +129,11 @@ def _activity_problem(body: Any) -> str | None:
 def _is_loopback_url(url: str) -> bool:
     try:
         parsed = urlparse(url)
-        return parsed.scheme in ("http", "https") and (parsed.hostname or "") in ("127.0.0.1", "localhost", "::1")
+        return parsed.scheme in ("http", "https") and (parsed.hostname or "") in (
+            "127.0.0.1",
+            "localhost",
+            "::1",
+        )
     except ValueError:
         return False
 

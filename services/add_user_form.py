@@ -99,7 +99,9 @@ class AddUserInput(BaseModel):
         errors: FieldErrors = {}
         if unexpected:
             shown = ", ".join(repr(k[:40]) for k in unexpected[:3])
-            errors["form"] = f"The card sent fields this form does not have ({shown}). Nothing was saved from them."
+            errors["form"] = (
+                f"The card sent fields this form does not have ({shown}). Nothing was saved from them."
+            )
         try:
             return cls.model_validate(raw), errors
         except ValidationError as exc:
