@@ -120,12 +120,24 @@ class ProactiveMessenger:
             wait = self._last_send.get(key, 0) + MIN_SECONDS_BETWEEN_SENDS - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+            # botbuilder hands exceptions raised in the callback to on_turn_error and returns
+            # normally: catch them here, or a throttled send would count as delivered.
+            failures: list[Exception] = []
+
+            async def guarded(turn: TurnContext) -> None:
+                try:
+                    await callback(turn)
+                except Exception as exc:
+                    failures.append(exc)
+
             try:
-                await self._adapter.continue_conversation(reference, callback, self._app_id)
+                await self._adapter.continue_conversation(reference, guarded, self._app_id)
             except Exception as exc:
                 raise classify(exc) from exc
             finally:
                 self._last_send[key] = time.monotonic()
+            if failures:
+                raise classify(failures[0]) from failures[0]
         # the lock map only grows with conversations the bot talks to; fine for one process
 
 

@@ -93,6 +93,10 @@ class Notifier:
         """Tests: stop delivering (as if the process died before sending)."""
         self._paused = True
 
+    def resume(self) -> None:
+        self._paused = False
+        self.wake()
+
     async def run_forever(self) -> None:
         while not self._stopping:
             # Cleared before the work, so a wake-up that arrives during it is not lost.

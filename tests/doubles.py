@@ -56,6 +56,22 @@ class ConnectorDouble:
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self._faults: list[tuple[int, dict[str, str]]] = []
+        self.refused: list[tuple[str, int]] = []
+
+    def fail_next(self, status: int, times: int = 1, retry_after: str | None = None) -> None:
+        """The next `times` POSTs/PUTs answer `status` (e.g. 429 with Retry-After)."""
+        headers = {"Retry-After": retry_after} if retry_after else {}
+        self._faults.extend([(status, headers)] * times)
+
+    def _fault(self, request: web.Request) -> web.Response | None:
+        if not self._faults:
+            return None
+        status, headers = self._faults.pop(0)
+        self.refused.append((request.method, status))
+        return web.json_response(
+            {"error": {"code": "Throttled", "message": "slow down"}}, status=status, headers=headers
+        )
 
     async def start(self) -> None:
         app = web.Application()
@@ -82,6 +98,8 @@ class ConnectorDouble:
 
     async def _post(self, request: web.Request) -> web.Response:
         activity = await request.json()
+        if fault := self._fault(request):
+            return fault
         activity_id = f"msg-{next(self._ids)}"
         auth = request.headers.get("Authorization", "")
         await self._record(Sent("POST", request.match_info["conv"], activity_id, activity, auth))
@@ -89,6 +107,8 @@ class ConnectorDouble:
 
     async def _put(self, request: web.Request) -> web.Response:
         activity = await request.json()
+        if fault := self._fault(request):
+            return fault
         activity_id = request.match_info["aid"]
         auth = request.headers.get("Authorization", "")
         await self._record(Sent("PUT", request.match_info["conv"], activity_id, activity, auth))

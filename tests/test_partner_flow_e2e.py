@@ -372,3 +372,20 @@ async def test_overdue_request_gets_one_reminder_then_partner_is_told(
     await asyncio.sleep(1.0)
     reminders = [s for s in connector.for_conversation(w.ada.conversation_id) if "Reminder:" in s.text]
     assert len(reminders) == 1
+
+
+async def test_throttled_approval_card_is_retried_after_retry_after(world: World):
+    w = world
+    await admins_installed(w)
+    w.bot.runtime.notifier.pause()
+    await partner_requests(w)
+    w.connector.fail_next(429, times=1, retry_after="1")
+    w.connector.fail_next(503, times=1)
+    paused_at = asyncio.get_running_loop().time()
+    w.bot.runtime.notifier.resume()
+    await w.latest_card(w.ada, APPROVAL_HEADING)
+    await w.latest_card(w.avery, APPROVAL_HEADING)
+    assert [status for _, status in w.connector.refused] == [429, 503]
+    assert asyncio.get_running_loop().time() - paused_at >= 1.0, "Retry-After was honoured"
+    await asyncio.sleep(0.3)
+    assert len(w.approval_cards_of(w.ada)) == 1 and len(w.approval_cards_of(w.avery)) == 1
