@@ -152,7 +152,7 @@ def main() -> int:
     else:
         mode = "UNAUTHENTICATED on the network (ALLOW_UNAUTHENTICATED_NETWORK=true)"
     log.info("Teams Phone Connector bot on http://%s:%d/api/messages, %s", settings.host, settings.port, mode)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
     return 0
 
 

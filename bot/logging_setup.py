@@ -48,7 +48,15 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in ("activity_type", "tenant", "conversation", "duration_ms", "outcome", "request_id"):
+        for key in (
+            "activity_type",
+            "name",
+            "tenant",
+            "conversation",
+            "duration_ms",
+            "outcome",
+            "request_id",
+        ):
             if hasattr(record, key):
                 data[key] = getattr(record, key)
         if record.exc_info:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from bot.teams_bot import PhoneConnectorBot
 from cards.notice import notice_card
 
 log = logging.getLogger(__name__)
+turns_log = logging.getLogger("bot.turns")
 
 SORRY = (
     "Sorry, something went wrong on my side. Nothing you entered is lost: try again in a "
@@ -68,44 +70,71 @@ def _problem(status: int, reason: str) -> web.Response:
 
 
 async def messages(request: web.Request) -> web.Response:
+    started = time.perf_counter()
+    response, fields = await _messages(request)
+    fields["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    fields["outcome"] = response.status
+    try:
+        turns_log.info(
+            "%s %s -> %s in %.1f ms",
+            fields.get("activity_type", "-"),
+            fields.get("invoke_name") or "",
+            response.status,
+            fields["duration_ms"],
+            extra=fields,
+        )
+    except Exception:  # the turn log must never fail a request
+        log.warning("could not write the turn log line", exc_info=True)
+    return response
+
+
+async def _messages(request: web.Request) -> tuple[web.Response, dict[str, Any]]:
+    """Validate, authenticate, run the turn; returns the response and the fields for the turn log."""
     runtime = request.app[RUNTIME]
+    fields: dict[str, Any] = {}
     if request.content_type != "application/json":
-        return _problem(415, "Content-Type must be application/json.")
+        return _problem(415, "Content-Type must be application/json."), fields
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        return _problem(413, "Request body is too large.")
+        return _problem(413, "Request body is too large."), fields
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return _problem(400, "Body is not valid JSON.")
+        return _problem(400, "Body is not valid JSON."), fields
     reason = _activity_problem(body)
     if reason:
-        return _problem(400, reason)
+        return _problem(400, reason), fields
+    fields = {
+        "activity_type": body["type"][:40],
+        "invoke_name": str(body.get("name") or "")[:60],
+        "tenant": str(body["conversation"].get("tenantId") or "")[:64],
+        "conversation": str(body["conversation"].get("id"))[:120],
+    }
     if runtime.local_mode and not _is_loopback_url(body["serviceUrl"]):
         return _problem(
             400, "In local mode (no MicrosoftAppId) the bot only answers a client on this machine."
-        )
+        ), fields
     try:
         activity = Activity().deserialize(body)
     except Exception:
-        return _problem(400, "Body is not a Bot Framework activity.")
+        return _problem(400, "Body is not a Bot Framework activity."), fields
     auth_header = request.headers.get("Authorization", "")
     try:
         authenticated = await authenticate(
             runtime.adapter.bot_framework_authentication, activity, auth_header
         )
     except PermissionError:
-        return _problem(401, "Unauthorized.")
+        return _problem(401, "Unauthorized."), fields
     invoke_response = await runtime.adapter.process_activity(authenticated, activity, runtime.bot.on_turn)
     if invoke_response is None:
-        return web.Response(status=201)
+        return web.Response(status=201), fields
     body_out = invoke_response.body
     if hasattr(body_out, "serialize"):
         body_out = body_out.serialize()
     if body_out is None:
-        return web.Response(status=invoke_response.status or 200)
-    return web.json_response(body_out, status=invoke_response.status or 200)
+        return web.Response(status=invoke_response.status or 200), fields
+    return web.json_response(body_out, status=invoke_response.status or 200), fields
 
 
 def _activity_problem(body: Any) -> str | None:

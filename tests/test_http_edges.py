@@ -101,3 +101,24 @@ async def test_hostile_card_values_are_refused_with_a_field_message(
     assert "Must be text." in text
     assert "Contains control or formatting characters." in text
     assert "This value is too long." in text
+
+
+async def test_one_structured_log_line_per_turn(
+    bot: RunningBot, admin: TeamsUser, connector: ConnectorDouble, caplog
+):
+    import json
+    import logging
+
+    from bot.logging_setup import JsonFormatter
+    from tests.doubles import CONTOSO
+
+    caplog.set_level(logging.INFO, logger="bot.turns")
+    await admin.say("help")
+    turns = [r for r in caplog.records if r.name == "bot.turns"]
+    assert len(turns) == 1
+    line = json.loads(JsonFormatter().format(turns[0]))
+    assert line["activity_type"] == "message"
+    assert line["tenant"] == CONTOSO
+    assert line["conversation"] == admin.conversation_id
+    assert line["outcome"] == 201
+    assert isinstance(line["duration_ms"], float)
