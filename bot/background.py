@@ -1,13 +1,44 @@
-"""Work that runs after a turn has answered (provisioning steps), tracked so shutdown can wait."""
+"""Work that runs after a turn has answered (provisioning steps), tracked so shutdown can wait.
+
+Work spawned during an HTTP request starts only after the response is written: a click's answer
+("Working...") must reach Teams before the first in-place update of the same card, or the older
+answer could overwrite a newer card.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+_after_reply: ContextVar[list[Callable[[], None]] | None] = ContextVar("after_reply", default=None)
+
+
+@contextmanager
+def start_after_reply() -> Iterator[Callable[[], None]]:
+    """Within the block, spawned work is held; call the yielded function once the reply is out."""
+    held: list[Callable[[], None]] = []
+    token = _after_reply.set(held)
+    started = False
+
+    def start() -> None:
+        nonlocal started
+        if not started:
+            started = True
+            for begin in held:
+                begin()
+
+    try:
+        yield start
+    finally:
+        _after_reply.reset(token)
+        if not started:  # an exception before the reply: still run (and never leak) the work
+            start()
 
 
 class BackgroundWork:
@@ -15,6 +46,13 @@ class BackgroundWork:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> None:
+        held = _after_reply.get()
+        if held is not None:
+            held.append(lambda: self._start(work, name))
+        else:
+            self._start(work, name)
+
+    def _start(self, work: Coroutine[Any, Any, Any], name: str) -> None:
         task = asyncio.get_running_loop().create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._done)
@@ -29,8 +67,8 @@ class BackgroundWork:
         return len(self._tasks)
 
     async def drain(self, grace_seconds: float) -> None:
-        """Let running work finish; what is still running after `grace_seconds` is cancelled and is
-        resumed from the database on the next start."""
+        """Let running work finish; what is still running after `grace_seconds` is cancelled and
+        is resumed from the database on the next start."""
         if not self._tasks:
             return
         _, still_running = await asyncio.wait(set(self._tasks), timeout=grace_seconds)

@@ -110,7 +110,8 @@ class PhoneConnectorBot(ActivityHandler):
             await self._menu.welcome(TurnChat(turn), await self._actor(turn))
 
     async def on_installation_update_add(self, turn: TurnContext) -> None:
-        await self._menu.welcome(TurnChat(turn), await self._actor(turn))
+        # Teams sends this and a conversationUpdate on install: welcome once, on the latter.
+        return None
 
     async def on_invoke_activity(self, turn: TurnContext) -> InvokeResponse:
         name = turn.activity.name

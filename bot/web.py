@@ -16,6 +16,7 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ActivityTypes
 
 from bot.auth import authenticate
+from bot.background import start_after_reply
 from bot.cards import card_invoke_response
 from bot.teams_bot import PhoneConnectorBot
 from cards.notice import notice_card
@@ -69,9 +70,15 @@ def _problem(status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)
 
 
-async def messages(request: web.Request) -> web.Response:
+async def messages(request: web.Request) -> web.StreamResponse:
     started = time.perf_counter()
-    response, fields = await _messages(request)
+    with start_after_reply() as start_held_work:
+        response, fields = await _messages(request)
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        finally:
+            start_held_work()
     fields["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
     fields["outcome"] = response.status
     try:

@@ -103,10 +103,12 @@ class RequestService:
         return request
 
     @staticmethod
+    def is_requester(actor: Actor, request: ProvisioningRequest) -> bool:
+        return actor.tenant_id == request.requester_tenant_id and actor.aad_object_id == request.requester_id
+
+    @staticmethod
     def may_see(actor: Actor, request: ProvisioningRequest) -> bool:
-        is_requester = (
-            actor.tenant_id == request.requester_tenant_id and actor.aad_object_id == request.requester_id
-        )
+        is_requester = RequestService.is_requester(actor, request)
         is_admin = actor.role is Role.tenant_admin and actor.tenant_id == request.tenant_id
         return is_requester or is_admin
 
@@ -688,6 +690,12 @@ class RequestService:
         state: RequestState | None = None,
     ) -> ProvisioningRequest:
         request = await self.get_for(actor, request_id)
+        if request.state is RequestState.draft and not self.is_requester(actor, request):
+            # A tenant's admins may look at a partner's draft; only its author changes it.
+            await self.audit(
+                actor, request.tenant_id, request_id, "refused", request.state, None, "not the author"
+            )
+            raise NotAuthorised("Only the person who started this request can change it.")
         if version is not None and version != request.version:
             await self.audit(
                 actor,

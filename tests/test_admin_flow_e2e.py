@@ -267,3 +267,12 @@ async def test_unknown_text_gets_a_way_forward(bot: RunningBot, admin: TeamsUser
     assert await admin.say("what's the weather") == 201
     reply = await connector.wait_for(lambda s: bool(s.text))
     assert "add user" in reply.text and "help" in reply.text
+
+
+async def test_install_welcomes_once(bot: RunningBot, admin: TeamsUser, connector: ConnectorDouble):
+    assert await admin.install() == 201
+    resp = await admin.post(admin._activity(type="installationUpdate", action="add"))
+    assert resp.status in (200, 201)
+    await connector.wait_for(lambda s: "Teams Phone Connector" in card_text(s.card))
+    welcomes = [s for s in connector.sent if "Teams Phone Connector" in card_text(s.card)]
+    assert len(welcomes) == 1

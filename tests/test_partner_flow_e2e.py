@@ -389,3 +389,25 @@ async def test_throttled_approval_card_is_retried_after_retry_after(world: World
     assert asyncio.get_running_loop().time() - paused_at >= 1.0, "Retry-After was honoured"
     await asyncio.sleep(0.3)
     assert len(w.approval_cards_of(w.ada)) == 1 and len(w.approval_cards_of(w.avery)) == 1
+
+
+async def test_global_admin_can_view_but_not_change_a_partners_draft(world: World):
+    w = world
+    await w.pat.say("add user")
+    picker = await w.latest_card(w.pat, "Which enterprise")
+    form = (await w.pat.click(picker.activity_id, picker.card, "Next", {"enterpriseId": CONTOSO}))["value"]
+    answer = await w.ada.click(
+        picker.activity_id,
+        form,
+        "Review",
+        {"teamsUser": "isaiah@contoso.example", "voiceRoute": "US West", "extension": "108"},
+    )
+    assert "Only the person who started this request can change it." in card_text(answer["value"])
+    draft = (await w.bot.runtime.requests.requests_of(await _pat_actor(w)))[0]
+    assert draft.state.value == "draft" and not draft.values.get("teams_user")
+
+
+async def _pat_actor(w: World):
+    from services.directory import EmbeddedDirectory
+
+    return await EmbeddedDirectory(w.bot.runtime.database).actor(NORTHWIND, NORTHWIND_PARTNER)
