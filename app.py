@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+import aiohttp
 from aiohttp import web
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 
 from bot.auth import ProcessCredentialFactory, install_key_cache
 from bot.background import BackgroundWork
 from bot.chat import ProactiveMessenger
+from bot.connector import FastBotFrameworkAuthentication
 from bot.logging_setup import configure_logging, install_redaction
 from bot.settings import Settings
 from bot.teams_bot import PhoneConnectorBot
@@ -80,7 +82,10 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
     credentials = ProcessCredentialFactory(
         settings.APP_ID, settings.APP_PASSWORD, settings.APP_TENANTID, msal_http_client=app[MSAL_HTTP_CLIENT]
     )
-    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(settings, credentials_factory=credentials))
+    # One keep-alive HTTP session for every reply, card update and proactive message.
+    connector_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+    authentication = ConfigurationBotFrameworkAuthentication(settings, credentials_factory=credentials)
+    adapter = CloudAdapter(FastBotFrameworkAuthentication(authentication, connector_session))
     adapter.on_turn_error = on_turn_error
     background = BackgroundWork()
     messenger = ProactiveMessenger(
@@ -118,6 +123,7 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
         await asyncio.wait_for(sender, timeout=max(1.0, settings.shutdown_grace_seconds))
     except (TimeoutError, asyncio.CancelledError):
         sender.cancel()
+    await connector_session.close()
     await database.close()
 
 

@@ -58,6 +58,7 @@ class ConnectorDouble:
         self.url = ""
         self._faults: list[tuple[int, dict[str, str]]] = []
         self.refused: list[tuple[str, int]] = []
+        self.peers: set[Any] = set()  # client (host, port) pairs: one per TCP connection
 
     def fail_next(self, status: int, times: int = 1, retry_after: str | None = None) -> None:
         """The next `times` POSTs/PUTs answer `status` (e.g. 429 with Retry-After)."""
@@ -89,7 +90,9 @@ class ConnectorDouble:
         if self._runner:
             await self._runner.cleanup()
 
-    async def _record(self, sent: Sent) -> None:
+    async def _record(self, sent: Sent, request: web.Request | None = None) -> None:
+        if request is not None and request.transport is not None:
+            self.peers.add(request.transport.get_extra_info("peername"))
         self.sent.append(sent)
         if sent.card is not None:
             self.cards[sent.activity_id] = sent.card
@@ -102,7 +105,7 @@ class ConnectorDouble:
             return fault
         activity_id = f"msg-{next(self._ids)}"
         auth = request.headers.get("Authorization", "")
-        await self._record(Sent("POST", request.match_info["conv"], activity_id, activity, auth))
+        await self._record(Sent("POST", request.match_info["conv"], activity_id, activity, auth), request)
         return web.json_response({"id": activity_id})
 
     async def _put(self, request: web.Request) -> web.Response:
@@ -111,7 +114,7 @@ class ConnectorDouble:
             return fault
         activity_id = request.match_info["aid"]
         auth = request.headers.get("Authorization", "")
-        await self._record(Sent("PUT", request.match_info["conv"], activity_id, activity, auth))
+        await self._record(Sent("PUT", request.match_info["conv"], activity_id, activity, auth), request)
         return web.json_response({"id": activity_id})
 
     def for_conversation(self, conversation_id: str) -> list[Sent]:

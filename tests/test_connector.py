@@ -1,0 +1,34 @@
+"""The fast reply path: one keep-alive connection for many replies; throttling retried in-turn."""
+
+from __future__ import annotations
+
+import time
+
+from tests.conftest import RunningBot
+from tests.doubles import ConnectorDouble, TeamsUser, card_text
+
+
+async def test_many_turns_share_one_connection(bot: RunningBot, admin: TeamsUser, connector: ConnectorDouble):
+    for _ in range(20):
+        assert await admin.say("help") == 201
+    assert len([s for s in connector.sent if "Teams Phone Connector" in card_text(s.card)]) == 20
+    assert len(connector.peers) == 1, "stock botbuilder opens a new TCP connection per reply"
+
+
+async def test_throttled_reply_is_retried_honouring_retry_after(
+    bot: RunningBot, admin: TeamsUser, connector: ConnectorDouble
+):
+    connector.fail_next(429, retry_after="0.5")
+    started = time.monotonic()
+    assert await admin.say("help") == 201
+    assert time.monotonic() - started >= 0.5
+    assert connector.refused == [("POST", 429)]
+    assert len([s for s in connector.sent if "Teams Phone Connector" in card_text(s.card)]) == 1
+
+
+async def test_conversation_ids_with_special_characters_are_quoted(
+    bot: RunningBot, admin: TeamsUser, connector: ConnectorDouble
+):
+    admin.conversation_id = "19:abc@thread.tacv2;messageid=123"
+    assert await admin.say("help") == 201
+    assert connector.sent[-1].conversation_id == "19:abc@thread.tacv2;messageid=123"
