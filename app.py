@@ -75,6 +75,8 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
     database = Database(settings.database_url)
     await database.create()
     await load_world(database)
+    if settings.extra_world_file:
+        await load_world(database, settings.extra_world_file)
     provisioning = EmbeddedProvisioningService(database, delay_seconds=settings.embedded_delay_seconds)
     directory = EmbeddedDirectory(database)
     requests = RequestService(database, provisioning, directory)

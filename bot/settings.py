@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # Without an app id nothing is authenticated: only loopback, unless the operator says otherwise.
     allow_unauthenticated_network: bool = Field(default=False, alias="ALLOW_UNAUTHENTICATED_NETWORK")
 
+    # A second world file (same format as services/seed/demo_world.json) loaded after the demo
+    # world: a provider's own tenants and people, or the benchmark's large tenant.
+    extra_world_file: Path | None = Field(default=None, alias="EXTRA_WORLD_FILE")
+
     # Test and benchmark knobs for the embedded provisioning service.
     embedded_delay_seconds: float = Field(default=0.0, alias="EMBEDDED_DELAY_SECONDS", ge=0)
     max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES", gt=0)

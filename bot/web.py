@@ -122,6 +122,10 @@ async def _messages(request: web.Request) -> tuple[web.Response, dict[str, Any]]
         return _problem(
             400, "In local mode (no MicrosoftAppId) the bot only answers a client on this machine."
         ), fields
+    conversation = body["conversation"]
+    if "tenantId" in conversation and "tenantID" not in conversation:
+        # Teams sends conversation.tenantId; botbuilder's model only maps "tenantID".
+        conversation["tenantID"] = conversation["tenantId"]
     try:
         activity = Activity().deserialize(body)
     except Exception:

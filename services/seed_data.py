@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, and_, select
+from sqlalchemy import Table, select
 
 from services import database as db
 from services.database import Database
@@ -93,10 +93,12 @@ async def load_world(database: Database, path: Path = DEMO_WORLD) -> None:
                 )
             )
     async with database.engine.begin() as conn:
+        by_table: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
         for table, row in rows:
+            by_table.setdefault(table.name, (table, []))[1].append(row)
+        for table, table_rows in by_table.values():
             keys = [c.name for c in table.primary_key.columns]
-            exists = await conn.execute(
-                select(*table.primary_key.columns).where(and_(*(table.c[k] == row[k] for k in keys)))
-            )
-            if exists.first() is None:
-                await conn.execute(table.insert().values(**row))
+            existing = {tuple(r) for r in (await conn.execute(select(*table.primary_key.columns))).all()}
+            fresh = [r for r in table_rows if tuple(r[k] for k in keys) not in existing]
+            if fresh:
+                await conn.execute(table.insert(), fresh)

@@ -122,3 +122,15 @@ async def test_one_structured_log_line_per_turn(
     assert line["conversation"] == admin.conversation_id
     assert line["outcome"] == 201
     assert isinstance(line["duration_ms"], float)
+
+
+async def test_tenant_comes_from_conversation_tenant_id_without_channel_data(
+    bot: RunningBot, admin: TeamsUser, connector: ConnectorDouble
+):
+    from tests.doubles import card_text
+
+    activity = admin._activity(type="message", text="add user")
+    del activity["channelData"]
+    assert (await admin.post(activity)).status == 201
+    sent = await connector.wait_for(lambda s: bool(s.text) or s.card is not None)
+    assert "Add a phone user to Contoso" in card_text(sent.card), sent.text
