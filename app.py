@@ -26,11 +26,17 @@ from dialogs.add_user import AddUserConversation
 from dialogs.approvals import ApprovalConversation
 from dialogs.main_menu import MainMenu
 from dialogs.notifications import Notifier
+from services.connecttoteams import ConnectToTeamsConfig, ConnectToTeamsProvisioningService
 from services.conversations import ConversationBook
+from services.ctt_records import SqlPhoneUserRecords
 from services.database import Database
-from services.directory import EmbeddedDirectory
+from services.directory import Directory, EmbeddedDirectory
 from services.embedded import EmbeddedProvisioningService
+from services.graph import GraphClient, GraphConfig, GraphDirectory
 from services.outbox import Outbox
+from services.partners import Partners, load_partners
+from services.pbx_directory import FilePbxDirectory
+from services.provisioning import ProvisioningService
 from services.seed_data import load_world
 from services.workflow import RequestService
 
@@ -44,7 +50,7 @@ class Parts:
     """Everything built at start; tests look inside (e.g. the provisioning state)."""
 
     database: Database
-    provisioning: EmbeddedProvisioningService
+    provisioning: ProvisioningService
     requests: RequestService
     add_user: AddUserConversation
     background: BackgroundWork
@@ -74,11 +80,17 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.database_url)
     await database.create()
-    await load_world(database)
-    if settings.extra_world_file:
-        await load_world(database, settings.extra_world_file)
-    provisioning = EmbeddedProvisioningService(database, delay_seconds=settings.embedded_delay_seconds)
-    directory = EmbeddedDirectory(database)
+    provisioning: ProvisioningService
+    directory: Directory
+    closers: list = []
+    if settings.provisioning_backend == "connecttoteams":
+        provisioning, directory, closers = await _connecttoteams(settings, database, app[MSAL_HTTP_CLIENT])
+    else:
+        await load_world(database)
+        if settings.extra_world_file:
+            await load_world(database, settings.extra_world_file)
+        provisioning = EmbeddedProvisioningService(database, delay_seconds=settings.embedded_delay_seconds)
+        directory = EmbeddedDirectory(database)
     requests = RequestService(database, provisioning, directory)
     install_key_cache(settings.signing_key_refresh_seconds)
     credentials = ProcessCredentialFactory(
@@ -126,7 +138,51 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
     except (TimeoutError, asyncio.CancelledError):
         sender.cancel()
     await connector_session.close()
+    for close in closers:
+        await close()
     await database.close()
+
+
+async def _connecttoteams(settings: Settings, database: Database, msal_http_client: object | None):
+    """The production backend: the platform's API, Graph for users and admins, the provider's files."""
+    graph = GraphClient(
+        GraphConfig(
+            client_id=settings.graph_client_id or settings.APP_ID,
+            client_secret=settings.graph_client_secret.get_secret_value() or settings.APP_PASSWORD,
+            authority_host=settings.graph_authority_host,
+            base_url=settings.graph_base_url,
+        ),
+        http_client=msal_http_client,
+    )
+    records = SqlPhoneUserRecords(database.engine)
+    await records.create()
+    partners = load_partners(settings.partners_file) if settings.partners_file else Partners()
+    assert settings.pbx_directory_file is not None  # checked by Settings
+    provisioning = ConnectToTeamsProvisioningService(
+        ConnectToTeamsConfig(
+            base_url=settings.ctt_base_url,
+            client_id=settings.ctt_client_id,
+            client_secret=settings.ctt_client_secret,
+            api_username=settings.ctt_api_username,
+            api_password=settings.ctt_api_password,
+            reseller_id=settings.ctt_reseller_id or None,
+            request_timeout_seconds=settings.ctt_timeout_seconds,
+            max_attempts=settings.ctt_max_attempts,
+            backoff_base_seconds=settings.ctt_backoff_base_seconds,
+            backoff_max_seconds=settings.ctt_backoff_max_seconds,
+            retry_after_max_seconds=settings.ctt_retry_after_max_seconds,
+            consented_tenant_ids=settings.ctt_consented_tenant_ids,
+            admin_callback_url=settings.ctt_callback_url or None,
+        ),
+        users=graph,
+        pbx=FilePbxDirectory(settings.pbx_directory_file),
+        records=records,
+        partners=partners,
+    )
+    await graph.start()
+    await provisioning.start()
+    directory = GraphDirectory(graph, partners, customers=provisioning)
+    return provisioning, directory, [provisioning.close, graph.close]
 
 
 def is_loopback(host: str) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +64,58 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=2.0, alias="OUTBOX_POLL_SECONDS", gt=0)
     # On stop, running provisioning work gets this long to finish; the rest resumes on next start.
     shutdown_grace_seconds: float = Field(default=10.0, alias="SHUTDOWN_GRACE_SECONDS", ge=0)
+
+    # Which provisioning side: the embedded demo world, or the ConnecttoTeams platform
+    # (docs/connecttoteams.md). The directory follows: embedded, or Microsoft Graph.
+    provisioning_backend: str = Field(
+        default="embedded", alias="PROVISIONING_BACKEND", pattern="^(embedded|connecttoteams)$"
+    )
+    ctt_base_url: str = Field(default="", alias="CTT_BASE_URL")
+    ctt_client_id: str = Field(default="", alias="CTT_CLIENT_ID")
+    ctt_client_secret: SecretStr = Field(default=SecretStr(""), alias="CTT_CLIENT_SECRET")
+    ctt_api_username: str = Field(default="", alias="CTT_API_USERNAME")
+    ctt_api_password: SecretStr = Field(default=SecretStr(""), alias="CTT_API_PASSWORD")
+    ctt_reseller_id: str = Field(default="", alias="CTT_RESELLER_ID")
+    ctt_timeout_seconds: float = Field(default=15.0, alias="CTT_TIMEOUT_SECONDS", gt=0)
+    ctt_max_attempts: int = Field(default=4, alias="CTT_MAX_ATTEMPTS", ge=1, le=10)
+    ctt_backoff_base_seconds: float = Field(default=0.5, alias="CTT_BACKOFF_BASE_SECONDS", ge=0)
+    ctt_backoff_max_seconds: float = Field(default=8.0, alias="CTT_BACKOFF_MAX_SECONDS", ge=0)
+    ctt_retry_after_max_seconds: float = Field(default=30.0, alias="CTT_RETRY_AFTER_MAX_SECONDS", ge=0)
+    # Comma-separated tenant ids whose Global Admin allowed management by the service provider.
+    ctt_consented_tenants: str = Field(default="", alias="CTT_CONSENTED_TENANTS")
+    ctt_callback_url: str = Field(default="", alias="CTT_CALLBACK_URL")
+    graph_client_id: str = Field(default="", alias="GRAPH_CLIENT_ID")
+    graph_client_secret: SecretStr = Field(default=SecretStr(""), alias="GRAPH_CLIENT_SECRET")
+    graph_authority_host: str = Field(
+        default="https://login.microsoftonline.com", alias="GRAPH_AUTHORITY_HOST"
+    )
+    graph_base_url: str = Field(default="https://graph.microsoft.com/v1.0", alias="GRAPH_BASE_URL")
+    pbx_directory_file: Path | None = Field(default=None, alias="PBX_DIRECTORY_FILE")
+    partners_file: Path | None = Field(default=None, alias="PARTNERS_FILE")
+
+    @model_validator(mode="after")
+    def _connecttoteams_complete(self) -> Settings:
+        if self.provisioning_backend == "connecttoteams":
+            missing = [
+                name
+                for name, value in (
+                    ("CTT_BASE_URL", self.ctt_base_url),
+                    ("CTT_CLIENT_ID", self.ctt_client_id),
+                    ("CTT_CLIENT_SECRET", self.ctt_client_secret.get_secret_value()),
+                    ("CTT_API_USERNAME", self.ctt_api_username),
+                    ("CTT_API_PASSWORD", self.ctt_api_password.get_secret_value()),
+                    ("GRAPH_CLIENT_ID or MicrosoftAppId", self.graph_client_id or self.APP_ID),
+                    ("PBX_DIRECTORY_FILE", self.pbx_directory_file),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"PROVISIONING_BACKEND=connecttoteams needs {', '.join(missing)}")
+        return self
+
+    @property
+    def ctt_consented_tenant_ids(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.ctt_consented_tenants.split(",") if t.strip())
 
     @field_validator("trusted_service_url_hosts", mode="before")
     @classmethod

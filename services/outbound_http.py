@@ -1,0 +1,225 @@
+"""Outbound HTTP calls with a timeout, bounded retries (backoff + jitter, Retry-After) and one 401 refresh.
+
+Shared by the ConnecttoTeams client and the Microsoft Graph client. It never logs headers, bodies or
+query strings: only the method, the path, the status and timings, so no secret can reach a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+# What a caller gives to get the Authorization header: `refresh=True` means "the last one was refused".
+Authorize = Callable[[bool], Awaitable[Mapping[str, str]]]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class RetryPolicy(BaseModel):
+    """How hard to try one call. Retries are only for calls that are safe to repeat (all of ours are)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    attempts: int = Field(default=4, ge=1, le=10)
+    backoff_base_seconds: float = Field(default=0.5, ge=0)
+    backoff_max_seconds: float = Field(default=8.0, ge=0)
+    # A Retry-After longer than this is not waited for: the call fails as retryable instead, so a
+    # person's card is not held for minutes.
+    retry_after_max_seconds: float = Field(default=30.0, ge=0)
+    timeout_seconds: float = Field(default=15.0, gt=0)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    def backoff(self, retry_number: int, rand: Callable[[], float] = random.random) -> float:
+        """Exponential backoff with "equal jitter": half fixed, half random, capped."""
+        ceiling = min(self.backoff_max_seconds, self.backoff_base_seconds * 2 ** (retry_number - 1))
+        return ceiling / 2 + rand() * ceiling / 2
+
+    @property
+    def client_timeout(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(total=self.timeout_seconds, connect=self.connect_timeout_seconds)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A response that was read completely inside the timeout."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body as JSON, or None when it is empty or not JSON."""
+        if not self.body.strip():
+            return None
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+class GaveUp(Exception):
+    """Every attempt failed with something worth retrying; `reason` is safe to log and to show."""
+
+    def __init__(
+        self,
+        reason: str,
+        status: int | None = None,
+        attempts: int = 0,
+        retry_after: float | None = None,
+        history: list[str] | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.attempts = attempts
+        self.retry_after = retry_after
+        self.history = history or []
+
+
+@dataclass
+class Caller:
+    """Sends one logical call, retrying what is worth retrying; the rest is the caller's to interpret."""
+
+    session: aiohttp.ClientSession
+    policy: RetryPolicy
+    log: logging.Logger
+    sleep: Sleep = asyncio.sleep
+    rand: Callable[[], float] = random.random
+    clock: Callable[[], float] = time.monotonic
+
+    async def call(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        authorize: Authorize | None = None,
+        headers: Mapping[str, str] | None = None,
+        policy: RetryPolicy | None = None,
+        **kwargs: Any,
+    ) -> Reply:
+        """One call: the first non-retryable answer is returned (2xx or 4xx); GaveUp when none came."""
+        policy = policy or self.policy
+        refreshed = False
+        history: list[str] = []
+        last_status: int | None = None
+        last_retry_after: float | None = None
+        attempt = 0
+        while True:
+            attempt += 1
+            sent_headers = dict(headers or {})
+            if authorize is not None:
+                sent_headers.update(await authorize(False))
+            started = self.clock()
+            outcome: str
+            reply: Reply | None = None
+            try:
+                async with self.session.request(
+                    method, url, headers=sent_headers, timeout=policy.client_timeout, **kwargs
+                ) as response:
+                    reply = Reply(response.status, dict(response.headers), await response.read())
+            except TimeoutError:
+                outcome = f"no answer within {policy.timeout_seconds:g} s"
+            except aiohttp.ClientError as exc:
+                # The exception's text can carry the URL but never headers; keep only its class.
+                outcome = f"connection failed ({type(exc).__name__})"
+            elapsed_ms = (self.clock() - started) * 1000
+            if reply is not None:
+                outcome = f"HTTP {reply.status}"
+                last_status = reply.status
+                if reply.status == 401 and authorize is not None and not refreshed:
+                    refreshed = True
+                    self.log.info("%s %s: 401, fetching a new token and trying once more", method, what)
+                    await authorize(True)
+                    attempt -= 1  # the refresh does not use up a retry
+                    continue
+                if reply.status not in RETRY_STATUSES:
+                    self.log.debug(
+                        "%s %s -> %d in %.0f ms (attempt %d)", method, what, reply.status, elapsed_ms, attempt
+                    )
+                    return reply
+            history.append(outcome)
+            delay = policy.backoff(attempt, self.rand)
+            retry_after = retry_after_seconds(reply.headers) if reply is not None else None
+            last_retry_after = retry_after
+            if retry_after is not None:
+                if retry_after > policy.retry_after_max_seconds:
+                    self.log.warning(
+                        "%s %s -> %s, asked to wait %.0f s (more than %.0f s): giving up for now",
+                        method,
+                        what,
+                        outcome,
+                        retry_after,
+                        policy.retry_after_max_seconds,
+                    )
+                    raise GaveUp(
+                        f"{outcome}, asked to wait {retry_after:.0f} s",
+                        last_status,
+                        attempt,
+                        retry_after,
+                        history,
+                    )
+                delay = max(delay, retry_after)
+            if attempt >= policy.attempts:
+                self.log.warning(
+                    "%s %s failed after %d attempt(s): %s", method, what, attempt, "; ".join(history)
+                )
+                raise GaveUp(
+                    f"{outcome} after {attempt} attempt(s)", last_status, attempt, last_retry_after, history
+                )
+            self.log.info(
+                "%s %s -> %s in %.0f ms (attempt %d/%d), retrying in %.2f s",
+                method,
+                what,
+                outcome,
+                elapsed_ms,
+                attempt,
+                policy.attempts,
+                delay,
+            )
+            await self.sleep(delay)
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """Retry-After as seconds (delta-seconds or an HTTP date); None when absent or unreadable."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """`text` with every occurrence of each (non-trivial) secret replaced, for text a remote side wrote."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return text
