@@ -17,8 +17,34 @@ from dialogs.ports import DeliveryFailed, DeliveryRetry
 
 log = logging.getLogger(__name__)
 
-# Teams allows about 7 messages a second per conversation; keep under it.
-MIN_SECONDS_BETWEEN_SENDS = 0.15
+# Teams' published limits per bot per conversation: (messages, seconds).
+TEAMS_CONVERSATION_LIMITS = ((7, 1.0), (8, 2.0), (60, 30.0))
+
+
+class ConversationRateLimit:
+    """Sliding windows per conversation: a send waits until every window has room."""
+
+    def __init__(self, limits: tuple[tuple[int, float], ...] = TEAMS_CONVERSATION_LIMITS) -> None:
+        self._limits = limits
+        self._longest = max(seconds for _, seconds in limits)
+        self._sent: dict[str, list[float]] = {}
+
+    def delay(self, key: str, now: float) -> float:
+        """Seconds to wait before the next send to `key` (0 if it may go now)."""
+        times = [t for t in self._sent.get(key, []) if now - t < self._longest]
+        self._sent[key] = times
+        wait = 0.0
+        for count, seconds in self._limits:
+            recent = [t for t in times if now - t < seconds]
+            if len(recent) >= count:
+                wait = max(wait, recent[-count] + seconds - now)
+        return wait
+
+    def record(self, key: str, now: float) -> None:
+        self._sent.setdefault(key, []).append(now)
+        if len(self._sent) > 10_000:  # forget idle conversations
+            cutoff = now - self._longest
+            self._sent = {k: v for k, v in self._sent.items() if v and v[-1] > cutoff}
 
 
 def card_ref(turn: TurnContext, activity_id: str | None) -> dict[str, Any]:
@@ -63,7 +89,7 @@ class ProactiveMessenger:
         self._app_id = app_id
         self._trusted_hosts = tuple(h.lower() for h in trusted_hosts)
         self._authenticated = authenticated
-        self._last_send: dict[str, float] = {}
+        self._limit = ConversationRateLimit()
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def send_card(self, conversation: dict[str, Any], card: AdaptiveCard) -> dict[str, Any]:
@@ -117,7 +143,7 @@ class ProactiveMessenger:
         key = reference.conversation.id if reference.conversation else ""
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            wait = self._last_send.get(key, 0) + MIN_SECONDS_BETWEEN_SENDS - time.monotonic()
+            wait = self._limit.delay(key, time.monotonic())
             if wait > 0:
                 await asyncio.sleep(wait)
             # botbuilder hands exceptions raised in the callback to on_turn_error and returns
@@ -135,10 +161,9 @@ class ProactiveMessenger:
             except Exception as exc:
                 raise classify(exc) from exc
             finally:
-                self._last_send[key] = time.monotonic()
+                self._limit.record(key, time.monotonic())
             if failures:
                 raise classify(failures[0]) from failures[0]
-        # the lock map only grows with conversations the bot talks to; fine for one process
 
 
 def classify(error: Exception) -> Exception:

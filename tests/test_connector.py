@@ -32,3 +32,17 @@ async def test_conversation_ids_with_special_characters_are_quoted(
     admin.conversation_id = "19:abc@thread.tacv2;messageid=123"
     assert await admin.say("help") == 201
     assert connector.sent[-1].conversation_id == "19:abc@thread.tacv2;messageid=123"
+
+
+def test_conversation_rate_limit_follows_teams_windows():
+    from bot.chat import ConversationRateLimit
+
+    limit = ConversationRateLimit()
+    now = 1000.0
+    for _ in range(7):
+        assert limit.delay("c", now) == 0
+        limit.record("c", now)
+    assert limit.delay("c", now) == 1.0, "the 8th message in one second waits for the 1 s window"
+    assert limit.delay("other", now) == 0, "limits are per conversation"
+    limit.record("c", now + 1.0)
+    assert abs(limit.delay("c", now + 1.0) - 1.0) < 1e-9, "8 in 2 s: the 9th waits for the 2 s window"

@@ -379,6 +379,7 @@ async def test_throttled_approval_card_is_retried_after_retry_after(world: World
     await admins_installed(w)
     w.bot.runtime.notifier.pause()
     await partner_requests(w)
+    await w.text_to(w.pat, "Waiting for a global admin of Contoso")  # nothing else is in flight now
     w.connector.fail_next(429, times=1, retry_after="1")
     w.connector.fail_next(503, times=1)
     paused_at = asyncio.get_running_loop().time()

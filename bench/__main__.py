@@ -1,0 +1,499 @@
+"""Benchmark: the full admin add-user conversation against two baselines, in one run.
+
+    .venv/bin/python -m bench [--users 16] [--duration 20] [--parked 1000] [--json bench.json]
+
+Starts each server in its own process on 127.0.0.1 with a local connector sink in this process,
+drives `--users` concurrent simulated Teams users, and prints one table: turns/s, latency per
+turn kind, peak RSS, ratios to the baselines; then the click answer with provisioning slowed to
+10 s per call, and the memory of conversations parked mid-dialog.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parent.parent
+TENANT = "b0000000-0000-4000-8000-000000000001"
+FIRST_EXTENSION = 10000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def admin_id(i: int) -> str:
+    return str(uuid.UUID(int=0xA0000000_0000_4000_8000_000000000000 + i))
+
+
+def make_world(admins: int, users: int) -> dict[str, Any]:
+    return {
+        "tenants": [
+            {
+                "tenant_id": TENANT,
+                "name": "Benchmark",
+                "kind": "customer",
+                "pbx_locations": [
+                    {
+                        "name": "PBX",
+                        "domain": "pbx.bench.example",
+                        "extensions": [
+                            {"number": str(FIRST_EXTENSION + i), "caller_id": f"555{FIRST_EXTENSION + i:07d}"}
+                            for i in range(users)
+                        ],
+                    }
+                ],
+                "voice_routes": [{"route_id": 2, "name": "US West"}],
+                "teams_users": [
+                    {"upn": f"u{i:05d}@bench.example", "display_name": f"User {i:05d}", "licensed": True}
+                    for i in range(users)
+                ],
+                "people": [
+                    {
+                        "aad_object_id": admin_id(i),
+                        "upn": f"a{i}@bench.example",
+                        "display_name": f"Admin {i}",
+                        "global_admin": True,
+                    }
+                    for i in range(admins)
+                ],
+            }
+        ]
+    }
+
+
+class Sink:
+    """The Bot Connector as the bots see it: answers every send and update, and tells waiters."""
+
+    def __init__(self) -> None:
+        self.queues: dict[str, asyncio.Queue[tuple[str, str, dict[str, Any]]]] = defaultdict(asyncio.Queue)
+        self.count = 0
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=4 * 1024 * 1024)
+        app.router.add_route("*", "/v3/conversations/{conv}/activities", self._handle)
+        app.router.add_route("*", "/v3/conversations/{conv}/activities/{aid}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        port = free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        self.url = f"http://127.0.0.1:{port}/"
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.count += 1
+        activity_id = request.match_info.get("aid") if request.method == "PUT" else f"m{self.count}"
+        self.queues[request.match_info["conv"]].put_nowait((request.method, activity_id or "", body))
+        return web.json_response({"id": activity_id})
+
+    async def wait(
+        self, conversation: str, marker: str, method: str | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        queue = self.queues[conversation]
+        seen: list[str] = []
+        while True:
+            try:
+                got_method, activity_id, body = await asyncio.wait_for(queue.get(), 60)
+            except TimeoutError:
+                raise RuntimeError(
+                    f"no {method or 'message'} with {marker!r} in 60 s; saw: {seen[-5:]}"
+                ) from None
+            text = json.dumps(body)
+            if marker in text and (method is None or got_method == method):
+                return activity_id, body
+            seen.append(f"{got_method} {body.get('text') or text[150:260]}")
+
+
+@dataclass
+class Stats:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    turns: int = 0
+    conversations: int = 0
+    errors: int = 0
+
+    def add(self, kind: str, seconds: float) -> None:
+        self.latencies[kind].append(seconds * 1000)
+        self.turns += 1
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def rss_kb(pid: int, field_name: str) -> int:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def server(args: list[str], port: int, env: dict[str, str] | None = None) -> AsyncIterator[int]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *args,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                break
+            except OSError:
+                if proc.returncode is not None or time.monotonic() > deadline:
+                    err = await proc.stderr.read() if proc.stderr else b""
+                    raise RuntimeError(f"server {args} did not start: {err.decode()[-2000:]}") from None
+                await asyncio.sleep(0.1)
+        yield proc.pid
+    finally:
+        proc.terminate()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), 20)
+        if proc.returncode is None:
+            proc.kill()
+
+
+class Client:
+    def __init__(
+        self, http: aiohttp.ClientSession, bot_url: str, sink: Sink, who: str, tenant: str, stats: Stats
+    ):
+        self.http, self.bot_url, self.sink, self.stats = http, bot_url, sink, stats
+        self.aad, self.tenant = who, tenant
+        self.conversation = f"a:{uuid.uuid4().hex}"
+
+    def activity(self, **fields: Any) -> dict[str, Any]:
+        return {
+            "id": uuid.uuid4().hex,
+            "channelId": "msteams",
+            "serviceUrl": self.sink.url,
+            "from": {"id": f"29:{self.aad}", "aadObjectId": self.aad, "name": "Bench"},
+            "recipient": {"id": "28:bot"},
+            "conversation": {
+                "id": self.conversation,
+                "tenantId": self.tenant,
+                "conversationType": "personal",
+            },
+            **fields,
+        }
+
+    async def post(self, kind: str, activity: dict[str, Any]) -> Any:
+        started = time.perf_counter()
+        async with self.http.post(f"{self.bot_url}/api/messages", json=activity) as resp:
+            body = await resp.read()
+            if resp.status >= 400:
+                self.stats.errors += 1
+        self.stats.add(kind, time.perf_counter() - started)
+        return json.loads(body) if body else None
+
+    async def invoke(self, card_id: str, action: dict[str, Any], inputs: dict[str, Any] | None = None) -> Any:
+        value = {
+            "action": {
+                "type": "Action.Execute",
+                "verb": action["verb"],
+                "data": {**(inputs or {}), **action["data"]},
+            }
+        }
+        return await self.post(
+            "invoke", self.activity(type="invoke", name="adaptiveCard/action", replyToId=card_id, value=value)
+        )
+
+
+def action(card: dict[str, Any], verb: str) -> dict[str, Any]:
+    for candidate in card.get("actions", []):
+        if candidate.get("verb") == verb:
+            return candidate
+    raise KeyError(verb)
+
+
+def card_of(body: dict[str, Any]) -> dict[str, Any]:
+    return body["attachments"][0]["content"]
+
+
+async def one_add_user(
+    client: Client, index: int, via_button: bool, slow_clicks: list[float] | None = None
+) -> None:
+    """One admin's whole conversation: install, open the form, review, add, wait for "Done."."""
+    await client.post(
+        "message", client.activity(type="conversationUpdate", membersAdded=[{"id": f"29:{client.aad}"}])
+    )
+    if via_button:  # the welcome card's button: an Action.Submit
+        await client.post("card submit", client.activity(type="message", value={"command": "add user"}))
+    else:
+        await client.post("message", client.activity(type="message", text="add user"))
+    card_id, body = await client.sink.wait(client.conversation, "Add a phone user to")
+    review = await client.invoke(
+        card_id,
+        action(card_of(body), "addUser.submitForm"),
+        {
+            "pbxLocation": "PBX",
+            "voiceRoute": "US West",
+            "teamsUser": f"u{index:05d}@bench.example",
+            "extension": str(FIRST_EXTENSION + index),
+        },
+    )
+    started = time.perf_counter()
+    await client.invoke(card_id, action(review["value"], "addUser.confirm"))
+    if slow_clicks is not None:
+        slow_clicks.append((time.perf_counter() - started) * 1000)
+    await client.sink.wait(client.conversation, "Done.", "PUT")
+    client.stats.conversations += 1
+
+
+async def add_user_conversations(
+    make_client: Any, next_index: Any, deadline: float, slow_clicks: list[float] | None = None
+) -> None:
+    """A simulated user slot: one admin's add-user conversation after another until the deadline.
+
+    Each conversation is another admin's chat, as on an onboarding day across many tenants; one
+    chat is bound by Teams' per-conversation rate limit (about 2 messages/s sustained) anyway."""
+    while time.monotonic() < deadline:
+        index = next_index()
+        await one_add_user(make_client(index), index, via_button=index % 2 == 0, slow_clicks=slow_clicks)
+
+
+async def echo_turns(client: Client, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        await client.post("message", client.activity(type="message", text="hi"))
+
+
+async def run_echo(
+    script: str, users: int, duration: float, sink: Sink, http: aiohttp.ClientSession
+) -> dict[str, Any]:
+    port = free_port()
+    stats = Stats()
+    async with server([script, str(port)], port) as pid:
+        url = f"http://127.0.0.1:{port}"
+        warm = Client(http, url, sink, admin_id(0), TENANT, Stats())
+        await echo_turns(warm, time.monotonic() + 1)
+        started = time.monotonic()
+        deadline = started + duration
+        await asyncio.gather(
+            *(echo_turns(Client(http, url, sink, admin_id(i), TENANT, stats), deadline) for i in range(users))
+        )
+        elapsed = time.monotonic() - started
+        peak = rss_kb(pid, "VmHWM")
+    return summary(stats, elapsed, peak)
+
+
+def summary(stats: Stats, elapsed: float, peak_kb: int) -> dict[str, Any]:
+    all_turns = [v for values in stats.latencies.values() for v in values]
+    return {
+        "turns": stats.turns,
+        "turns_per_s": stats.turns / elapsed,
+        "conversations": stats.conversations,
+        "errors": stats.errors,
+        "peak_rss_mb": peak_kb / 1024,
+        "latency_ms": {
+            kind: {"p50": pct(v, 0.50), "p95": pct(v, 0.95), "p99": pct(v, 0.99), "n": len(v)}
+            for kind, v in [("all", all_turns), *sorted(stats.latencies.items())]
+        },
+    }
+
+
+async def run_bot(
+    args: argparse.Namespace, sink: Sink, http: aiohttp.ClientSession, workdir: Path
+) -> dict[str, Any]:
+    conversations_needed = int(150 * args.duration) + 500
+    world = workdir / "world.json"
+    world.write_text(json.dumps(make_world(conversations_needed + args.parked, conversations_needed)))
+    port = free_port()
+    env = {
+        "PORT": str(port),
+        "DATA_DIR": str(workdir / "main"),
+        "EXTRA_WORLD_FILE": str(world),
+        "LOG_LEVEL": "WARNING",
+    }
+    counter = iter(range(conversations_needed))
+    stats = Stats()
+    result: dict[str, Any] = {}
+    async with server(["app.py"], port, env) as pid:
+        url = f"http://127.0.0.1:{port}"
+
+        def client_for(stats_: Stats) -> Any:
+            return lambda index: Client(http, url, sink, admin_id(index), TENANT, stats_)
+
+        await add_user_conversations(
+            client_for(Stats()), lambda: next(counter), time.monotonic() + 2
+        )  # warm-up
+        started = time.monotonic()
+        deadline = started + args.duration
+        await asyncio.gather(
+            *(
+                add_user_conversations(client_for(stats), lambda: next(counter), deadline)
+                for _ in range(args.users)
+            )
+        )
+        elapsed = time.monotonic() - started
+        result = summary(stats, elapsed, rss_kb(pid, "VmHWM"))
+        # Memory: conversations parked mid-dialog (a form card open, nothing submitted).
+        before = rss_kb(pid, "VmRSS")
+        semaphore = asyncio.Semaphore(args.users)
+
+        async def park(i: int) -> None:
+            async with semaphore:
+                client = Client(http, url, sink, admin_id(conversations_needed + i), TENANT, Stats())
+                await client.post(
+                    "message", client.activity(type="conversationUpdate", membersAdded=[{"id": "x"}])
+                )
+                await client.post("message", client.activity(type="message", text="add user"))
+                await client.sink.wait(client.conversation, "Add a phone user to")
+
+        await asyncio.gather(*(park(i) for i in range(args.parked)))
+        after = rss_kb(pid, "VmRSS")
+        result["parked"] = {
+            "count": args.parked,
+            "rss_before_mb": before / 1024,
+            "rss_after_mb": after / 1024,
+            "bytes_per_parked": max(0, after - before) * 1024 / max(1, args.parked),
+        }
+    return result
+
+
+async def run_slow_click(
+    sink: Sink, http: aiohttp.ClientSession, workdir: Path, samples: int
+) -> dict[str, Any]:
+    world = workdir / "world-slow.json"
+    world.write_text(json.dumps(make_world(samples, samples + 5)))
+    port = free_port()
+    env = {
+        "PORT": str(port),
+        "DATA_DIR": str(workdir / "slow"),
+        "EXTRA_WORLD_FILE": str(world),
+        "LOG_LEVEL": "WARNING",
+        "EMBEDDED_DELAY_SECONDS": "10",
+    }
+    clicks: list[float] = []
+    async with server(["app.py"], port, env):
+        url = f"http://127.0.0.1:{port}"
+        started = time.monotonic()
+        await asyncio.gather(
+            *(
+                one_add_user(
+                    Client(http, url, sink, admin_id(i), TENANT, Stats()),
+                    i,
+                    via_button=False,
+                    slow_clicks=clicks,
+                )
+                for i in range(samples)
+            )
+        )
+        done_after = time.monotonic() - started
+    return {
+        "provisioning_delay_s": 10,
+        "click_answer_ms": {"max": max(clicks), "p50": pct(clicks, 0.5)},
+        "card_updated_after_s": done_after,
+        "samples": len(clicks),
+    }
+
+
+def print_table(results: dict[str, Any]) -> None:
+    bot, stock, raw = results["bot"], results["stock_echo"], results["raw_aiohttp"]
+    print(f"\nmachine: {results['machine']}")
+    print(f"{'':28}{'turns/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'peak RSS MB':>13}")
+    rows = [
+        ("stock botbuilder echo", stock, "all"),
+        ("raw aiohttp echo", raw, "all"),
+        ("bot: full add-user", bot, "all"),
+        ("  message", bot, "message"),
+        ("  card submit", bot, "card submit"),
+        ("  Action.Execute invoke", bot, "invoke"),
+    ]
+    for name, data, kind in rows:
+        lat = data["latency_ms"].get(kind, {})
+        tps = f"{data['turns_per_s']:10.0f}" if kind == "all" else " " * 10
+        rss = f"{data['peak_rss_mb']:13.0f}" if kind == "all" else ""
+        print(
+            f"{name:28}{tps}{lat.get('p50', float('nan')):9.1f}{lat.get('p95', float('nan')):9.1f}"
+            f"{lat.get('p99', float('nan')):9.1f}{rss}"
+        )
+    print(f"\nfull conversations completed: {bot['conversations']} ({bot['errors']} errors)")
+    print(
+        f"throughput vs stock echo: {bot['turns_per_s'] / stock['turns_per_s']:.1f}x   "
+        f"vs raw aiohttp: {bot['turns_per_s'] / raw['turns_per_s']:.2f}x"
+    )
+    slow = results.get("slow_click")
+    if slow:
+        print(
+            f"click answer with {slow['provisioning_delay_s']} s provisioning: max {slow['click_answer_ms']['max']:.1f} ms"
+            f" (card updated to Done after {slow['card_updated_after_s']:.0f} s)"
+        )
+    parked = bot["parked"]
+    print(
+        f"parked mid-dialog: {parked['count']} conversations, {parked['bytes_per_parked'] / 1024:.1f} KB each "
+        f"(RSS {parked['rss_before_mb']:.0f} -> {parked['rss_after_mb']:.0f} MB)"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=16, help="concurrent simulated users (16)")
+    parser.add_argument("--duration", type=float, default=20, help="seconds per measured phase (20)")
+    parser.add_argument("--parked", type=int, default=1000, help="conversations parked mid-dialog (1000)")
+    parser.add_argument("--skip-slow", action="store_true", help="skip the 10 s provisioning click check")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    sink = Sink()
+    await sink.start()
+    results: dict[str, Any] = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "users": args.users,
+        "duration_s": args.duration,
+    }
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            results["stock_echo"] = await run_echo(
+                "bench/stock_echo.py", args.users, args.duration / 2, sink, http
+            )
+            results["raw_aiohttp"] = await run_echo(
+                "bench/raw_echo.py", args.users, args.duration / 2, sink, http
+            )
+            results["bot"] = await run_bot(args, sink, http, workdir)
+            if not args.skip_slow:
+                results["slow_click"] = await run_slow_click(sink, http, workdir, samples=3)
+    await sink.stop()
+    print_table(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+        print(f"\nresults written to {args.json}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
