@@ -17,6 +17,7 @@ from cards.common import (
     VERB_APPROVE,
     VERB_REJECT,
     VERB_RETRY,
+    banner,
     card,
     decision_line,
     execute,
@@ -41,17 +42,30 @@ def approval_card(
     error: str | None = None,
 ) -> AdaptiveCard:
     upn = str(request.values.get("teams_user", ""))
-    body: list[CardElement] = [
-        heading(f"Approve a new phone user for {request.tenant_name}?"),
+    state = request.state
+    title = {
+        RequestState.awaiting_approval: f"Approve a new phone user for {request.tenant_name}?",
+        RequestState.rejected: f"Rejected: new phone user for {request.tenant_name}",
+        RequestState.done: f"Approved and done: new phone user for {request.tenant_name}",
+        RequestState.failed: f"Approved, but a step failed: new phone user for {request.tenant_name}",
+    }.get(state, f"Approved: new phone user for {request.tenant_name}")
+    body: list[CardElement] = [heading(title)]
+    line = decision_line(request)
+    if line and state is not RequestState.awaiting_approval:
+        body.append(banner(f"**{line}**", "attention" if state is RequestState.rejected else "good"))
+    body += [
         paragraph(
-            f"{request.requester_name} ({requester_org}) added {upn} at {when(request.created_at)}. "
-            "Approving syncs Teams users and enables calling for this user.",
+            f"{request.requester_name} ({requester_org}) added {upn} at {when(request.created_at)}."
+            + (
+                " Approving syncs Teams users and enables calling for this user."
+                if state is RequestState.awaiting_approval
+                else ""
+            ),
         ),
         facts([("Request", request.short_id), *request_facts(request)]),
     ]
     data = request_data(request.request_id, request.version)
     actions = []
-    state = request.state
     if state is RequestState.awaiting_approval:
         if error:
             body.append(field_error(error))
@@ -75,17 +89,12 @@ def approval_card(
             ),
         ]
     else:
-        line = decision_line(request)
-        if line:
-            body.append(
-                paragraph(f"**{line}**", color="Attention" if state is RequestState.rejected else "Good")
-            )
         if state is not RequestState.rejected:
             body.append(paragraph("\n\n".join(step_lines(request))))
         if state is RequestState.done:
-            body.append(paragraph("**Done.** Calling is enabled for this user.", color="Good"))
+            body.append(banner("**Done.** Calling is enabled for this user.", "good"))
         elif state is RequestState.failed:
-            body.append(paragraph(f"**That did not work.** {request.error or ''}", color="Attention"))
+            body.append(banner(f"**That did not work.** {request.error or ''}", "attention"))
             if request.resume_state is not None:
                 actions.append(execute("Try again", VERB_RETRY, data, style="positive"))
         elif state is not RequestState.rejected:

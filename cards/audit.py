@@ -5,7 +5,8 @@ from __future__ import annotations
 from microsoft_teams.cards import AdaptiveCard
 
 from cards.common import card, facts, heading, paragraph
-from services.models import AuditEntry
+from cards.progress import STATE_LABELS
+from services.models import AuditEntry, RequestState
 
 
 def audit_card(tenant_name: str, entries: list[AuditEntry]) -> AdaptiveCard:
@@ -13,7 +14,11 @@ def audit_card(tenant_name: str, entries: list[AuditEntry]) -> AdaptiveCard:
         return card([heading(f"Audit: {tenant_name}"), paragraph("Nothing recorded yet.")])
     rows = []
     for e in entries:
-        change = f"{e.from_state or '-'} → {e.to_state or '-'}" if (e.from_state or e.to_state) else ""
+        states = (
+            STATE_LABELS.get(RequestState(e.from_state)) if e.from_state else "-",
+            STATE_LABELS.get(RequestState(e.to_state)) if e.to_state else "-",
+        )
+        change = f"({states[0]} → {states[1]})" if (e.from_state or e.to_state) else ""
         request = f" · request {e.request_id[:8]}" if e.request_id else ""
         rows.append(
             (
@@ -21,4 +26,7 @@ def audit_card(tenant_name: str, entries: list[AuditEntry]) -> AdaptiveCard:
                 f"{e.actor_name or e.actor_id}: {e.action} {change}{request} · {e.outcome}",
             )
         )
-    return card([heading(f"Audit: {tenant_name}, last {len(entries)} entries"), facts(rows)])
+    count = "the last entry" if len(entries) == 1 else f"the last {len(entries)} entries"
+    return card(
+        [heading(f"Audit: {tenant_name}"), paragraph(f"Newest first, {count}.", subtle=True), facts(rows)]
+    )

@@ -8,6 +8,7 @@ from typing import Any
 from microsoft_teams.cards import (
     AdaptiveCard,
     CardElement,
+    Container,
     ExecuteAction,
     Fact,
     FactSet,
@@ -54,6 +55,12 @@ def paragraph(text: str, *, subtle: bool = False, color: str | None = None) -> T
     return TextBlock(text=text, wrap=True, is_subtle=subtle or None, color=color, spacing="Small")
 
 
+def banner(text: str, style: str) -> Container:
+    """A state line people must not miss: default-colour text on a good/warning/attention
+    background (coloured text alone is too faint in Teams' light theme)."""
+    return Container(style=style, items=[TextBlock(text=text, wrap=True)], spacing="Medium")
+
+
 def field_error(message: str) -> TextBlock:
     return TextBlock(text=message, wrap=True, color="Attention", spacing="None", size="Small")
 
@@ -98,7 +105,9 @@ def when(moment: datetime | None) -> str:
 
 def decision_line(request: ProvisioningRequest) -> str | None:
     if request.state is RequestState.rejected:
-        return f"Rejected by {request.decided_by} at {when(request.decided_at)}: {request.decision_note}"
+        return (
+            f"Rejected by {request.decided_by} at {when(request.decided_at)}. Reason: {request.decision_note}"
+        )
     if request.decided_by:
         return f"Approved by {request.decided_by} at {when(request.decided_at)}"
     return None

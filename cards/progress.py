@@ -8,6 +8,7 @@ from cards.common import (
     VERB_CANCEL,
     VERB_EDIT,
     VERB_RETRY,
+    banner,
     card,
     decision_line,
     execute,
@@ -41,14 +42,24 @@ STATE_LABELS = {
 }
 
 
+NOT_RUN = "➖"
+
+
 def step_lines(request: ProvisioningRequest) -> list[str]:
     s = request.steps
+    # Once a request has stopped (failed, rejected, waiting for approval), a step that has not run
+    # is "not run", not "running".
+    stopped = request.state in (RequestState.failed, RequestState.rejected, RequestState.awaiting_approval)
+
+    def icon(outcome: StepOutcome) -> str:
+        return NOT_RUN if stopped and outcome is StepOutcome.pending else ICONS[outcome]
+
     upn = str(request.values.get("teams_user", ""))
     lines = [
-        f"{ICONS[s.add_user]} Add {upn} at the provisioning service"
+        f"{icon(s.add_user)} Add {upn} at the provisioning service"
         + (f": {s.add_user_note}" if s.add_user_note and s.add_user is StepOutcome.failed else ""),
-        f"{ICONS[s.sync]} Sync Teams users" + (f": {s.sync_note}" if s.sync_note else ""),
-        f"{ICONS[s.calling]} Enable calling" + (f": {s.calling_note}" if s.calling_note else ""),
+        f"{icon(s.sync)} Sync Teams users" + (f": {s.sync_note}" if s.sync_note else ""),
+        f"{icon(s.calling)} Enable calling" + (f": {s.calling_note}" if s.calling_note else ""),
     ]
     return lines
 
@@ -60,19 +71,18 @@ def progress_card(request: ProvisioningRequest) -> AdaptiveCard:
     body: list[CardElement] = [heading(f"Adding {upn} (extension {extension})")]
     body.append(paragraph(f"Request {request.short_id} · {STATE_LABELS[state]}", subtle=True))
     if request.kind is RequestKind.partner and request.decided_by:
-        body.append(paragraph(f"**{decision_line(request)}**"))
+        body.append(
+            banner(f"**{decision_line(request)}**", "attention" if state is RequestState.rejected else "good")
+        )
     body.append(paragraph("\n\n".join(step_lines(request))))
     actions = []
     data = request_data(request.request_id, request.version)
     if state is RequestState.done:
         body.append(
-            paragraph(
-                f"**Done.** {upn} can make and receive Teams calls on extension {extension}.",
-                color="Good",
-            )
+            banner(f"**Done.** {upn} can make and receive Teams calls on extension {extension}.", "good")
         )
     elif state is RequestState.failed:
-        body.append(paragraph(f"**That did not work.** {request.error or ''}", color="Attention"))
+        body.append(banner(f"**That did not work.** {request.error or ''}", "attention"))
         if request.resume_state is not None:
             body.append(paragraph("Nothing you entered is lost: try again when ready.", subtle=True))
             actions.append(execute("Try again", VERB_RETRY, data, style="positive"))

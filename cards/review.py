@@ -8,6 +8,7 @@ from cards.common import (
     VERB_CANCEL,
     VERB_CONFIRM,
     VERB_EDIT,
+    banner,
     card,
     execute,
     facts,
@@ -43,7 +44,7 @@ def request_facts(request: ProvisioningRequest) -> list[tuple[str, str]]:
 def review_card(request: ProvisioningRequest) -> AdaptiveCard:
     body = [heading("Check and add"), facts(request_facts(request))]
     if request.values.get("disable_voicemail") in (False, "false"):
-        body.append(paragraph(f"Teams voicemail stays on. {VOICEMAIL_WARNING}", color="Warning"))
+        body.append(banner(f"**Teams voicemail stays on.** {VOICEMAIL_WARNING}", "warning"))
     if request.kind is RequestKind.partner:
         body.append(
             paragraph(

@@ -242,7 +242,7 @@ async def test_my_requests_lists_state(bot: RunningBot, admin: TeamsUser, connec
     await wait_done(connector, card_id)
     await admin.say("my requests")
     listing = await connector.wait_for(lambda s: "My requests" in card_text(s.card))
-    assert "adele@contoso.example, ext. 105 · Done" in card_text(listing.card)
+    assert "**adele@contoso.example**, ext. 105 · Contoso · **Done**" in card_text(listing.card)
 
 
 async def test_non_admin_is_not_authorised(

@@ -220,7 +220,10 @@ def test_approval_card_refreshes_for_approvers_and_states_the_decision():
             "Northwind",
         )
     )
-    assert "Rejected by Ada Admin at 2026-11-24 14:02 UTC: Leaving" in card_text(decided)
+    assert card_text(decided).count("Rejected by Ada Admin at 2026-11-24 14:02 UTC. Reason: Leaving") == 1
+    assert decided["body"][0]["text"] == "Rejected: new phone user for Contoso", (
+        "the headline states the decision"
+    )
     assert "actions" not in decided
     many = to_dict(
         approval_card(request(RequestState.awaiting_approval), "N", [f"29:{i}" for i in range(80)])

@@ -173,7 +173,7 @@ async def test_reject_needs_a_reason_and_everyone_sees_it(world: World):
             and "Rejected by" in card_text(s.card)
         )
     )
-    assert "Isaiah is leaving in May" in card_text(updated.card)
+    assert "Reason: Isaiah is leaving in May" in card_text(updated.card)
     told = await w.text_to(w.pat, "rejected your request")
     assert "Isaiah is leaving in May" in told.text
     state = await w.bot.runtime.provisioning.user_state(CONTOSO, "isaiah@contoso.example")
@@ -309,7 +309,9 @@ async def test_pending_lists_open_requests_with_buttons(world: World):
     await w.text_to(w.ada, "No requests are waiting for your approval.")
     await w.pat.say("my requests")
     listing = await w.latest_card(w.pat, "My requests")
-    assert "isaiah@contoso.example, ext. 108 · Done" in card_text(listing.card)
+    assert "**isaiah@contoso.example**, ext. 108 · Contoso · **Done**, Approved by Avery Admin" in card_text(
+        listing.card
+    )
     await w.ada.say("audit")
     audit = await w.latest_card(w.ada, "Audit: Contoso")
     assert "Avery Admin: approve" in card_text(audit.card)
