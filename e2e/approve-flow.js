@@ -6,6 +6,8 @@
 const { CARD, emit, scenario, waitForText } = require('./lib');
 
 const HEADING = 'Approve a new phone user for Contoso?';
+// The headline changes once decided ("Approved and done: ..."); this line stays on every version.
+const MARKER = 'Pat Partner (Northwind Voice) added';
 
 scenario(async (page, shot, opts) => {
   const welcome = page.locator(CARD, { hasText: 'Hi Ada Admin' }).last();
@@ -14,7 +16,7 @@ scenario(async (page, shot, opts) => {
   emit({ event: 'ready' });
 
   // The partner asks now; the bot sends Ada the approval card (proactively, into her chat).
-  const card = page.locator(CARD, { hasText: HEADING }).last();
+  const card = page.locator(CARD, { hasText: MARKER }).last();
   await card.waitFor({ timeout: opts.waitForCard || 60000 });
   const approvalText = await waitForText(page, card, [HEADING, 'Approve', 'Reject']);
   emit({ event: 'step', step: 'approval-card', text: approvalText, shot: await shot('approval-card', card) });
@@ -32,7 +34,7 @@ scenario(async (page, shot, opts) => {
   emit({ event: 'step', step: 'approved', text: approvedText, shot: await shot('approved', card) });
 
   const doneText = await waitForText(page, card, ['Approved by Ada Admin', 'Done.'], 60000);
-  const approvalCards = await page.locator(CARD, { hasText: HEADING }).count();
+  const approvalCards = await page.locator(CARD, { hasText: MARKER }).count();
   emit({ event: 'step', step: 'done', text: doneText, approvalCards, shot: await shot('done', card) });
 
   // The partner's conversation (played through the API) is the playground's group chat.

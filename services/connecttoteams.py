@@ -34,6 +34,7 @@ from services.ctt_records import ExtensionHeld, PhoneUserRecord, PhoneUserRecord
 from services.database import utcnow
 from services.errors import ExtensionTaken, NotLicensed, ProvisioningError
 from services.models import (
+    FREE_EXTENSION_HINT,
     Extension,
     FormOptions,
     PhoneUserSpec,
@@ -320,7 +321,7 @@ class ConnectToTeamsProvisioningService:
             voice_routes=routes,
             licensed_users=licensed[:FIRST_USERS_SHOWN],
             licensed_user_count=len(licensed),
-            free_extensions=free,
+            free_extensions=free[:FREE_EXTENSION_HINT],
         )
 
     async def search_licensed_users(self, tenant_id: str, query: str, limit: int = 25) -> list[TeamsUser]:

@@ -1,9 +1,16 @@
-"""The database: one schema for SQLite (embedded default) and PostgreSQL, through SQLAlchemy async."""
+"""The database: one schema for SQLite (embedded default) and PostgreSQL, through SQLAlchemy async.
+
+The schema is owned by the alembic migrations in `migrations/` (`Database.migrate()` applies them
+on start); the tables below are what the code reads and writes, and a test checks that both agree.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -18,7 +25,32 @@ from sqlalchemy import (
     event,
     text,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.types import TypeDecorator
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# Any constant shared by every instance: concurrent starts run the migrations one at a time.
+_MIGRATION_LOCK_KEY = 0x7E1E_C0DE
+
+
+class Clipped(TypeDecorator):
+    """A bounded string cut to its column size when written.
+
+    PostgreSQL refuses a value longer than VARCHAR(n) and SQLite stores it whole; for text that
+    comes from outside (names and ids in activities, audit notes) both engines now keep the same
+    first n characters, instead of one of them failing the turn.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        limit = self.impl_instance.length
+        if isinstance(value, str) and limit and len(value) > limit:
+            return value[:limit]
+        return value
+
 
 metadata = MetaData()
 
@@ -74,6 +106,8 @@ teams_users = Table(
     Column("licensed", Boolean, nullable=False),
     Column("provisioned", Boolean, nullable=False, default=False),
     Column("calling_enabled", Boolean, nullable=False, default=False),
+    # Added or changed since the last "Sync Teams users" of the tenant.
+    Column("sync_pending", Boolean, nullable=False, default=False),
     Column("pbx_location", String(100)),
     Column("voice_route", String(100)),
     Column("extension", String(20)),
@@ -120,6 +154,10 @@ requests = Table(
     Column("reminded_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The pipeline lease: which process runs this request's provisioning steps, and until when.
+    # Another instance takes over only after the lease has run out (migration 0002).
+    Column("worker_id", String(64)),
+    Column("worker_lease_until", DateTime(timezone=True)),
 )
 
 audit = Table(
@@ -127,15 +165,15 @@ audit = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("at", DateTime(timezone=True), nullable=False),
-    Column("actor_tenant_id", String(64), nullable=False),
-    Column("actor_id", String(64), nullable=False),
-    Column("actor_name", String(200), nullable=False),
-    Column("tenant_id", String(64), index=True),
-    Column("request_id", String(36), index=True),
-    Column("action", String(50), nullable=False),
-    Column("from_state", String(30)),
-    Column("to_state", String(30)),
-    Column("outcome", String(500), nullable=False),
+    Column("actor_tenant_id", Clipped(64), nullable=False),
+    Column("actor_id", Clipped(64), nullable=False),
+    Column("actor_name", Clipped(200), nullable=False),
+    Column("tenant_id", Clipped(64), index=True),
+    Column("request_id", Clipped(36), index=True),
+    Column("action", Clipped(50), nullable=False),
+    Column("from_state", Clipped(30)),
+    Column("to_state", Clipped(30)),
+    Column("outcome", Clipped(500), nullable=False),
 )
 
 # The last conversation reference of every user who installed the bot or wrote to it, as opaque
@@ -143,10 +181,10 @@ audit = Table(
 conversations = Table(
     "conversations",
     metadata,
-    Column("tenant_id", String(64), primary_key=True),
-    Column("aad_object_id", String(64), primary_key=True),
-    Column("user_id", String(200), nullable=False),
-    Column("name", String(200), nullable=False),
+    Column("tenant_id", Clipped(64), primary_key=True),
+    Column("aad_object_id", Clipped(64), primary_key=True),
+    Column("user_id", Clipped(200), nullable=False),
+    Column("name", Clipped(200), nullable=False),
     Column("reference", JSON, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -180,6 +218,8 @@ approval_cards = Table(
     Column("card_ref", JSON, nullable=False),
 )
 
+# botbuilder state (conversation and user state, if a dialog ever keeps any): JSON with an eTag
+# for optimistic concurrency, see services/state_store.py.
 bot_state = Table(
     "bot_state",
     metadata,
@@ -202,19 +242,59 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite+aiosqlite:///{(data_dir / 'bot.sqlite3').resolve()}"
 
 
+def async_url(url: str) -> str:
+    """The URL with an async driver: `postgresql://` and `postgres://` mean asyncpg, `sqlite://` aiosqlite."""
+    parsed = make_url(url)
+    driver = {
+        "postgresql": "postgresql+asyncpg",
+        "postgres": "postgresql+asyncpg",
+        "sqlite": "sqlite+aiosqlite",
+    }
+    if parsed.drivername in driver:
+        parsed = parsed.set(drivername=driver[parsed.drivername])
+    return parsed.render_as_string(hide_password=False)
+
+
 class Database:
-    """Owns the engine; `create()` makes the schema on first start."""
+    """Owns the engine; `migrate()` brings the schema up to date on start (SQLite or PostgreSQL)."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.is_sqlite = url.startswith("sqlite")
-        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not self.is_sqlite)
+        self.url = async_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        self.is_postgres = self.url.startswith("postgresql")
+        if self.is_sqlite:
+            # SQLite has one writer at a time, and a writer that finds the file locked sleeps in
+            # growing steps (busy_timeout): seconds of tail latency under load. One connection per
+            # process queues every statement on an asyncio queue instead: in order, no sleeping.
+            self.engine: AsyncEngine = create_async_engine(
+                self.url, pool_size=1, max_overflow=0, pool_timeout=60
+            )
+        else:
+            self.engine = create_async_engine(self.url, pool_pre_ping=True)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
 
-    async def create(self) -> None:
+    async def migrate(self) -> None:
+        """Apply every alembic migration not applied yet. Safe to run from several instances at
+        once: on PostgreSQL they take turns on an advisory lock, and the later ones find nothing to do.
+        A database made before migrations existed (by `create_all`) is adopted by the first one."""
+        async with self.migration_connection() as conn:
+            await conn.run_sync(_upgrade_to_head)
+
+    @asynccontextmanager
+    async def migration_connection(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction for schema changes, held by one instance at a time (PostgreSQL)."""
         async with self.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+            if self.is_postgres:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            elif self.is_sqlite:
+                # Take the write lock now (others wait, busy_timeout), not at the first write.
+                await conn.execute(text("BEGIN IMMEDIATE"))
+            yield conn
+
+    async def create(self) -> None:
+        """The name used before migrations existed; the same as `migrate()`."""
+        await self.migrate()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -224,10 +304,27 @@ class Database:
         await self.engine.dispose()
 
 
+def alembic_config(connection: Connection | None = None):
+    """The alembic configuration of this project, without an ini file; `connection` is used as is."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade_to_head(connection: Connection) -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(connection), "head")
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
-    # WAL lets readers run during a write; busy_timeout makes concurrent writers wait, not fail.
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # busy_timeout makes concurrent writers wait, not fail (set first: switching a new file to WAL
+    # takes a lock too); WAL lets readers run during a write.
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

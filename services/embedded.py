@@ -13,6 +13,7 @@ from services import database as db
 from services.database import Database
 from services.errors import ExtensionTaken, NotLicensed, ProvisioningError
 from services.models import (
+    FREE_EXTENSION_HINT,
     Extension,
     FormOptions,
     PhoneUserSpec,
@@ -118,6 +119,7 @@ class EmbeddedProvisioningService:
                         db.extensions.c.assigned_to.is_(None),
                     )
                     .order_by(db.extensions.c.pbx_location, db.extensions.c.number)
+                    .limit(FREE_EXTENSION_HINT)
                 )
             ).all()
         return FormOptions(
@@ -177,13 +179,27 @@ class EmbeddedProvisioningService:
         await self._slow("add_user")
         if not is_valid_device_password(device_password):
             raise ProvisioningError("The device password must be 8 letters and digits.", retryable=False)
-        options = await self.form_options(tenant_id)
-        if spec.pbx_location not in options.pbx_locations:
+        async with self._db.engine.connect() as conn:
+            pbx = (
+                await conn.execute(
+                    select(db.pbx_locations.c.name).where(
+                        db.pbx_locations.c.tenant_id == tenant_id,
+                        db.pbx_locations.c.name == spec.pbx_location,
+                    )
+                )
+            ).first()
+            route = (
+                await conn.execute(
+                    select(db.voice_routes.c.name).where(
+                        db.voice_routes.c.tenant_id == tenant_id, db.voice_routes.c.name == spec.voice_route
+                    )
+                )
+            ).first()
+        if pbx is None:
             raise ProvisioningError(f"PBX location {spec.pbx_location} does not exist.", retryable=False)
-        if spec.voice_route not in {r.name for r in options.voice_routes}:
+        if route is None:
             raise ProvisioningError(
-                f"Voice route {spec.voice_route} is not offered to {options.tenant.name}.",
-                retryable=False,
+                f"Voice route {spec.voice_route} is not offered to this tenant.", retryable=False
             )
         user = await self.teams_user(tenant_id, spec.teams_user)
         if user is None or not user.licensed:
@@ -243,6 +259,7 @@ class EmbeddedProvisioningService:
                     default_dial_plan=spec.default_dial_plan,
                     sip_auth_id=spec.sip_auth_id,
                     device_password_hash=password_hash,
+                    sync_pending=True,
                 )
             )
             await conn.execute(
@@ -259,8 +276,15 @@ class EmbeddedProvisioningService:
         return bool(value)
 
     async def sync_users(self, tenant_id: str) -> None:
+        """Syncs every user added since the last sync (as the portal's "Sync Teams Users" does)."""
         await self._slow("sync_users")
+        tu = db.teams_users
         async with self._db.engine.begin() as conn:
+            await conn.execute(
+                update(tu)
+                .where(tu.c.tenant_id == tenant_id, tu.c.sync_pending.is_(True))
+                .values(sync_pending=False)
+            )
             await conn.execute(
                 update(db.tenants).where(db.tenants.c.tenant_id == tenant_id).values(sync_required=False)
             )
@@ -274,7 +298,7 @@ class EmbeddedProvisioningService:
         state = await self.user_state(tenant_id, upn)
         if state is None or not state.provisioned:
             raise ProvisioningError(f"{upn} is not a phone user yet.", retryable=False)
-        if await self.sync_required(tenant_id):
+        if state.sync_pending:
             raise ProvisioningError("Teams users must be synced before calling can be enabled.")
         tu = db.teams_users
         async with self._db.engine.begin() as conn:
@@ -307,6 +331,7 @@ class EmbeddedProvisioningService:
             default_dial_plan=row.default_dial_plan,
             sip_auth_id=row.sip_auth_id,
             device_password_set=row.device_password_hash is not None,
+            sync_pending=bool(row.sync_pending),
         )
 
 
@@ -325,5 +350,5 @@ def _escape_like(value: str) -> str:
 
 def _hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**12, r=8, p=1)
     return f"scrypt${salt.hex()}${digest.hex()}"

@@ -64,7 +64,7 @@ class FormOptions(BaseModel):
     voice_routes: list[VoiceRoute]
     licensed_users: list[TeamsUser]
     licensed_user_count: int
-    free_extensions: list[Extension]
+    free_extensions: list[Extension]  # the first FREE_EXTENSION_HINT free ones, in number order
 
     @property
     def needs_user_search(self) -> bool:
@@ -72,6 +72,8 @@ class FormOptions(BaseModel):
 
 
 TYPEAHEAD_THRESHOLD = 50
+# The form shows the first few free extensions as a hint; every backend lists at most this many.
+FREE_EXTENSION_HINT = 12
 
 
 class PhoneUserSpec(BaseModel):
@@ -104,6 +106,7 @@ class PhoneUserState(BaseModel):
     default_dial_plan: bool | None = None
     sip_auth_id: str | None = None
     device_password_set: bool = False
+    sync_pending: bool = False
 
 
 class RequestState(enum.StrEnum):

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services import database as db
@@ -72,21 +72,36 @@ class Outbox:
             await enqueue(conn, notices)
 
     async def claim_due(self, limit: int = 20) -> list[OutboxRow]:
-        """Rows due now and not leased by another sender, leased to this one."""
+        """Rows due now and not leased by another sender, leased to this one.
+
+        Several senders (one per instance) may claim at once. On PostgreSQL the candidates are
+        locked with `FOR UPDATE SKIP LOCKED`, so two senders never wait on or take the same row;
+        on SQLite, where writes are serialised anyway, the lease update re-checks the condition.
+        One notice per request at a time: each is rendered from the request's state when it is
+        delivered, and two copies of a card updated concurrently could finish out of order, the
+        older state last. A sender that dies leaves its rows to the others once the lease ends.
+        """
         o = db.outbox
         now = utcnow()
-        free = or_(o.c.lease_until.is_(None), o.c.lease_until < now)
-        due = and_(o.c.status == "pending", o.c.next_attempt_at <= now, free)
-        claimed: list[OutboxRow] = []
+        claimable = _claimable(now)
         async with self._db.engine.begin() as conn:
-            rows = (await conn.execute(select(o).where(due).order_by(o.c.id).limit(limit))).all()
-            for row in rows:
-                result = await conn.execute(
-                    update(o).where(o.c.id == row.id, due).values(lease_until=now + self._lease)
-                )
-                if result.rowcount == 1:
-                    claimed.append(_row(row))
-        return claimed
+            candidates = (
+                select(o.c.id)
+                .where(claimable)
+                .order_by(o.c.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)  # rendered on PostgreSQL only
+            )
+            ids = list((await conn.execute(candidates)).scalars())
+            if not ids:
+                return []
+            leased = await conn.execute(
+                update(o)
+                .where(o.c.id.in_(ids), claimable)
+                .values(lease_until=now + self._lease)
+                .returning(*o.c)
+            )
+            return sorted((_row(r) for r in leased.all()), key=lambda row: row.id)
 
     async def sent(self, row_id: int) -> None:
         await self._set(row_id, status="sent", sent_at=utcnow(), lease_until=None, last_error=None)
@@ -106,13 +121,28 @@ class Outbox:
         )
 
     async def wait_for_conversation(self, row: OutboxRow) -> None:
-        """The recipient has no conversation with the bot yet: park until they do."""
-        await self._set(
-            row.id,
-            next_attempt_at=utcnow() + WAIT_FOR_CONVERSATION,
-            lease_until=None,
-            last_error="no conversation",
+        """The recipient has no conversation with the bot yet: park until they do.
+
+        Parked only if they still have none, in the same statement: a recipient who installs the
+        bot while this row is being delivered must not have their card parked for hours."""
+        o, c = db.outbox, db.conversations
+        still_unreachable = ~exists().where(
+            c.c.tenant_id == row.recipient_tenant_id, c.c.aad_object_id == row.recipient_id
         )
+        async with self._db.engine.begin() as conn:
+            parked = await conn.execute(
+                update(o)
+                .where(o.c.id == row.id, still_unreachable)
+                .values(
+                    next_attempt_at=utcnow() + WAIT_FOR_CONVERSATION,
+                    lease_until=None,
+                    last_error="no conversation",
+                )
+            )
+            if parked.rowcount == 0:
+                await conn.execute(
+                    update(o).where(o.c.id == row.id).values(next_attempt_at=utcnow(), lease_until=None)
+                )
 
     async def recipient_reachable(self, tenant_id: str, aad_object_id: str) -> int:
         """A recipient just installed or wrote: their parked notices are due now."""
@@ -140,6 +170,29 @@ class Outbox:
     async def _set(self, row_id: int, **values: Any) -> None:
         async with self._db.engine.begin() as conn:
             await conn.execute(update(db.outbox).where(db.outbox.c.id == row_id).values(**values))
+
+
+def _claimable(now: datetime):
+    """Pending, due, not leased; and its request has no notice being delivered or due before it."""
+    o = db.outbox
+    other = o.alias("other")
+    free = or_(o.c.lease_until.is_(None), o.c.lease_until < now)
+    busy_sibling = (
+        select(other.c.id)
+        .where(other.c.request_id == o.c.request_id, other.c.status == "pending", other.c.id != o.c.id)
+        .where(
+            or_(
+                other.c.lease_until >= now,  # being delivered right now
+                and_(  # due before this one (rows parked or backing off do not hold the others up)
+                    other.c.id < o.c.id,
+                    other.c.next_attempt_at <= now,
+                    or_(other.c.lease_until.is_(None), other.c.lease_until < now),
+                ),
+            )
+        )
+        .exists()
+    )
+    return and_(o.c.status == "pending", o.c.next_attempt_at <= now, free, ~busy_sibling)
 
 
 def _row(row) -> OutboxRow:  # a SQLAlchemy row

@@ -1,0 +1,1 @@
+"""The database schema's alembic migrations; `python -m migrations` applies them."""
