@@ -91,7 +91,9 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
             await load_world(database, settings.extra_world_file)
         provisioning = EmbeddedProvisioningService(database, delay_seconds=settings.embedded_delay_seconds)
         directory = EmbeddedDirectory(database)
-    requests = RequestService(database, provisioning, directory)
+    requests = RequestService(
+        database, provisioning, directory, lease_seconds=settings.pipeline_lease_seconds
+    )
     install_key_cache(settings.signing_key_refresh_seconds)
     credentials = ProcessCredentialFactory(
         settings.APP_ID, settings.APP_PASSWORD, settings.APP_TENANTID, msal_http_client=app[MSAL_HTTP_CLIENT]
@@ -105,7 +107,7 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
     messenger = ProactiveMessenger(
         adapter, settings.APP_ID, settings.trusted_service_url_hosts, settings.authenticated
     )
-    outbox = Outbox(database)
+    outbox = Outbox(database, lease_seconds=settings.outbox_lease_seconds)
     notifier = Notifier(
         requests,
         ConversationBook(database),
@@ -130,7 +132,11 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
     if resumed:
         log.info("resuming %d request(s) interrupted by the last stop", resumed)
     sender = asyncio.get_running_loop().create_task(notifier.run_forever(), name="outbox-sender")
+    sweeper = asyncio.get_running_loop().create_task(
+        _resume_periodically(add_user, settings.pipeline_lease_seconds / 2), name="pipeline-sweeper"
+    )
     yield
+    sweeper.cancel()
     await background.drain(grace_seconds=settings.shutdown_grace_seconds)
     await notifier.stop()
     try:
@@ -183,6 +189,16 @@ async def _connecttoteams(settings: Settings, database: Database, msal_http_clie
     await provisioning.start()
     directory = GraphDirectory(graph, partners, customers=provisioning)
     return provisioning, directory, [provisioning.close, graph.close]
+
+
+async def _resume_periodically(add_user: AddUserConversation, every_seconds: float) -> None:
+    """Several instances: take over pipelines whose instance died (their lease ran out)."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            await add_user.resume_interrupted()
+        except Exception:
+            log.warning("could not look for interrupted requests", exc_info=True)
 
 
 def is_loopback(host: str) -> bool:

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     # Partner requests waiting longer than this get one reminder to the tenant's global admins.
     reminder_after_hours: float = Field(default=24.0, alias="REMINDER_AFTER_HOURS", gt=0)
     outbox_poll_seconds: float = Field(default=2.0, alias="OUTBOX_POLL_SECONDS", gt=0)
+    # Several instances: a claimed outbox row or request pipeline is taken over by another
+    # instance only after its holder's lease ran out (the holder died).
+    outbox_lease_seconds: float = Field(default=60.0, alias="OUTBOX_LEASE_SECONDS", gt=0)
+    pipeline_lease_seconds: float = Field(default=60.0, alias="PIPELINE_LEASE_SECONDS", gt=0)
     # On stop, running provisioning work gets this long to finish; the rest resumes on next start.
     shutdown_grace_seconds: float = Field(default=10.0, alias="SHUTDOWN_GRACE_SECONDS", ge=0)
 

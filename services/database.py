@@ -6,6 +6,7 @@ on start); the tables below are what the code reads and writes, and a test check
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -322,9 +323,20 @@ def _upgrade_to_head(connection: Connection) -> None:
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
-    # busy_timeout makes concurrent writers wait, not fail (set first: switching a new file to WAL
-    # takes a lock too); WAL lets readers run during a write.
+    # busy_timeout makes concurrent writers wait, not fail; WAL lets readers run during a write.
     cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA journal_mode")
+    if str(cursor.fetchone()[0]).lower() != "wal":
+        # Only a new file needs the switch, and it takes an exclusive lock that SQLite does not
+        # wait for: when several connections open a new file at once (instances starting
+        # together), the ones that lose try again.
+        for attempt in range(50):
+            try:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                break
+            except Exception as exc:
+                if "locked" not in str(exc) or attempt == 49:
+                    raise
+                time.sleep(0.05)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

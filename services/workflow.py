@@ -7,13 +7,15 @@ retried invoke or two people acting at once can never run a step twice.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, desc, insert, select, update
+from sqlalchemy import and_, desc, insert, or_, select, update
 
 from services import database as db
 from services.add_user_form import (
@@ -72,10 +74,22 @@ class FormResult:
 class RequestService:
     """Creates and moves provisioning requests; the only code that writes the requests table."""
 
-    def __init__(self, database: Database, provisioning: ProvisioningService, directory: Directory) -> None:
+    def __init__(
+        self,
+        database: Database,
+        provisioning: ProvisioningService,
+        directory: Directory,
+        *,
+        lease_seconds: float = 60.0,
+    ) -> None:
         self._db = database
         self._provisioning = provisioning
         self._directory = directory
+        # Which process runs a request's pipeline: another instance takes it over only once the
+        # lease has run out (its holder died), so two instances never run the same steps.
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._lease = timedelta(seconds=lease_seconds)
+        self._running: set[str] = set()  # pipelines this process runs now (the lease allows "mine")
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -182,9 +196,34 @@ class RequestService:
         """Requests whose pipeline was interrupted (e.g. by a restart) and should be resumed."""
         r = db.requests
         states = [s.value for s in WORKING_STATES]
+        free = or_(r.c.worker_lease_until.is_(None), r.c.worker_lease_until < utcnow())
         async with self._db.engine.connect() as conn:
-            rows = (await conn.execute(select(r).where(r.c.state.in_(states)))).all()
+            rows = (await conn.execute(select(r).where(r.c.state.in_(states), free))).all()
         return [_request(row) for row in rows]
+
+    async def _claim(self, request_id: str) -> bool:
+        """Take (or renew) the pipeline lease; False when another live worker holds it."""
+        r = db.requests
+        now = utcnow()
+        mine_or_free = or_(
+            r.c.worker_id == self.worker_id, r.c.worker_lease_until.is_(None), r.c.worker_lease_until < now
+        )
+        async with self._db.engine.begin() as conn:
+            result = await conn.execute(
+                update(r)
+                .where(r.c.request_id == request_id, mine_or_free)
+                .values(worker_id=self.worker_id, worker_lease_until=now + self._lease)
+            )
+        return result.rowcount == 1
+
+    async def _release(self, request_id: str) -> None:
+        r = db.requests
+        async with self._db.engine.begin() as conn:
+            await conn.execute(
+                update(r)
+                .where(r.c.request_id == request_id, r.c.worker_id == self.worker_id)
+                .values(worker_id=None, worker_lease_until=None)
+            )
 
     async def card_ref(self, request_id: str) -> dict[str, Any] | None:
         async with self._db.engine.connect() as conn:
@@ -548,10 +587,27 @@ class RequestService:
     ) -> ProvisioningRequest:
         """Run the pipeline from wherever the request stands until it ends, fails or must wait."""
         request = await self.get(request_id)
+        if request.state not in WORKING_STATES:
+            return request
+        if request_id in self._running or not await self._claim(request_id):
+            return request  # already running here, or another instance is running it
+        self._running.add(request_id)
+        try:
+            return await self._run_claimed(request, on_progress, actor)
+        finally:
+            self._running.discard(request_id)
+            await self._release(request_id)
+
+    async def _run_claimed(
+        self, request: ProvisioningRequest, on_progress: Progress | None, actor: Actor | None
+    ) -> ProvisioningRequest:
+        request_id = request.request_id
         while request.state in WORKING_STATES:
             step = _STEPS.get((request.kind, request.state))
             if step is None:
                 break
+            if not await self._claim(request_id):  # renew; lost it only if we stalled past the lease
+                return await self.get(request_id)
             try:
                 moved = await step(self, request, actor or SYSTEM)
             except ProvisioningError as exc:

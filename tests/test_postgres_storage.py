@@ -30,7 +30,7 @@ from services.outbox import Notice, NoticeKind, Outbox
 from services.state_store import StateConflict, StateStore
 from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
-ENGINES = ["sqlite", "postgres"]
+ENGINES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(params=ENGINES)
@@ -338,6 +338,7 @@ async def test_notices_of_one_request_go_one_at_a_time_in_order(database: Databa
     assert [r.payload["n"] for r in await outbox.claim_due()] == [2]
 
 
+@pytest.mark.postgres
 async def test_postgres_claims_skip_rows_locked_by_another_sender(pg_url: str):  # noqa: F811
     database = Database(pg_url)
     try:
