@@ -338,15 +338,10 @@ async def test_request_made_on_one_instance_is_approved_once_on_both(cluster: Cl
     assert actions.count("approve") == 1
     assert actions.count("sync") == 1 and actions.count("enable_calling") == 1
     async with c.database.engine.connect() as conn:
-        actors = dict(
-            (
-                await conn.execute(
-                    select(db.audit.c.action, db.audit.c.actor_id).where(db.audit.c.tenant_id == CONTOSO)
-                )
-            )
-            .tuples()
-            .all()
+        rows = await conn.execute(
+            select(db.audit.c.action, db.audit.c.actor_id).where(db.audit.c.tenant_id == CONTOSO)
         )
+        actors = {row.action: row.actor_id for row in rows}
     assert actors["sync"] == actors["enable_calling"] == actors["approve"], "the approver runs the rest"
     winner_line = next(line for line in card_text(answers[0]["value"]).splitlines() if "Approved by" in line)
     assert all(winner_line.split(" at ")[0] in card_text(a["value"]) for a in answers)
