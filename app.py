@@ -79,7 +79,7 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
     install_redaction()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.database_url)
-    await database.create()
+    await database.migrate()
     provisioning: ProvisioningService
     directory: Directory
     closers: list = []
@@ -138,6 +138,7 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
     yield
     sweeper.cancel()
     await background.drain(grace_seconds=settings.shutdown_grace_seconds)
+    await requests.release_leases()
     await notifier.stop()
     try:
         await asyncio.wait_for(sender, timeout=max(1.0, settings.shutdown_grace_seconds))
@@ -160,8 +161,7 @@ async def _connecttoteams(settings: Settings, database: Database, msal_http_clie
         ),
         http_client=msal_http_client,
     )
-    records = SqlPhoneUserRecords(database.engine)
-    await records.create()
+    records = SqlPhoneUserRecords(database.engine)  # its table comes with the migrations
     partners = load_partners(settings.partners_file) if settings.partners_file else Partners()
     assert settings.pbx_directory_file is not None  # checked by Settings
     provisioning = ConnectToTeamsProvisioningService(

@@ -267,13 +267,12 @@ class EmbeddedProvisioningService:
             )
 
     async def sync_required(self, tenant_id: str) -> bool:
+        # From the users themselves, not the tenant's flag: a sync running while another admin's
+        # add commits (concurrent transactions on PostgreSQL) clears the flag but not that user.
+        tu = db.teams_users
+        pending = select(tu.c.upn).where(tu.c.tenant_id == tenant_id, tu.c.sync_pending.is_(True)).exists()
         async with self._db.engine.connect() as conn:
-            value = (
-                await conn.execute(
-                    select(db.tenants.c.sync_required).where(db.tenants.c.tenant_id == tenant_id)
-                )
-            ).scalar_one_or_none()
-        return bool(value)
+            return bool((await conn.execute(select(pending))).scalar())
 
     async def sync_users(self, tenant_id: str) -> None:
         """Syncs every user added since the last sync (as the portal's "Sync Teams Users" does)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, select
+from sqlalchemy.exc import IntegrityError
 
 from services import database as db
 from services.database import Database
@@ -92,13 +93,22 @@ async def load_world(database: Database, path: Path = DEMO_WORLD) -> None:
                     },
                 )
             )
-    async with database.engine.begin() as conn:
-        by_table: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
-        for table, row in rows:
-            by_table.setdefault(table.name, (table, []))[1].append(row)
-        for table, table_rows in by_table.values():
-            keys = [c.name for c in table.primary_key.columns]
-            existing = {tuple(r) for r in (await conn.execute(select(*table.primary_key.columns))).all()}
-            fresh = [r for r in table_rows if tuple(r[k] for k in keys) not in existing]
-            if fresh:
-                await conn.execute(table.insert(), fresh)
+    by_table: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
+    for table, row in rows:
+        by_table.setdefault(table.name, (table, []))[1].append(row)
+    for attempt in range(3):
+        try:
+            async with database.engine.begin() as conn:
+                for table, table_rows in by_table.values():
+                    keys = [c.name for c in table.primary_key.columns]
+                    existing = {
+                        tuple(r) for r in (await conn.execute(select(*table.primary_key.columns))).all()
+                    }
+                    fresh = [r for r in table_rows if tuple(r[k] for k in keys) not in existing]
+                    if fresh:
+                        await conn.execute(table.insert(), fresh)
+            return
+        except IntegrityError:
+            # Another instance starting at the same time inserted the same rows first: look again.
+            if attempt == 2:
+                raise

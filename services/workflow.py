@@ -6,6 +6,8 @@ retried invoke or two people acting at once can never run a step twice.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -89,7 +91,9 @@ class RequestService:
         # lease has run out (its holder died), so two instances never run the same steps.
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lease = timedelta(seconds=lease_seconds)
-        self._running: set[str] = set()  # pipelines this process runs now (the lease allows "mine")
+        # Pipelines this process runs now, each with the callers that asked for it meanwhile (a
+        # decision landing while it finishes): the running loop carries on with their actor.
+        self._running: dict[str, list[tuple[Progress | None, Actor | None]]] = {}
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -210,11 +214,43 @@ class RequestService:
         )
         async with self._db.engine.begin() as conn:
             result = await conn.execute(
-                update(r)
-                .where(r.c.request_id == request_id, mine_or_free)
-                .values(worker_id=self.worker_id, worker_lease_until=now + self._lease)
+                update(r).where(r.c.request_id == request_id, mine_or_free).values(**self._lease_values())
             )
         return result.rowcount == 1
+
+    def _lease_values(self) -> dict[str, Any]:
+        """Also written by the click that starts a pipeline (submit, approve, retry), in the same
+        statement: no other instance's sweep takes the request before this one's run starts."""
+        return {"worker_id": self.worker_id, "worker_lease_until": utcnow() + self._lease}
+
+    async def _keep_lease(self, request_id: str) -> None:
+        """Renews the lease while a step runs: a slow provisioning call (retries, Retry-After)
+        must not look like a dead instance to the others."""
+        r = db.requests
+        while True:
+            await asyncio.sleep(self._lease.total_seconds() / 3)
+            try:
+                async with self._db.engine.begin() as conn:
+                    await conn.execute(
+                        update(r)
+                        .where(r.c.request_id == request_id, r.c.worker_id == self.worker_id)
+                        .values(worker_lease_until=utcnow() + self._lease)
+                    )
+            except Exception:
+                log.warning("could not renew the pipeline lease", exc_info=True)
+
+    async def release_leases(self) -> int:
+        """On a graceful stop, after the running work was drained or cancelled: give back every
+        lease of this process (also of work cancelled before it started), so a restart or another
+        instance resumes those requests at once instead of when the leases run out."""
+        r = db.requests
+        async with self._db.engine.begin() as conn:
+            result = await conn.execute(
+                update(r)
+                .where(r.c.worker_id == self.worker_id)
+                .values(worker_id=None, worker_lease_until=None)
+            )
+        return result.rowcount
 
     async def _release(self, request_id: str) -> None:
         r = db.requests
@@ -399,6 +435,7 @@ class RequestService:
             "submit",
             f"add {spec.teams_user} with extension {spec.extension}",
             values=spec.model_dump(mode="json") | {"voicemail_confirmed": form.voicemail_confirmed},
+            **self._lease_values(),
         )
         return FormResult(request=request, options=options)
 
@@ -441,6 +478,7 @@ class RequestService:
             error=None,
             steps=steps.model_dump(mode="json"),
             notices=self._partner_notices(request, None) if admins_half else [],
+            **self._lease_values(),
         )
 
     @staticmethod
@@ -460,6 +498,7 @@ class RequestService:
             decided_by=actor.name,
             decided_at=utcnow(),
             notices=self._partner_notices(request, "approved"),
+            **self._lease_values(),
         )
 
     async def reject(self, actor: Actor, request_id: str, version: int, reason: str) -> ProvisioningRequest:
@@ -585,18 +624,41 @@ class RequestService:
     async def run(
         self, request_id: str, on_progress: Progress | None = None, actor: Actor | None = None
     ) -> ProvisioningRequest:
-        """Run the pipeline from wherever the request stands until it ends, fails or must wait."""
-        request = await self.get(request_id)
-        if request.state not in WORKING_STATES:
-            return request
-        if request_id in self._running or not await self._claim(request_id):
-            return request  # already running here, or another instance is running it
-        self._running.add(request_id)
+        """Run the pipeline from wherever the request stands until it ends, fails or must wait.
+
+        Only the holder of the request's lease runs it; another instance finds it taken and
+        leaves it. In this process, a second caller (an approval landing while the partner's
+        part finishes) hands its actor to the running loop, which carries on with it.
+        """
+        if request_id in self._running:
+            self._running[request_id].append((on_progress, actor))
+            return await self.get(request_id)
+        self._running[request_id] = []
         try:
-            return await self._run_claimed(request, on_progress, actor)
+            request = await self.get(request_id)
+            while True:
+                if _STEPS.get((request.kind, request.state)) is not None:
+                    if not await self._claim(request_id):
+                        break  # another instance runs it
+                    heartbeat = asyncio.get_running_loop().create_task(self._keep_lease(request_id))
+                    try:
+                        request = await self._run_claimed(request, on_progress, actor)
+                    finally:
+                        heartbeat.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await heartbeat
+                        if not self._running[request_id]:  # else: keep it, we carry on at once
+                            await self._release(request_id)
+                handed = self._running[request_id]
+                if not handed:
+                    break
+                on_progress, actor = handed[-1]
+                handed.clear()
+                request = await self.get(request_id)
         finally:
-            self._running.discard(request_id)
-            await self._release(request_id)
+            # No await between the last look at the hand-overs and this: a later caller runs itself.
+            del self._running[request_id]
+        return request
 
     async def _run_claimed(
         self, request: ProvisioningRequest, on_progress: Progress | None, actor: Actor | None

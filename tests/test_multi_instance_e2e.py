@@ -243,6 +243,14 @@ async def slow_cluster(tmp_path: Path, pg_url: str) -> AsyncIterator[Cluster]:  
         yield running
 
 
+@pytest.fixture
+async def very_slow_cluster(tmp_path: Path, pg_url: str) -> AsyncIterator[Cluster]:  # noqa: F811
+    """Every provisioning call outlasts the pipeline lease (3 s against 2 s), as a platform call
+    with retries and Retry-After can."""
+    async for running in start_cluster(tmp_path, pg_url, EMBEDDED_DELAY_SECONDS="3.0"):
+        yield running
+
+
 async def partner_request_alternating(c: Cluster, pat: TeamsUser) -> str:
     """Pat asks, each turn on the other process; returns the id of Pat's card."""
     pat.bot_url = c.a.url
@@ -424,3 +432,36 @@ async def test_killing_an_instance_mid_flow_loses_nothing(slow_cluster: Cluster)
         ).one()
         request = (await conn.execute(select(db.requests))).one()
     assert user.calling_enabled and request.state == "done" and request.worker_id is None
+
+
+async def test_a_step_slower_than_the_lease_is_not_taken_over(very_slow_cluster: Cluster):
+    """A live instance renews its lease while a step runs: the other instance never mistakes a
+    slow provisioning call for a dead instance, so each call is made once, by one process, with
+    the admin as the actor."""
+    c = very_slow_cluster
+    ada = c.user(c.a, CONTOSO, CONTOSO_ADMIN, "Ada Admin")
+    assert await ada.say("add user") == 201
+    form = await c.card_to(ada, "Add a phone user to Contoso")
+    ada.bot_url = c.b.url
+    review = (
+        await ada.click(
+            form.activity_id,
+            form.card,
+            "Review",
+            {"teamsUser": "adele@contoso.example", "voiceRoute": "CA Central", "extension": "105"},
+        )
+    )["value"]
+    ada.bot_url = c.a.url
+    await ada.click(form.activity_id, review, "Add user")
+    await c.wait_for(
+        lambda s: s.method == "PUT" and s.activity_id == form.activity_id and "Done." in card_text(s.card)
+    )
+    assert sorted(c.calls()) == sorted(
+        [(c.a.pid, "add_user"), (c.a.pid, "sync_users"), (c.a.pid, "enable_calling")]
+    )
+    async with c.database.engine.connect() as conn:
+        rows = await conn.execute(
+            select(db.audit.c.action, db.audit.c.actor_id).where(db.audit.c.tenant_id == CONTOSO)
+        )
+        actors = {row.action: row.actor_id for row in rows}
+    assert actors["add_user"] == actors["sync"] == actors["enable_calling"] == CONTOSO_ADMIN
