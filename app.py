@@ -126,6 +126,7 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
         bot=bot,
         readiness={"database": database.ping, "provisioning": provisioning.ping},
         local_mode=not settings.authenticated,
+        admin_sign_in=add_user.admin_signed_in,
     )
     app[PARTS] = Parts(database, provisioning, requests, add_user, background, notifier, outbox)
     resumed = await add_user.resume_interrupted()

@@ -1,14 +1,16 @@
-"""The HTTP routes: /api/messages (validated before botbuilder sees it), /healthz, /readyz."""
+"""The HTTP routes: /api/messages (validated before botbuilder sees it), the Global Admin sign-in
+callback /api/ctt/callback, /healthz, /readyz."""
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlparse
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlparse
 
 from aiohttp import web
 from botbuilder.core import TurnContext
@@ -30,6 +32,15 @@ SORRY = (
 )
 
 
+class SignInAnswer(Protocol):
+    status: int
+    title: str
+    message: str
+
+
+AdminSignInHandler = Callable[[Mapping[str, str], Any], Awaitable[SignInAnswer]]
+
+
 @dataclass
 class Runtime:
     """What the routes need, built by the composition root (app.py)."""
@@ -39,6 +50,8 @@ class Runtime:
     readiness: dict[str, Callable[[], Awaitable[None]]]
     # No app id: nothing is authenticated, so replies may only go to a client on this machine.
     local_mode: bool = False
+    # The provisioning platform's callback after a Global Admin signed in (dialogs/add_user.py).
+    admin_sign_in: AdminSignInHandler | None = None
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -46,6 +59,8 @@ RUNTIME = web.AppKey("runtime", Runtime)
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/messages", messages)
+    app.router.add_get(ADMIN_SIGN_IN_PATH, admin_sign_in_callback)
+    app.router.add_post(ADMIN_SIGN_IN_PATH, admin_sign_in_callback)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
 
@@ -176,6 +191,62 @@ def _is_loopback_url(url: str) -> bool:
         )
     except ValueError:
         return False
+
+
+ADMIN_SIGN_IN_PATH = "/api/ctt/callback"
+
+
+async def admin_sign_in_callback(request: web.Request) -> web.Response:
+    """The platform (or the Global Admin's browser) brings a sign-in result back. The unguessable,
+    single-use state in the query is the proof; the answer is a small page for a person. Never 500,
+    and neither the state nor the result is logged."""
+    runtime = request.app[RUNTIME]
+    query = {k: v for k, v in request.query.items() if isinstance(v, str)}
+    body: Any = {k: _maybe_json(v) for k, v in query.items()}
+    if request.method == "POST":
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _page(413, "Too large", "The sign-in result is too large.")
+        if request.content_type == "application/x-www-form-urlencoded":
+            body = {k: _maybe_json(v) for k, v in parse_qsl(raw.decode("utf-8", "replace"))}
+        elif raw.strip():
+            try:
+                body = json.loads(raw)
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                return _page(400, "Sign-in not understood", "The sign-in result is not valid JSON.")
+    if runtime.admin_sign_in is None:
+        return _page(404, "Not here", "This bot does not take Global Admin sign-ins.")
+    try:
+        answer = await runtime.admin_sign_in(query, body)
+    except Exception:
+        log.exception("the Global Admin sign-in callback failed")
+        return _page(
+            503,
+            "Please try again",
+            "Something went wrong on our side; nothing is lost. Try the sign-in again in a moment, or "
+            'click "Get a new sign-in link" on the request\'s card in Teams.',
+        )
+    log.info("Global Admin sign-in callback answered %d", answer.status)
+    return _page(answer.status, answer.title, answer.message)
+
+
+def _maybe_json(value: str) -> Any:
+    if value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _page(status: int, title: str, message: str) -> web.Response:
+    text = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<title>{html.escape(title)}</title></head><body style="font-family: sans-serif; max-width: 40em; '
+        f'margin: 3em auto"><h1>{html.escape(title)}</h1><p>{html.escape(message)}</p></body></html>'
+    )
+    return web.Response(status=status, text=text, content_type="text/html")
 
 
 async def healthz(_request: web.Request) -> web.Response:

@@ -26,6 +26,7 @@ from cards.common import (
     heading,
     paragraph,
     request_data,
+    sign_in_block,
     when,
 )
 from cards.progress import step_lines
@@ -48,6 +49,9 @@ def approval_card(
         RequestState.rejected: f"Rejected: new phone user for {request.tenant_name}",
         RequestState.done: f"Approved and done: new phone user for {request.tenant_name}",
         RequestState.failed: f"Approved, but a step failed: new phone user for {request.tenant_name}",
+        RequestState.awaiting_admin_sign_in: (
+            f"Approved: a Global Admin must sign in to finish (new phone user for {request.tenant_name})"
+        ),
     }.get(state, f"Approved: new phone user for {request.tenant_name}")
     body: list[CardElement] = [heading(title)]
     line = decision_line(request)
@@ -97,6 +101,9 @@ def approval_card(
             body.append(banner(f"**That did not work.** {request.error or ''}", "attention"))
             if request.resume_state is not None:
                 actions.append(execute("Try again", VERB_RETRY, data, style="positive"))
+        elif state is RequestState.awaiting_admin_sign_in:
+            block, actions = sign_in_block(request, can_sign_in=True)
+            body += block
         elif state is not RequestState.rejected:
             body.append(paragraph("Working... this card updates when each step ends.", subtle=True))
     refresh = None

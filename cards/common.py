@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from microsoft_teams.cards import (
@@ -12,6 +12,7 @@ from microsoft_teams.cards import (
     ExecuteAction,
     Fact,
     FactSet,
+    OpenUrlAction,
     SubmitAction,
     TextBlock,
 )
@@ -111,3 +112,36 @@ def decision_line(request: ProvisioningRequest) -> str | None:
     if request.decided_by:
         return f"Approved by {request.decided_by} at {when(request.decided_at)}"
     return None
+
+
+def sign_in_block(request: ProvisioningRequest, *, can_sign_in: bool) -> tuple[list[CardElement], list[Any]]:
+    """What a card shows while a Global Admin's sign-in is awaited: for those who can act, the
+    platform's sign-in link (while it is valid) and a button for a new one; for the partner, who
+    waits."""
+    name = request.tenant_name
+    if not can_sign_in:
+        return [
+            banner(
+                f"**Waiting for a Global Admin of {name} to sign in.** {name} has not allowed management by "
+                "the service provider, so one of its Global Admins finishes enabling calling. This card "
+                "updates when they have.",
+                "warning",
+            )
+        ], []
+    data = request_data(request.request_id, request.version)
+    renew = execute("Get a new sign-in link", VERB_RETRY, data)
+    expires = request.sign_in_expires_at
+    if request.sign_in_url and expires and expires > datetime.now(UTC):
+        text = (
+            f"**Sign in as Global Admin to finish.** {name} has not allowed management by the service "
+            "provider, so calling is enabled with a Global Admin's Microsoft sign-in. "
+            f"The link works once, until {when(expires)}; this card updates when the sign-in is done."
+        )
+        sign_in = OpenUrlAction(
+            title="Sign in as Global Admin to finish", url=request.sign_in_url, style="positive"
+        )
+        return [banner(text, "warning")], [sign_in, renew]
+    text = (
+        f"**Sign in as Global Admin to finish.** The sign-in link expired at {when(expires)}: get a new one."
+    )
+    return [banner(text, "warning")], [renew]

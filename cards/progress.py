@@ -16,6 +16,7 @@ from cards.common import (
     heading,
     paragraph,
     request_data,
+    sign_in_block,
 )
 from cards.review import request_facts
 from services.models import ProvisioningRequest, RequestKind, RequestState, StepOutcome
@@ -34,6 +35,7 @@ STATE_LABELS = {
     RequestState.awaiting_approval: "Waiting for a global admin",
     RequestState.approved: "Approved",
     RequestState.synced: "Synced",
+    RequestState.awaiting_admin_sign_in: "Waiting for a Global Admin sign-in",
     RequestState.calling_enabled: "Calling enabled",
     RequestState.done: "Done",
     RequestState.failed: "Failed",
@@ -89,6 +91,10 @@ def progress_card(request: ProvisioningRequest) -> AdaptiveCard:
         if request.resume_state is RequestState.submitted:
             actions.append(execute("Edit", VERB_EDIT, data))
             actions.append(execute("Cancel", VERB_CANCEL, data))
+    elif state is RequestState.awaiting_admin_sign_in:
+        # The requester of an admin's own add is an admin of the tenant; a partner only waits.
+        block, actions = sign_in_block(request, can_sign_in=request.kind is RequestKind.admin)
+        body += block
     elif state is RequestState.awaiting_approval and request.kind is RequestKind.partner:
         body.append(
             paragraph(

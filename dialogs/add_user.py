@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from microsoft_teams.cards import AdaptiveCard
@@ -30,7 +31,15 @@ from cards.progress import cancelled_card, progress_card
 from cards.review import review_card
 from dialogs.notifications import Notifier
 from dialogs.ports import Background, Chat, Messenger
-from services.errors import DomainError, NotAuthorised, RequestNotFound, StaleRequest
+from services.connecttoteams import parse_admin_callback
+from services.errors import (
+    DomainError,
+    NotAuthorised,
+    ProvisioningError,
+    RequestNotFound,
+    SignInLinkInvalid,
+    StaleRequest,
+)
 from services.models import Actor, ProvisioningRequest, RequestKind, RequestState, Role
 from services.provisioning import ProvisioningService
 from services.workflow import FormResult, RequestService
@@ -47,6 +56,15 @@ CARD_ACTIONS = {
     VERB_START_FOR,
     VERB_DISMISS,
 }
+
+
+@dataclass(frozen=True)
+class SignInAnswer:
+    """What the Global Admin sign-in callback answers: an HTTP status and a page for a person."""
+
+    status: int
+    title: str
+    message: str
 
 
 class AddUserConversation:
@@ -227,16 +245,51 @@ class AddUserConversation:
     async def run(self, request_id: str, actor: Actor | None = None) -> None:
         """Run the pipeline; the requester's progress card is updated in place after every step."""
 
-        async def on_progress(request: ProvisioningRequest) -> None:
-            card_ref = await self._requests.card_ref(request.request_id)
-            if card_ref:
-                await self._update_quietly(card_ref, progress_card(request))
-            if request.kind is RequestKind.partner:
-                self._notifier.wake()
-                if request.state is RequestState.awaiting_approval and card_ref:
-                    await self._tell_partner_who_approves(request, card_ref)
+        await self._requests.run(request_id, self._show_progress, actor=actor)
 
-        await self._requests.run(request_id, on_progress, actor=actor)
+    async def _show_progress(self, request: ProvisioningRequest) -> None:
+        card_ref = await self._requests.card_ref(request.request_id)
+        if card_ref:
+            await self._update_quietly(card_ref, progress_card(request))
+        if request.kind is RequestKind.partner:
+            self._notifier.wake()  # the approvers' cards and the partner's notices
+            if request.state is RequestState.awaiting_approval and card_ref:
+                await self._tell_partner_who_approves(request, card_ref)
+
+    async def admin_signed_in(self, query: Mapping[str, str], body: Any) -> SignInAnswer:
+        """The provisioning platform's callback after a Global Admin signed in (or the GA's browser
+        landing on it): finish enabling calling and update the cards."""
+        try:
+            result = parse_admin_callback(query, body)
+        except ProvisioningError as exc:
+            return SignInAnswer(400, "Sign-in not understood", exc.message)
+        if not result.state:
+            return SignInAnswer(
+                400,
+                "Sign-in not understood",
+                "The sign-in result does not say which request it is for. Use the sign-in button on the "
+                "request's card in Teams.",
+            )
+        try:
+            request = await self._requests.complete_admin_sign_in(result.state, result)
+        except SignInLinkInvalid as exc:
+            return SignInAnswer(410 if exc.known else 404, "This sign-in link cannot be used", exc.message)
+        upn = request.values.get("teams_user", "")
+        if request.state is RequestState.calling_enabled:
+            self._run_in_background(request)
+            return SignInAnswer(
+                200,
+                "Signed in: calling is being enabled",
+                f"Thank you. Calling is enabled for {upn} in {request.tenant_name} (request "
+                f"{request.short_id}); the card in Teams shows it in a moment. You can close this window.",
+            )
+        await self._show_progress(request)
+        return SignInAnswer(
+            422,
+            "Calling was not enabled",
+            f"{request.error or 'The provisioning service did not accept the sign-in.'} In Teams, click "
+            '"Try again" on the request\'s card to get a new sign-in link.',
+        )
 
     async def _tell_partner_who_approves(
         self, request: ProvisioningRequest, card_ref: dict[str, Any]

@@ -218,6 +218,12 @@ def requester_text(request: ProvisioningRequest, event: str) -> str:
             f"A global admin of {request.tenant_name} can try again from the approval card "
             f"(request {request.short_id})."
         )
+    if event == "sign_in_needed":
+        return (
+            f"{upn} is added and synced, but {request.tenant_name} has not allowed management by the service "
+            f"provider: calling is enabled once a Global Admin of {request.tenant_name} signs in from the "
+            f"approval card (request {request.short_id}). You will hear from me when it is done."
+        )
     if event == "reminded":
         return (
             f"No global admin of {request.tenant_name} has answered {about} yet. We reminded them; you may "

@@ -23,7 +23,7 @@ import secrets
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -32,9 +32,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from services.ctt_records import ExtensionHeld, PhoneUserRecord, PhoneUserRecords
 from services.database import utcnow
-from services.errors import ExtensionTaken, NotLicensed, ProvisioningError
+from services.errors import AdminSignInRequired, ExtensionTaken, NotLicensed, ProvisioningError
 from services.models import (
     FREE_EXTENSION_HINT,
+    AdminSignInResult,
     Extension,
     FormOptions,
     PhoneUserSpec,
@@ -110,47 +111,11 @@ class ConnectToTeamsConfig(BaseModel):
         )
 
 
-class GlobalAdminSignInRequired(ProvisioningError):
-    """The tenant has no service-provider consent: a Global Admin must sign in to finish.
-
-    `action_url` is the platform's sign-in page for the GA; the platform later sends the result to
-    the bot's callback with `state` in its query. The bot must keep `state` and `upns` with the
-    pending request (single use, until `expires_at`) and then call `complete_admin_sign_in`.
-    Retryable: once the GA has signed in, running the step again finds it done.
+class GlobalAdminSignInRequired(AdminSignInRequired):
+    """The platform's form of AdminSignInRequired: `action_url` comes from getActionItemUrl
+    (LOGIN_ENTERPRISE_ADMIN) and the callback carries `state`; then `complete_admin_sign_in`.
+    Retryable: asking again gives a fresh link, or finds consent granted in the meantime.
     """
-
-    def __init__(
-        self,
-        tenant_id: str,
-        tenant_name: str,
-        action_url: str,
-        state: str,
-        expires_at: datetime,
-        upns: list[str],
-    ) -> None:
-        super().__init__(
-            f"Sign in as Global Admin to finish: {tenant_name} has not allowed management by the service "
-            "provider, so calling can only be enabled with a Global Admin's Microsoft sign-in.",
-            retryable=True,
-        )
-        self.tenant_id = tenant_id
-        self.tenant_name = tenant_name
-        self.action_url = action_url
-        self.state = state
-        self.expires_at = expires_at
-        self.upns = upns
-
-
-class AdminSignInResult(BaseModel):
-    """What the platform sent to the callback, read defensively (the payload is not documented)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    state: str | None = None
-    tenant_id: str | None = None
-    admin: str | None = None
-    # `{"authenticationResult": {...accessToken...}}`, the MSALAuthenticationResult configureUser takes.
-    authentication_result: dict[str, Any] = Field(repr=False)
 
 
 class TeamsUserSource(Protocol):

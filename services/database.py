@@ -159,6 +159,26 @@ requests = Table(
     # Another instance takes over only after the lease has run out (migration 0002).
     Column("worker_id", String(64)),
     Column("worker_lease_until", DateTime(timezone=True)),
+    # While awaiting_admin_sign_in: the platform's Global Admin sign-in page, shown as the card's
+    # button (migration 0004). The state that proves the callback is in admin_sign_ins, hashed.
+    Column("sign_in_url", Text),
+    Column("sign_in_expires_at", DateTime(timezone=True)),
+)
+
+# Global Admin sign-ins asked for (tenants without service-provider consent): the callback's
+# state token as a SHA-256 hash (never the token), single use, until expires_at (migration 0004).
+admin_sign_ins = Table(
+    "admin_sign_ins",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),
+    Column("request_id", String(36), nullable=False, index=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("upns", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    # Set once: when the callback used it, or when a newer link replaced it.
+    Column("used_at", DateTime(timezone=True)),
+    Column("outcome", String(30)),
 )
 
 audit = Table(

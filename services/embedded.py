@@ -14,6 +14,7 @@ from services.database import Database
 from services.errors import ExtensionTaken, NotLicensed, ProvisioningError
 from services.models import (
     FREE_EXTENSION_HINT,
+    AdminSignInResult,
     Extension,
     FormOptions,
     PhoneUserSpec,
@@ -306,6 +307,19 @@ class EmbeddedProvisioningService:
                 .where(tu.c.tenant_id == tenant_id, tu.c.upn == state.upn)
                 .values(calling_enabled=True)
             )
+
+    async def complete_admin_sign_in(
+        self, tenant_id: str, result: AdminSignInResult, upns: list[str]
+    ) -> list[str]:
+        """The embedded service never asks for a Global Admin sign-in; given one, it enables calling
+        for those of `upns` that are phone users."""
+        done = []
+        for upn in upns:
+            state = await self.user_state(tenant_id, upn)
+            if state is not None and state.provisioned:
+                await self.enable_calling(tenant_id, state.upn)
+                done.append(state.upn)
+        return done
 
     async def user_state(self, tenant_id: str, upn: str) -> PhoneUserState | None:
         tu = db.teams_users

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class DomainError(Exception):
     """A failure a person can act on; `message` is shown to the user as is."""
@@ -46,3 +48,41 @@ class NotLicensed(ProvisioningError):
     def __init__(self, teams_user: str) -> None:
         super().__init__(f"{teams_user} has no Teams Phone licence.", retryable=False)
         self.teams_user = teams_user
+
+
+class AdminSignInRequired(ProvisioningError):
+    """The tenant has not allowed management by the service provider: one of its Global Admins
+    must sign in (at `action_url`) before calling can be enabled for `upns`.
+
+    The platform later sends the sign-in result to the bot's callback with `state` in its query;
+    the workflow keeps `state` (hashed, single use, until `expires_at`) with the waiting request.
+    """
+
+    def __init__(
+        self,
+        tenant_id: str,
+        tenant_name: str,
+        action_url: str,
+        state: str,
+        expires_at: datetime,
+        upns: list[str],
+    ) -> None:
+        super().__init__(
+            f"Sign in as Global Admin to finish: {tenant_name} has not allowed management by the service "
+            "provider, so calling can only be enabled with a Global Admin's Microsoft sign-in.",
+            retryable=True,
+        )
+        self.tenant_id = tenant_id
+        self.tenant_name = tenant_name
+        self.action_url = action_url
+        self.state = state
+        self.expires_at = expires_at
+        self.upns = upns
+
+
+class SignInLinkInvalid(DomainError):
+    """A Global Admin sign-in result arrived with a state that is unknown, used or expired."""
+
+    def __init__(self, message: str, *, known: bool) -> None:
+        super().__init__(message)
+        self.known = known

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -109,6 +110,19 @@ class PhoneUserState(BaseModel):
     sync_pending: bool = False
 
 
+class AdminSignInResult(BaseModel):
+    """A Global Admin's sign-in result as the platform sent it to the bot's callback, read
+    defensively (the payload is not documented). Never stored or logged."""
+
+    model_config = ConfigDict(frozen=True)
+
+    state: str | None = None
+    tenant_id: str | None = None
+    admin: str | None = None
+    # `{"authenticationResult": {...accessToken...}}`, the MSALAuthenticationResult configureUser takes.
+    authentication_result: dict[str, Any] = Field(repr=False)
+
+
 class RequestState(enum.StrEnum):
     draft = "draft"
     submitted = "submitted"
@@ -116,6 +130,8 @@ class RequestState(enum.StrEnum):
     awaiting_approval = "awaiting_approval"
     approved = "approved"
     synced = "synced"
+    # Waits for a Global Admin of a tenant without service-provider consent to sign in.
+    awaiting_admin_sign_in = "awaiting_admin_sign_in"
     calling_enabled = "calling_enabled"
     done = "done"
     failed = "failed"
@@ -178,6 +194,9 @@ class ProvisioningRequest(BaseModel):
     decided_by: str | None = None
     decision_note: str | None = None
     decided_at: datetime | None = None
+    # While awaiting_admin_sign_in: the platform's sign-in page for the tenant's Global Admin.
+    sign_in_url: str | None = None
+    sign_in_expires_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
 

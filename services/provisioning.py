@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from services.models import (
+    AdminSignInResult,
     Extension,
     FormOptions,
     PhoneUserSpec,
@@ -39,6 +40,13 @@ class ProvisioningService(Protocol):
 
     async def calling_enabled(self, tenant_id: str, upn: str) -> bool: ...
 
-    async def enable_calling(self, tenant_id: str, upn: str) -> None: ...
+    async def enable_calling(self, tenant_id: str, upn: str) -> None:
+        """Raises AdminSignInRequired when only a Global Admin's sign-in can enable it."""
+
+    async def complete_admin_sign_in(
+        self, tenant_id: str, result: AdminSignInResult, upns: list[str]
+    ) -> list[str]:
+        """Finish enabling calling for `upns` with a Global Admin's sign-in result (after
+        AdminSignInRequired). Returns the UPNs now enabled."""
 
     async def user_state(self, tenant_id: str, upn: str) -> PhoneUserState | None: ...

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import socket
@@ -17,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, desc, insert, or_, select, update
+from sqlalchemy import and_, delete, desc, insert, or_, select, update
+from sqlalchemy.sql import Executable
 
 from services import database as db
 from services.add_user_form import (
@@ -30,15 +32,18 @@ from services.add_user_form import (
 from services.database import Database, as_utc, utcnow
 from services.directory import Directory, Person
 from services.errors import (
+    AdminSignInRequired,
     NotAuthorised,
     ProvisioningError,
     RejectionReasonMissing,
     RequestNotFound,
+    SignInLinkInvalid,
     StaleRequest,
 )
 from services.models import (
     WORKING_STATES,
     Actor,
+    AdminSignInResult,
     AuditEntry,
     FormOptions,
     ProvisioningRequest,
@@ -57,6 +62,9 @@ log = logging.getLogger(__name__)
 Progress = Callable[[ProvisioningRequest], Awaitable[None]]
 
 SYSTEM = Actor(tenant_id="system", aad_object_id="system", name="the bot")
+
+# Sign-in states of links replaced or used long ago are deleted when a new one is written.
+SIGN_IN_KEPT_FOR = timedelta(days=30)
 
 
 @dataclass
@@ -452,7 +460,11 @@ class RequestService:
         )
 
     async def retry(self, actor: Actor, request_id: str, version: int) -> ProvisioningRequest:
-        request = await self._for_change(actor, request_id, version, RequestState.failed)
+        """ "Try again" on a failed step, or "Get a new sign-in link" while a Global Admin sign-in
+        is awaited (the step runs again: a fresh link, or done if consent was granted meanwhile)."""
+        request = await self._for_change(actor, request_id, version)
+        if request.state not in (RequestState.failed, RequestState.awaiting_admin_sign_in):
+            raise StaleRequest("This card is out of date. Here is the request as it is now.")
         if request.resume_state is None:
             raise StaleRequest("This request cannot be retried.")
         admins_half = (
@@ -471,11 +483,13 @@ class RequestService:
         return await self._transition(
             actor,
             request,
-            RequestState.failed,
+            request.state,
             request.resume_state,
             "retry",
-            "try again",
+            "new sign-in link" if request.state is RequestState.awaiting_admin_sign_in else "try again",
             error=None,
+            sign_in_url=None,
+            sign_in_expires_at=None,
             steps=steps.model_dump(mode="json"),
             notices=self._partner_notices(request, None) if admins_half else [],
             **self._lease_values(),
@@ -746,7 +760,10 @@ class RequestService:
         if await self._provisioning.calling_enabled(request.tenant_id, upn):
             outcome, note = StepOutcome.skipped, "Calling was already enabled"
         else:
-            await self._provisioning.enable_calling(request.tenant_id, upn)
+            try:
+                await self._provisioning.enable_calling(request.tenant_id, upn)
+            except AdminSignInRequired as needed:
+                return await self._await_sign_in(request, needed, actor)
             outcome, note = StepOutcome.done, "Calling enabled"
         steps = request.steps.model_copy(update={"calling": outcome, "calling_note": note})
         return await self._try_transition(
@@ -757,6 +774,144 @@ class RequestService:
             "enable_calling",
             note,
             steps=steps.model_dump(mode="json"),
+        )
+
+    async def _await_sign_in(
+        self, request: ProvisioningRequest, needed: AdminSignInRequired, actor: Actor
+    ) -> ProvisioningRequest | None:
+        """synced -> awaiting_admin_sign_in, keeping the link for the cards and the state (hashed)
+        for the callback; an older link of this request stops working."""
+        t = db.admin_sign_ins
+        now = utcnow()
+        steps = request.steps.model_copy(
+            update={
+                "calling": StepOutcome.pending,
+                "calling_note": f"Waiting for a Global Admin of {request.tenant_name} to sign in",
+            }
+        )
+        return await self._try_transition(
+            actor,
+            request,
+            RequestState.synced,
+            RequestState.awaiting_admin_sign_in,
+            "admin_sign_in_asked",
+            f"Global Admin sign-in needed, link valid until {needed.expires_at:%Y-%m-%d %H:%M} UTC",
+            sign_in_url=needed.action_url,
+            sign_in_expires_at=needed.expires_at,
+            resume_state=RequestState.synced.value,
+            steps=steps.model_dump(mode="json"),
+            notices=self._partner_notices(request, "sign_in_needed"),
+            also=[
+                update(t)
+                .where(t.c.request_id == request.request_id, t.c.used_at.is_(None))
+                .values(used_at=now, outcome="superseded"),
+                delete(t).where(t.c.expires_at < now - SIGN_IN_KEPT_FOR),
+                insert(t).values(
+                    state_hash=_state_hash(needed.state),
+                    request_id=request.request_id,
+                    tenant_id=request.tenant_id,
+                    upns=list(needed.upns),
+                    created_at=now,
+                    expires_at=needed.expires_at,
+                ),
+            ],
+        )
+
+    async def complete_admin_sign_in(self, state: str, result: AdminSignInResult) -> ProvisioningRequest:
+        """The platform's callback after a Global Admin signed in: match the state (single use,
+        unexpired) to its waiting request, finish the Microsoft side with the GA's result, and move
+        the request on (the caller then runs the pipeline to the end). A failure leaves the request
+        failed with "Try again", which asks for a new link."""
+        request_id, upns = await self._use_sign_in(state)
+        request = await self.get(request_id)
+        actor = Actor(
+            tenant_id=request.tenant_id,
+            aad_object_id="global-admin-sign-in",
+            name=result.admin or f"a Global Admin of {request.tenant_name}",
+            role=Role.tenant_admin,
+        )
+        if request.state is not RequestState.awaiting_admin_sign_in:
+            await self.audit(
+                actor, request.tenant_id, request_id, "refused", request.state, None, "sign-in: not waiting"
+            )
+            raise SignInLinkInvalid(
+                "This request no longer waits for a Global Admin sign-in; its card in Teams shows where it "
+                "stands.",
+                known=True,
+            )
+        upn = request.spec.teams_user
+        try:
+            completed = await self._provisioning.complete_admin_sign_in(request.tenant_id, result, upns)
+            if upn.lower() not in {u.lower() for u in completed}:
+                raise ProvisioningError(f"The provisioning service has no phone user {upn} to finish.")
+        except ProvisioningError as exc:
+            steps = request.steps.model_copy(
+                update={"calling": StepOutcome.failed, "calling_note": exc.message}
+            )
+            moved = await self._try_transition(
+                actor,
+                request,
+                RequestState.awaiting_admin_sign_in,
+                RequestState.failed,
+                "fail",
+                exc.message,
+                error=exc.message,
+                resume_state=RequestState.synced.value,  # "Try again" asks for a new link
+                sign_in_url=None,
+                sign_in_expires_at=None,
+                steps=steps.model_dump(mode="json"),
+                notices=self._partner_notices(request, "failed"),
+            )
+            return moved or await self.get(request_id)
+        who = result.admin or "a Global Admin"
+        steps = request.steps.model_copy(
+            update={"calling": StepOutcome.done, "calling_note": f"Calling enabled after {who} signed in"}
+        )
+        moved = await self._try_transition(
+            actor,
+            request,
+            RequestState.awaiting_admin_sign_in,
+            RequestState.calling_enabled,
+            "admin_sign_in",
+            f"calling enabled with {who}'s Global Admin sign-in",
+            sign_in_url=None,
+            sign_in_expires_at=None,
+            steps=steps.model_dump(mode="json"),
+            notices=self._partner_notices(request, None),
+            **self._lease_values(),
+        )
+        return moved or await self.get(request_id)
+
+    async def _use_sign_in(self, state: str) -> tuple[str, list[str]]:
+        """Mark a sign-in state used (one conditional write); its request id and the users it covers."""
+        t = db.admin_sign_ins
+        key = _state_hash(state)
+        now = utcnow()
+        async with self._db.engine.begin() as conn:
+            row = (await conn.execute(select(t).where(t.c.state_hash == key))).first()
+            if row is None:
+                raise SignInLinkInvalid(
+                    "This sign-in link is not known. Use the newest sign-in button on the card in Teams.",
+                    known=False,
+                )
+            if row.used_at is None and as_utc(row.expires_at) > now:
+                taken = await conn.execute(
+                    update(t)
+                    .where(t.c.state_hash == key, t.c.used_at.is_(None))
+                    .values(used_at=now, outcome="used")
+                )
+                if taken.rowcount == 1:
+                    return row.request_id, list(row.upns or [])
+        if row.outcome == "superseded":
+            why = "was replaced by a newer one"
+        elif row.used_at is not None:
+            why = "was already used"
+        else:
+            why = f"expired at {as_utc(row.expires_at):%Y-%m-%d %H:%M} UTC"
+        log.warning("Global Admin sign-in refused: the link %s", why, extra={"request_id": row.request_id})
+        raise SignInLinkInvalid(
+            f'This sign-in link {why}. In Teams, click "Get a new sign-in link" on the request\'s card.',
+            known=True,
         )
 
     async def _step_finish(self, request: ProvisioningRequest, actor: Actor) -> ProvisioningRequest | None:
@@ -778,6 +933,7 @@ class RequestService:
             RequestState.user_added: "sync",
             RequestState.approved: "sync",
             RequestState.synced: "calling",
+            RequestState.awaiting_admin_sign_in: "calling",
         }.get(request.state)
         steps = request.steps.model_copy()
         if step:
@@ -857,6 +1013,7 @@ class RequestService:
         """One conditional write plus its audit row and notices, in one transaction; None if someone
         was first."""
         notices: list[Notice] = values.pop("notices", None) or []
+        also: list[Executable] = values.pop("also", None) or []
         r = db.requests
         async with self._db.engine.begin() as conn:
             result = await conn.execute(
@@ -867,6 +1024,8 @@ class RequestService:
             )
             if result.rowcount != 1:
                 return None
+            for statement in also:
+                await conn.execute(statement)
             await enqueue(conn, notices)
             await self._audit(
                 conn,
@@ -953,6 +1112,12 @@ def _request(row) -> ProvisioningRequest:
         decided_by=row.decided_by,
         decision_note=row.decision_note,
         decided_at=as_utc(row.decided_at) if row.decided_at else None,
+        sign_in_url=row.sign_in_url,
+        sign_in_expires_at=as_utc(row.sign_in_expires_at) if row.sign_in_expires_at else None,
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
     )
+
+
+def _state_hash(state: str) -> str:
+    return hashlib.sha256(state.encode("utf-8")).hexdigest()

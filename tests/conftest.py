@@ -31,10 +31,10 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
 class RunningBot:
     """The real app on a free port; `restart()` stops it and starts a new one on the same data."""
 
-    def __init__(self, settings: Settings, **app_options: Any) -> None:
+    def __init__(self, settings: Settings, *, port: int | None = None, **app_options: Any) -> None:
         self.settings = settings
         self._app_options = app_options
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._runner: web.AppRunner | None = None
         self.app: web.Application | None = None
@@ -61,8 +61,10 @@ class RunningBot:
 
 
 @asynccontextmanager
-async def running_bot(settings: Settings, **app_options: Any) -> AsyncIterator[RunningBot]:
-    bot = RunningBot(settings, **app_options)
+async def running_bot(
+    settings: Settings, *, port: int | None = None, **app_options: Any
+) -> AsyncIterator[RunningBot]:
+    bot = RunningBot(settings, port=port, **app_options)
     await bot.start()
     try:
         yield bot

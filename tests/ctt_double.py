@@ -17,6 +17,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 REQUIRED = ("loginID", "pbxLocation", "pbxUserId", "teamsUserId", "tenantId")
@@ -85,6 +86,7 @@ class CttDouble:
     token_requests: int = 0
     issued_tokens: list[str] = field(default_factory=list)
     action_requests: list[dict[str, Any]] = field(default_factory=list)
+    action_callbacks: dict[str, str] = field(default_factory=dict)  # action URL -> its callbackUrl
     url: str = ""
 
     def __post_init__(self) -> None:
@@ -115,6 +117,21 @@ class CttDouble:
         self.users[(tenant_id, body["teamsUserId"].lower())] = PlatformUser(dict(body), microsoft_side)
         if body.get("password"):
             self.devices[body["pbxUserId"]] = body["password"]
+
+    async def global_admin_signs_in(
+        self, action_url: str, tenant_id: str, admin: str = "ga@contoso.example"
+    ) -> tuple[int, str]:
+        """A Global Admin opened `action_url` and signed in: the platform posts the MSAL result to
+        the callback URL the bot gave for it. Returns the callback's status and page."""
+        callback = self.action_callbacks[action_url]
+        result = {
+            "accessToken": "ga-access-token-" + secrets.token_hex(16),
+            "idToken": "ga-id-token-" + secrets.token_hex(16),
+            "userInfo": {"tenantId": tenant_id, "displayableId": admin},
+        }
+        async with aiohttp.ClientSession() as http:
+            async with http.post(callback, json={"authenticationResult": result}) as answer:
+                return answer.status, await answer.text()
 
     # -- server ----------------------------------------------------------------------------------
 
@@ -322,9 +339,10 @@ class CttDouble:
         self.action_requests.append(body)
         seen.status = 200
         code = secrets.token_urlsafe(8)
-        return web.json_response(
-            {"url": f"https://portal.ctt.example/action/{code}?type={body['actionType']}"}
-        )
+        url = f"https://portal.ctt.example/action/{code}?type={body['actionType']}"
+        if isinstance(body.get("callbackUrl"), str):
+            self.action_callbacks[url] = body["callbackUrl"]
+        return web.json_response({"url": url})
 
 
 def _bearer(request: web.Request) -> str | None:

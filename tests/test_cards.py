@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -90,6 +90,15 @@ DONE_STEPS = Steps(
     calling_note="Calling was already enabled",
 )
 FAILED_STEPS = Steps(add_user=StepOutcome.done, sync=StepOutcome.failed, sync_note="Timed out")
+# A sign-in link that is valid for an hour from whenever the test runs.
+SIGN_IN = {
+    "sign_in_url": "https://portal.ctt.example/action/abc?type=LOGIN_ENTERPRISE_ADMIN",
+    "sign_in_expires_at": datetime.now(UTC) + timedelta(hours=1),
+    "resume_state": RequestState.synced,
+    "steps": Steps(
+        add_user=StepOutcome.done, sync=StepOutcome.done, calling_note="Waiting for a Global Admin"
+    ),
+}
 
 ALL_CARDS = {
     "welcome-admin": welcome_card("Ada Admin", Role.tenant_admin),
@@ -171,6 +180,24 @@ ALL_CARDS = {
             decided_at=NOW,
             decision_note="No",
         )
+    ),
+    "progress-sign-in": progress_card(request(RequestState.awaiting_admin_sign_in, **SIGN_IN)),
+    "progress-sign-in-expired": progress_card(
+        request(RequestState.awaiting_admin_sign_in, **SIGN_IN | {"sign_in_expires_at": NOW})
+    ),
+    "progress-partner-sign-in": progress_card(
+        request(RequestState.awaiting_admin_sign_in, kind=RequestKind.partner, decided_by="Ada", **SIGN_IN)
+    ),
+    "approval-sign-in": approval_card(
+        request(
+            RequestState.awaiting_admin_sign_in,
+            kind=RequestKind.partner,
+            decided_by="Ada Admin",
+            decided_at=NOW,
+            **SIGN_IN,
+        ),
+        "Northwind Voice",
+        ["29:a"],
     ),
     "enterprise-picker": enterprise_picker_card([TENANT, Tenant(tenant_id="t2", name="Fabrikam")]),
     "enterprise-picker-empty": enterprise_picker_card([]),
@@ -276,6 +303,28 @@ def test_buttons_carry_only_ids_and_have_a_fallback():
 def test_password_is_never_on_a_card():
     text = card_text(to_dict(review_card(request())))
     assert "Device password: generated: 8 characters" in text
+
+
+def test_a_global_admin_sign_in_is_offered_only_to_those_who_can_give_it():
+    def actions(name: str) -> dict[str, dict]:
+        return {a["title"]: a for a in to_dict(ALL_CARDS[name]).get("actions", [])}
+
+    for name in ("progress-sign-in", "approval-sign-in"):
+        offered = actions(name)
+        assert list(offered) == ["Sign in as Global Admin to finish", "Get a new sign-in link"], name
+        assert offered["Sign in as Global Admin to finish"] == {
+            "type": "Action.OpenUrl",
+            "title": "Sign in as Global Admin to finish",
+            "style": "positive",
+            "url": SIGN_IN["sign_in_url"],
+        }
+        assert offered["Get a new sign-in link"]["verb"] == "addUser.retry"
+        assert "The link works once, until" in card_text(to_dict(ALL_CARDS[name]))
+    assert list(actions("progress-sign-in-expired")) == ["Get a new sign-in link"]
+    assert "The sign-in link expired at" in card_text(to_dict(ALL_CARDS["progress-sign-in-expired"]))
+    assert actions("progress-partner-sign-in") == {}
+    waiting = card_text(to_dict(ALL_CARDS["progress-partner-sign-in"]))
+    assert "Waiting for a Global Admin of Contoso to sign in." in waiting
 
 
 def test_progress_card_states_are_obvious():

@@ -9,11 +9,13 @@ import base64
 import logging
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 import pytest
+from sqlalchemy import select, update
 
 from services.connecttoteams import (
     ConnectToTeamsConfig,
@@ -23,8 +25,8 @@ from services.connecttoteams import (
     platform_message,
 )
 from services.ctt_records import SqlPhoneUserRecords
-from services.database import Database
-from services.errors import ExtensionTaken, NotLicensed, ProvisioningError
+from services.database import Database, admin_sign_ins
+from services.errors import ExtensionTaken, NotLicensed, ProvisioningError, SignInLinkInvalid
 from services.graph import GraphDirectory
 from services.models import Actor, PhoneUserSpec, ProvisioningRequest
 from services.outbound_http import Reply, retry_after_seconds
@@ -631,21 +633,101 @@ async def test_the_workflow_runs_to_done_with_consent(tmp_path: Path):
         await database.close()
 
 
-async def test_the_workflow_waits_for_a_global_admin_then_resumes(tmp_path: Path):
+def callback_state(world: CttWorld, index: int = -1) -> str:
+    """The state the bot put into the callback URL of a sign-in link it asked the platform for."""
+    url = world.ctt.action_requests[index]["callbackUrl"]
+    return dict(parse_qsl(urlsplit(url).query))["state"]
+
+
+def msal_calls(world: CttWorld) -> list:
+    return [c for c in world.ctt.calls(CONFIGURE) if "authenticationResult" in c.body]
+
+
+async def waiting_world(
+    tmp_path: Path,
+) -> tuple[CttWorld, Database, RequestService, Actor, ProvisioningRequest]:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}")
     await database.create()
     records = SqlPhoneUserRecords(database.engine)
     await records.create()
     world = await make_world(tmp_path, records=records, consented=frozenset())
+    requests, actor, waiting = await run_admin_request(world, database)
+    return world, database, requests, actor, waiting
+
+
+async def test_the_workflow_waits_for_a_global_admin_then_resumes(tmp_path: Path):
+    world, database, requests, _, waiting = await waiting_world(tmp_path)
     try:
-        requests, actor, failed = await run_admin_request(world, database)
-        assert failed.state == "failed" and failed.resume_state == "synced"
-        assert failed.error.startswith("Sign in as Global Admin to finish")
-        await world.service.complete_admin_sign_in(CONTOSO, ga_result(CONTOSO), ["adele@contoso.example"])
-        resumed = await requests.retry(actor, failed.request_id, failed.version)
-        done = await requests.run(resumed.request_id, actor=actor)
+        assert waiting.state == "awaiting_admin_sign_in", waiting.error
+        assert waiting.sign_in_url and waiting.sign_in_url.startswith("https://portal.ctt.example/action/")
+        assert waiting.sign_in_expires_at and waiting.sign_in_expires_at > datetime.now(UTC)
+        assert waiting.resume_state == "synced" and waiting.steps.calling == "pending"
+        assert not world.ctt.user(CONTOSO, "adele@contoso.example").microsoft_side
+        state = callback_state(world)
+        # The state is kept only as a hash.
+        async with database.engine.connect() as conn:
+            dump = "\n".join(str(tuple(row)) for row in (await conn.execute(select(admin_sign_ins))).all())
+        assert dump and state not in dump
+
+        enabled = await requests.complete_admin_sign_in(state, ga_result(CONTOSO, state=state))
+        assert enabled.state == "calling_enabled" and enabled.sign_in_url is None
+        assert enabled.steps.calling_note == "Calling enabled after admin@contoso.example signed in"
+        done = await requests.run(enabled.request_id)
         assert done.state == "done", done.error
-        assert done.steps.calling_note == "Calling was already enabled"
+        assert world.ctt.user(CONTOSO, "adele@contoso.example").microsoft_side
+        [with_msal] = msal_calls(world)
+        assert with_msal.body["teamsUserId"] == "adele@contoso.example"
+
+        with pytest.raises(SignInLinkInvalid, match="already used") as again:
+            await requests.complete_admin_sign_in(state, ga_result(CONTOSO, state=state))
+        assert again.value.known
+        with pytest.raises(SignInLinkInvalid, match="not known") as unknown:
+            await requests.complete_admin_sign_in("guessed-" + state[8:], ga_result(CONTOSO))
+        assert not unknown.value.known
+        assert len(msal_calls(world)) == 1
+    finally:
+        await world.close()
+        await database.close()
+
+
+async def test_a_new_link_replaces_the_old_one_and_links_expire(tmp_path: Path):
+    world, database, requests, actor, waiting = await waiting_world(tmp_path)
+    try:
+        first = callback_state(world)
+        renewed = await requests.retry(actor, waiting.request_id, waiting.version)
+        again = await requests.run(renewed.request_id, actor=actor)
+        assert again.state == "awaiting_admin_sign_in" and len(world.ctt.action_requests) == 2
+        second = callback_state(world)
+        assert second != first
+        with pytest.raises(SignInLinkInvalid, match="replaced by a newer one"):
+            await requests.complete_admin_sign_in(first, ga_result(CONTOSO))
+        async with database.engine.begin() as conn:
+            await conn.execute(
+                update(admin_sign_ins).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+        with pytest.raises(SignInLinkInvalid, match="expired at"):
+            await requests.complete_admin_sign_in(second, ga_result(CONTOSO))
+        assert (await requests.get(waiting.request_id)).state == "awaiting_admin_sign_in"
+        assert not msal_calls(world)
+    finally:
+        await world.close()
+        await database.close()
+
+
+async def test_a_sign_in_from_another_tenant_fails_the_step_with_a_way_on(tmp_path: Path):
+    world, database, requests, actor, _ = await waiting_world(tmp_path)
+    try:
+        state = callback_state(world)
+        failed = await requests.complete_admin_sign_in(state, ga_result(FABRIKAM, state=state))
+        assert failed.state == "failed" and failed.resume_state == "synced"
+        assert "another Microsoft 365 tenant" in (failed.error or "")
+        assert failed.steps.calling == "failed"
+        # "Try again" asks for a new link.
+        retried = await requests.retry(actor, failed.request_id, failed.version)
+        waiting_again = await requests.run(retried.request_id, actor=actor)
+        assert waiting_again.state == "awaiting_admin_sign_in" and len(world.ctt.action_requests) == 2
+        audit = [e.action for e in await requests.audit_of_tenant(CONTOSO)]
+        assert "admin_sign_in_asked" in audit and "fail" in audit
     finally:
         await world.close()
         await database.close()

@@ -1,16 +1,22 @@
 """The real app on the ConnecttoTeams backend (platform double, fake Graph, PBX file): an admin adds a
-phone user end to end. Runs once bot/settings.py has the PROVISIONING_BACKEND settings."""
+phone user end to end, with service-provider consent and, without it, through a Global Admin's
+sign-in that the platform brings back to the bot's callback."""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 import pytest
 
-from bot.settings import Settings
-from tests.conftest import make_settings, running_bot
+from tests.conftest import RunningBot, free_port, make_settings, running_bot
 from tests.ctt_double import CttDouble
 from tests.ctt_world import (
     PROVIDER_RESELLER,
@@ -20,63 +26,227 @@ from tests.ctt_world import (
     seed_graph,
     seed_platform,
 )
-from tests.doubles import CONTOSO, CONTOSO_ADMIN, ConnectorDouble, TeamsUser, card_text
+from tests.doubles import (
+    CONTOSO,
+    CONTOSO_ADMIN,
+    FABRIKAM,
+    NORTHWIND,
+    NORTHWIND_PARTNER,
+    ConnectorDouble,
+    Sent,
+    TeamsUser,
+    card_actions,
+    card_text,
+)
 from tests.graph_double import FakeGraph
 
-pytestmark = pytest.mark.skipif(
-    "provisioning_backend" not in Settings.model_fields, reason="settings for the backend not wired yet"
-)
+SIGN_IN = "Sign in as Global Admin to finish"
+NEW_LINK = "Get a new sign-in link"
+ADELE = {"teamsUser": "adele@contoso.example", "voiceRoute": "CA Central", "extension": "105"}
 
 
-async def test_an_admin_adds_a_phone_user_on_the_platform(tmp_path: Path):
+@dataclass
+class Platform:
+    bot: RunningBot
+    ctt: CttDouble
+    connector: ConnectorDouble
+    http: aiohttp.ClientSession
+
+    def user(self, tenant: str, aad: str, name: str) -> TeamsUser:
+        return TeamsUser(self.http, self.bot.url, self.connector.url, tenant, aad, name)
+
+    def msal_configures(self) -> list:
+        return [c for c in self.ctt.calls("/enterprise/configureUser") if "authenticationResult" in c.body]
+
+    async def card(self, activity_id: str, marker: str) -> Sent:
+        return await self.connector.wait_for(
+            lambda s: s.activity_id == activity_id and marker in card_text(s.card)
+        )
+
+    async def callback(self, method: str = "POST", **options) -> tuple[int, str]:
+        async with self.http.request(method, f"{self.bot.url}/api/ctt/callback", **options) as answer:
+            return answer.status, await answer.text()
+
+
+@asynccontextmanager
+async def platform(tmp_path: Path, consented: set[str]) -> AsyncIterator[Platform]:
     world = load_demo_world()
     ctt, graph, connector = CttDouble(), FakeGraph(), ConnectorDouble()
     seed_platform(ctt, world)
     seed_graph(graph, world)
-    ctt.consent = {CONTOSO}
+    ctt.consent = set(consented)
     (tmp_path / "pbx.csv").write_text(pbx_csv(world), encoding="utf-8")
     partners = [p.model_dump(mode="json") for p in partners_of(world)]
     (tmp_path / "partners.json").write_text(json.dumps({"partners": partners}), encoding="utf-8")
+    for double in (ctt, graph, connector):
+        await double.start()
+    port = free_port()
     settings = make_settings(
         tmp_path,
         PROVISIONING_BACKEND="connecttoteams",
+        CTT_BASE_URL=ctt.url,
         CTT_CLIENT_ID=ctt.client_id,
         CTT_CLIENT_SECRET=ctt.client_secret,
         CTT_API_USERNAME=ctt.username,
         CTT_API_PASSWORD=ctt.password,
         CTT_RESELLER_ID=str(PROVIDER_RESELLER),
-        CTT_CONSENTED_TENANTS=CONTOSO,
+        CTT_CONSENTED_TENANTS=",".join(sorted(consented)),
+        CTT_CALLBACK_URL=f"http://127.0.0.1:{port}/api/ctt/callback",
         GRAPH_CLIENT_ID=graph.client_id,
         GRAPH_CLIENT_SECRET=graph.client_secret,
+        GRAPH_BASE_URL=graph.base_url,
         PBX_DIRECTORY_FILE=str(tmp_path / "pbx.csv"),
         PARTNERS_FILE=str(tmp_path / "partners.json"),
-        CTT_BASE_URL="http://127.0.0.1:1",  # replaced below, once the doubles listen
     )
-    for double in (ctt, graph, connector):
-        await double.start()
-    settings = settings.model_copy(update={"ctt_base_url": ctt.url, "graph_base_url": graph.base_url})
     try:
         async with (
-            running_bot(settings, msal_http_client=graph.http_client()) as bot,
+            running_bot(settings, msal_http_client=graph.http_client(), port=port) as bot,
             aiohttp.ClientSession() as http,
         ):
             async with http.get(f"{bot.url}/readyz") as ready:
                 assert ready.status == 200, await ready.text()
-            admin = TeamsUser(http, bot.url, connector.url, CONTOSO, CONTOSO_ADMIN, "Ada Admin")
-            assert await admin.say("add user") == 201
-            form = await connector.wait_for(lambda s: "Add a phone user to Contoso" in card_text(s.card))
-            values = {"teamsUser": "adele@contoso.example", "voiceRoute": "CA Central", "extension": "105"}
-            review = await admin.click(form.activity_id, form.card, "Review", values)
-            await admin.click(form.activity_id, review["value"], "Add user")
-            done = await connector.wait_for(
-                lambda s: (
-                    s.method == "PUT" and s.activity_id == form.activity_id and "Done." in card_text(s.card)
-                )
-            )
-            assert "Enable calling: Calling enabled" in card_text(done.card)
-        body = ctt.calls("/enterprise/configureUser")[0].body
-        assert (body["pbxUserId"], body["sbcGatewayId"]) == ("105@pbx.contoso.example", 1)
-        assert ctt.user(CONTOSO, "adele@contoso.example").microsoft_side
+            yield Platform(bot, ctt, connector, http)
     finally:
         for double in (ctt, graph, connector):
             await double.stop()
+
+
+async def admin_adds_adele(p: Platform, admin: TeamsUser) -> str:
+    """Ada fills in and confirms the form; returns the id of the card that becomes the progress card."""
+    assert await admin.say("add user") == 201
+    form = await p.connector.wait_for(lambda s: "Add a phone user to Contoso" in card_text(s.card))
+    review = await admin.click(form.activity_id, form.card, "Review", ADELE)
+    await admin.click(form.activity_id, review["value"], "Add user")
+    return form.activity_id
+
+
+async def test_an_admin_adds_a_phone_user_on_the_platform(tmp_path: Path):
+    async with platform(tmp_path, consented={CONTOSO}) as p:
+        card_id = await admin_adds_adele(p, p.user(CONTOSO, CONTOSO_ADMIN, "Ada Admin"))
+        done = await p.card(card_id, "Done.")
+        assert "Enable calling: Calling enabled" in card_text(done.card)
+        body = p.ctt.calls("/enterprise/configureUser")[0].body
+        assert (body["pbxUserId"], body["sbcGatewayId"]) == ("105@pbx.contoso.example", 1)
+        assert p.ctt.user(CONTOSO, "adele@contoso.example").microsoft_side
+        assert not p.ctt.action_requests and not p.msal_configures()
+
+
+async def test_without_consent_a_global_admin_signs_in_and_the_card_finishes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.DEBUG)
+    async with platform(tmp_path, consented=set()) as p:
+        ada = p.user(CONTOSO, CONTOSO_ADMIN, "Ada Admin")
+        card_id = await admin_adds_adele(p, ada)
+        waiting = await p.card(card_id, SIGN_IN)
+        actions = card_actions(waiting.card)
+        link = actions[SIGN_IN]
+        assert link["type"] == "Action.OpenUrl" and link["url"] in p.ctt.action_callbacks
+        assert NEW_LINK in actions
+        assert "Waiting for a Global Admin of Contoso to sign in" in card_text(waiting.card)
+        assert not p.ctt.user(CONTOSO, "adele@contoso.example").microsoft_side
+
+        status, page = await p.ctt.global_admin_signs_in(link["url"], CONTOSO, "ga@contoso.example")
+        assert status == 200 and "Calling is enabled for adele@contoso.example" in page
+        done = await p.card(card_id, "Done.")
+        assert "Calling enabled after ga@contoso.example signed in" in card_text(done.card)
+        assert SIGN_IN not in card_actions(done.card)
+        assert p.ctt.user(CONTOSO, "adele@contoso.example").microsoft_side
+        assert len(p.msal_configures()) == 1
+
+        # The link works once: the platform (or a browser) coming back again changes nothing.
+        status, page = await p.ctt.global_admin_signs_in(link["url"], CONTOSO)
+        assert status == 410 and "already used" in page
+        assert len(p.msal_configures()) == 1
+        # No state, a guessed one, garbage: a clear page, never a 500, nothing sent to the platform.
+        assert (await p.callback("GET"))[0] == 400
+        status, page = await p.callback(params={"state": "guessed"}, json={"accessToken": "x"})
+        assert status == 404 and "not known" in page
+        assert (await p.callback(params={"state": "s"}, data=b"{not json", headers=_json))[0] == 400
+        assert (await p.callback(params={"state": "s"}, json=["a", 1]))[0] == 400
+        assert (
+            await p.callback(
+                params={"state": "s"},
+                data=io.BytesIO(b"x" * (p.bot.settings.max_body_bytes + 1)),
+                headers=_json,
+            )
+        )[0] == 413
+        assert len(p.msal_configures()) == 1
+        state = dict(parse_qsl(urlsplit(p.ctt.action_callbacks[link["url"]]).query))["state"]
+    # The Global Admin's tokens and the callback state reach no log line, chat message or database.
+    stored = _database_bytes(tmp_path)
+    sent = json.dumps([s.activity for s in p.connector.sent])
+    for secret in ("ga-access-token-", "ga-id-token-", state):
+        assert secret not in caplog.text and secret not in sent and secret.encode() not in stored
+
+
+_json = {"Content-Type": "application/json"}
+
+
+def _database_bytes(data_dir: Path) -> bytes:
+    files = list(data_dir.rglob("*.sqlite3*"))
+    assert files, "no database file found"
+    return b"".join(f.read_bytes() for f in files)
+
+
+async def test_a_new_link_replaces_an_old_one_and_a_wrong_tenant_is_refused(tmp_path: Path):
+    async with platform(tmp_path, consented=set()) as p:
+        ada = p.user(CONTOSO, CONTOSO_ADMIN, "Ada Admin")
+        card_id = await admin_adds_adele(p, ada)
+        first = await p.card(card_id, SIGN_IN)
+        old_link = card_actions(first.card)[SIGN_IN]["url"]
+        renewed = await ada.click(card_id, first.card, NEW_LINK)
+        assert "Working" in card_text(renewed["value"]) or SIGN_IN in card_text(renewed["value"])
+        second = await p.connector.wait_for(
+            lambda s: (
+                s.activity_id == card_id
+                and SIGN_IN in card_actions(s.card or {})
+                and card_actions(s.card)[SIGN_IN]["url"] != old_link
+            )
+        )
+        assert (await p.ctt.global_admin_signs_in(old_link, CONTOSO))[0] == 410
+
+        # A Global Admin of another tenant signs in: refused, and the card offers a new try.
+        new_link = card_actions(second.card)[SIGN_IN]["url"]
+        status, page = await p.ctt.global_admin_signs_in(new_link, FABRIKAM, "ga@fabrikam.example")
+        assert status == 422 and "another Microsoft 365 tenant" in page
+        failed = await p.card(card_id, "That did not work.")
+        assert "Try again" in card_actions(failed.card)
+        assert not p.ctt.user(CONTOSO, "adele@contoso.example").microsoft_side
+        assert not p.msal_configures()
+
+
+async def test_a_partners_request_approved_without_consent_waits_for_the_sign_in(tmp_path: Path):
+    async with platform(tmp_path, consented=set()) as p:
+        pat = p.user(NORTHWIND, NORTHWIND_PARTNER, "Pat Partner")
+        ada = p.user(CONTOSO, CONTOSO_ADMIN, "Ada Admin")
+        for user in (pat, ada):
+            assert await user.install() == 201
+        await pat.say("add user")
+        picker = await p.connector.wait_for(lambda s: "Which enterprise" in card_text(s.card))
+        form = (await pat.click(picker.activity_id, picker.card, "Next", {"enterpriseId": CONTOSO}))["value"]
+        review = (await pat.click(picker.activity_id, form, "Review", ADELE))["value"]
+        await pat.click(picker.activity_id, review, "Add user")
+        approval = await p.connector.wait_for(
+            lambda s: (
+                s.conversation_id == ada.conversation_id and "Approve a new phone user" in card_text(s.card)
+            )
+        )
+        await ada.click(approval.activity_id, approval.card, "Approve")
+        ada_waiting = await p.card(approval.activity_id, SIGN_IN)
+        pat_waiting = await p.card(picker.activity_id, "Waiting for a Global Admin of Contoso to sign in")
+        assert SIGN_IN not in card_actions(pat_waiting.card)  # the partner cannot sign in for Contoso
+        await p.connector.wait_for(
+            lambda s: s.conversation_id == pat.conversation_id and "has not allowed management" in s.text
+        )
+        link = card_actions(ada_waiting.card)[SIGN_IN]["url"]
+        status, _ = await p.ctt.global_admin_signs_in(link, CONTOSO)
+        assert status == 200
+        await p.card(approval.activity_id, "Approved and done")
+        await p.card(picker.activity_id, "Done.")
+        await p.connector.wait_for(
+            lambda s: (
+                s.conversation_id == pat.conversation_id and s.text.startswith("Done: adele@contoso.example")
+            )
+        )
+        assert p.ctt.user(CONTOSO, "adele@contoso.example").microsoft_side
