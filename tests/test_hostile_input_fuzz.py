@@ -21,7 +21,8 @@ from tests.conftest import RunningBot, make_settings
 from tests.doubles import CONTOSO, CONTOSO_ADMIN, CONTOSO_USER, NORTHWIND, NORTHWIND_PARTNER, ConnectorDouble
 
 EXAMPLES_PER_TEST = 5000  # two tests: 10,000 generated requests in all
-STATE_TABLES = ("tenants", "teams_users", "extensions", "requests", "approval_cards")
+STATE_TABLES = ("tenants", "teams_users", "extensions", "requests", "approval_cards", "admin_sign_ins")
+CALLBACK_EXAMPLES = 1000
 
 
 class ThreadedBot:
@@ -192,6 +193,33 @@ def test_generated_card_values_never_get_a_5xx(
         body = activity(app, "message", tenant, aad, text=text, value={**values, "verb": verb})
     status = post(session, app, body)
     assert status < 500
+    assert snapshot(app) == before
+
+
+@settings(
+    max_examples=CALLBACK_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+)
+@given(
+    method=st.sampled_from(["GET", "POST"]),
+    query=st.dictionaries(st.sampled_from(["state", "authenticationResult", "x"]), hostile_text, max_size=3),
+    body=st.one_of(st.binary(max_size=200), json_values.map(lambda v: json.dumps(v).encode())),
+    content_type=st.sampled_from(["application/json", "application/x-www-form-urlencoded", "text/plain", ""]),
+)
+def test_the_sign_in_callback_never_gets_a_5xx(
+    app: ThreadedBot, method: str, query: dict[str, str], body: bytes, content_type: str
+):
+    before = _baseline(app)
+    response = _session().request(
+        method,
+        f"{app.bot.url}/api/ctt/callback",
+        params=query,
+        data=body if method == "POST" else None,
+        headers={"Content-Type": content_type} if content_type else {},
+        timeout=30,
+    )
+    assert 400 <= response.status_code < 500
+    if len(response.request.url) < 8000:  # longer: aiohttp's own "request line too long"
+        assert response.headers["Content-Type"].startswith("text/html")
     assert snapshot(app) == before
 
 
