@@ -16,7 +16,7 @@ from cards.notice import notice_card
 from dialogs.notifications import Notifier
 from dialogs.ports import Background, Chat
 from services.errors import DomainError, NotAuthorised, RejectionReasonMissing, RequestNotFound, StaleRequest
-from services.models import Actor, Role
+from services.models import Actor, RequestState, Role
 from services.workflow import RequestService
 
 APPROVAL_ACTIONS = {VERB_APPROVE, VERB_REJECT, VERB_APPROVAL_REFRESH}
@@ -97,7 +97,11 @@ class ApprovalConversation:
         if not pending:
             await chat.send_text("No requests are waiting for your approval.")
             return
-        await chat.send_text(f"{len(pending)} request(s) waiting for your approval:")
+        signing = sum(r.state is RequestState.awaiting_admin_sign_in for r in pending)
+        await chat.send_text(
+            f"{len(pending)} request(s) waiting for you"
+            + (f" ({signing} approved, waiting for a Global Admin to sign in):" if signing else ":")
+        )
         for request in pending:
             card_ref = await chat.send_card(await self._notifier.approval_card_for(request))
             await self._requests.set_approval_card(

@@ -151,10 +151,17 @@ class RequestService:
             return [_request(row) for row in (await conn.execute(query)).all()]
 
     async def awaiting_approval(self, tenant_id: str, limit: int = 10) -> list[ProvisioningRequest]:
+        """Partner requests of the tenant that wait for one of its global admins: to approve, or to
+        sign in (a tenant without service-provider consent)."""
         r = db.requests
+        waiting = (RequestState.awaiting_approval.value, RequestState.awaiting_admin_sign_in.value)
         query = (
             select(r)
-            .where(r.c.tenant_id == tenant_id, r.c.state == RequestState.awaiting_approval.value)
+            .where(
+                r.c.tenant_id == tenant_id,
+                r.c.kind == RequestKind.partner.value,
+                r.c.state.in_(waiting),
+            )
             .order_by(r.c.created_at)
             .limit(limit)
         )

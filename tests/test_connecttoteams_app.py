@@ -239,10 +239,26 @@ async def test_a_partners_request_approved_without_consent_waits_for_the_sign_in
         await p.connector.wait_for(
             lambda s: s.conversation_id == pat.conversation_id and "has not allowed management" in s.text
         )
+        # "pending" lists it for the tenant's admins, with the sign-in button.
+        assert await ada.say("pending") == 201
+        await p.connector.wait_for(
+            lambda s: (
+                s.conversation_id == ada.conversation_id and "waiting for a Global Admin to sign in" in s.text
+            )
+        )
+        listed = await p.connector.wait_for(
+            lambda s: (
+                s.conversation_id == ada.conversation_id
+                and s.activity_id != approval.activity_id
+                and SIGN_IN in card_actions(s.card or {})
+            )
+        )
         link = card_actions(ada_waiting.card)[SIGN_IN]["url"]
+        assert card_actions(listed.card)[SIGN_IN]["url"] == link
         status, _ = await p.ctt.global_admin_signs_in(link, CONTOSO)
         assert status == 200
-        await p.card(approval.activity_id, "Approved and done")
+        # The copy "pending" showed is the one kept up to date (one tracked copy per approver).
+        await p.card(listed.activity_id, "Approved and done")
         await p.card(picker.activity_id, "Done.")
         await p.connector.wait_for(
             lambda s: (
