@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from microsoft_teams.cards import (
+    ActionSet,
     AdaptiveCard,
     CardElement,
     Container,
@@ -140,7 +141,8 @@ def sign_in_block(request: ProvisioningRequest, *, can_sign_in: bool) -> tuple[l
         sign_in = OpenUrlAction(
             title="Sign in as Global Admin to finish", url=request.sign_in_url, style="positive"
         )
-        return [banner(text, "warning")], [sign_in, renew]
+        # A row of its own: next to another button, Teams cuts the title short.
+        return [banner(text, "warning"), ActionSet(actions=[sign_in], spacing="Medium")], [renew]
     text = (
         f"**Sign in as Global Admin to finish.** The sign-in link expired at {when(expires)}: get a new one."
     )
