@@ -17,7 +17,7 @@ from cards.progress import progress_card
 from dialogs.ports import DeliveryFailed, DeliveryRetry, Messenger
 from services.conversations import ConversationBook
 from services.errors import RequestNotFound
-from services.models import Actor, ProvisioningRequest
+from services.models import Actor, ProvisioningRequest, RequestState
 from services.outbox import NoticeKind, Outbox, OutboxRow
 from services.provisioning import ProvisioningService
 from services.workflow import RequestService
@@ -224,6 +224,11 @@ def requester_text(request: ProvisioningRequest, event: str) -> str:
             f"provider: calling is enabled once a Global Admin of {request.tenant_name} signs in from the "
             f"approval card (request {request.short_id}). You will hear from me when it is done."
         )
+    if event == "reminded" and request.state is RequestState.awaiting_admin_sign_in:
+        return (
+            f"No Global Admin of {request.tenant_name} has signed in yet to finish {about}. We reminded "
+            "them; you may want to contact them too."
+        )
     if event == "reminded":
         return (
             f"No global admin of {request.tenant_name} has answered {about} yet. We reminded them; you may "
@@ -235,6 +240,12 @@ def requester_text(request: ProvisioningRequest, event: str) -> str:
 
 def reminder_text(request: ProvisioningRequest) -> str:
     upn = request.values.get("teams_user", "")
+    if request.state is RequestState.awaiting_admin_sign_in:
+        return (
+            f"Reminder: {request.requester_name}'s request {request.short_id} to add {upn} as a phone user was "
+            f"approved, but calling is enabled only once a Global Admin of {request.tenant_name} signs in. "
+            "Type **pending** and click **Sign in as Global Admin to finish**."
+        )
     return (
         f"Reminder: {request.requester_name}'s request {request.short_id} to add {upn} as a phone user is still "
         "waiting for your approval. Type **pending** to see it."

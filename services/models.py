@@ -194,6 +194,7 @@ class ProvisioningRequest(BaseModel):
     decided_by: str | None = None
     decision_note: str | None = None
     decided_at: datetime | None = None
+    reminded_at: datetime | None = None
     # While awaiting_admin_sign_in: the platform's sign-in page for the tenant's Global Admin.
     sign_in_url: str | None = None
     sign_in_expires_at: datetime | None = None

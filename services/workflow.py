@@ -590,11 +590,7 @@ class RequestService:
     async def due_for_reminder(self, older_than: timedelta) -> list[ProvisioningRequest]:
         r = db.requests
         cutoff = utcnow() - older_than
-        query = select(r).where(
-            r.c.state == RequestState.awaiting_approval.value,
-            r.c.reminded_at.is_(None),
-            r.c.updated_at < cutoff,
-        )
+        query = select(r).where(_reminder_due(), r.c.updated_at < cutoff)
         async with self._db.engine.connect() as conn:
             return [_request(row) for row in (await conn.execute(query)).all()]
 
@@ -605,8 +601,7 @@ class RequestService:
         async with self._db.engine.begin() as conn:
             result = await conn.execute(
                 update(r)
-                .where(r.c.request_id == request.request_id, r.c.reminded_at.is_(None))
-                .where(r.c.state == RequestState.awaiting_approval.value)
+                .where(r.c.request_id == request.request_id, _reminder_due())
                 .values(reminded_at=utcnow())
             )
             if result.rowcount != 1:
@@ -1119,6 +1114,7 @@ def _request(row) -> ProvisioningRequest:
         decided_by=row.decided_by,
         decision_note=row.decision_note,
         decided_at=as_utc(row.decided_at) if row.decided_at else None,
+        reminded_at=as_utc(row.reminded_at) if row.reminded_at else None,
         sign_in_url=row.sign_in_url,
         sign_in_expires_at=as_utc(row.sign_in_expires_at) if row.sign_in_expires_at else None,
         created_at=as_utc(row.created_at),
@@ -1128,3 +1124,19 @@ def _request(row) -> ProvisioningRequest:
 
 def _state_hash(state: str) -> str:
     return hashlib.sha256(state.encode("utf-8")).hexdigest()
+
+
+def _reminder_due():
+    """A partner's request waiting for an approval, or approved and waiting for a Global Admin's
+    sign-in, not reminded yet (a reminder sent while it waited for the approval does not count)."""
+    r = db.requests
+    return and_(
+        r.c.kind == RequestKind.partner.value,
+        or_(
+            and_(r.c.state == RequestState.awaiting_approval.value, r.c.reminded_at.is_(None)),
+            and_(
+                r.c.state == RequestState.awaiting_admin_sign_in.value,
+                or_(r.c.reminded_at.is_(None), r.c.reminded_at < r.c.decided_at),
+            ),
+        ),
+    )

@@ -4,6 +4,7 @@ sign-in that the platform brings back to the bot's callback."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -69,7 +70,7 @@ class Platform:
 
 
 @asynccontextmanager
-async def platform(tmp_path: Path, consented: set[str]) -> AsyncIterator[Platform]:
+async def platform(tmp_path: Path, consented: set[str], **extra: str) -> AsyncIterator[Platform]:
     world = load_demo_world()
     ctt, graph, connector = CttDouble(), FakeGraph(), ConnectorDouble()
     seed_platform(ctt, world)
@@ -97,6 +98,7 @@ async def platform(tmp_path: Path, consented: set[str]) -> AsyncIterator[Platfor
         GRAPH_BASE_URL=graph.base_url,
         PBX_DIRECTORY_FILE=str(tmp_path / "pbx.csv"),
         PARTNERS_FILE=str(tmp_path / "partners.json"),
+        **extra,
     )
     try:
         async with (
@@ -216,23 +218,27 @@ async def test_a_new_link_replaces_an_old_one_and_a_wrong_tenant_is_refused(tmp_
         assert not p.msal_configures()
 
 
+async def partner_asks_and_ada_approves(p: Platform) -> tuple[TeamsUser, TeamsUser, Sent, Sent]:
+    """Pat asks for Adele at Contoso, Ada approves; returns Pat, Ada, Pat's card, Ada's card."""
+    pat = p.user(NORTHWIND, NORTHWIND_PARTNER, "Pat Partner")
+    ada = p.user(CONTOSO, CONTOSO_ADMIN, "Ada Admin")
+    for user in (pat, ada):
+        assert await user.install() == 201
+    await pat.say("add user")
+    picker = await p.connector.wait_for(lambda s: "Which enterprise" in card_text(s.card))
+    form = (await pat.click(picker.activity_id, picker.card, "Next", {"enterpriseId": CONTOSO}))["value"]
+    review = (await pat.click(picker.activity_id, form, "Review", ADELE))["value"]
+    await pat.click(picker.activity_id, review, "Add user")
+    approval = await p.connector.wait_for(
+        lambda s: s.conversation_id == ada.conversation_id and "Approve a new phone user" in card_text(s.card)
+    )
+    await ada.click(approval.activity_id, approval.card, "Approve")
+    return pat, ada, picker, approval
+
+
 async def test_a_partners_request_approved_without_consent_waits_for_the_sign_in(tmp_path: Path):
     async with platform(tmp_path, consented=set()) as p:
-        pat = p.user(NORTHWIND, NORTHWIND_PARTNER, "Pat Partner")
-        ada = p.user(CONTOSO, CONTOSO_ADMIN, "Ada Admin")
-        for user in (pat, ada):
-            assert await user.install() == 201
-        await pat.say("add user")
-        picker = await p.connector.wait_for(lambda s: "Which enterprise" in card_text(s.card))
-        form = (await pat.click(picker.activity_id, picker.card, "Next", {"enterpriseId": CONTOSO}))["value"]
-        review = (await pat.click(picker.activity_id, form, "Review", ADELE))["value"]
-        await pat.click(picker.activity_id, review, "Add user")
-        approval = await p.connector.wait_for(
-            lambda s: (
-                s.conversation_id == ada.conversation_id and "Approve a new phone user" in card_text(s.card)
-            )
-        )
-        await ada.click(approval.activity_id, approval.card, "Approve")
+        pat, ada, picker, approval = await partner_asks_and_ada_approves(p)
         ada_waiting = await p.card(approval.activity_id, SIGN_IN)
         pat_waiting = await p.card(picker.activity_id, "Waiting for a Global Admin of Contoso to sign in")
         assert SIGN_IN not in card_actions(pat_waiting.card)  # the partner cannot sign in for Contoso
@@ -266,3 +272,22 @@ async def test_a_partners_request_approved_without_consent_waits_for_the_sign_in
             )
         )
         assert p.ctt.user(CONTOSO, "adele@contoso.example").microsoft_side
+
+
+async def test_a_sign_in_nobody_gives_is_reminded_once(tmp_path: Path):
+    async with platform(
+        tmp_path, consented=set(), REMINDER_AFTER_HOURS="0.0003", OUTBOX_POLL_SECONDS="0.1"
+    ) as p:
+        pat, ada, _, approval = await partner_asks_and_ada_approves(p)
+        await p.card(approval.activity_id, SIGN_IN)
+        reminder = "calling is enabled only once a Global Admin of Contoso signs in"
+        await p.connector.wait_for(lambda s: s.conversation_id == ada.conversation_id and reminder in s.text)
+        await p.connector.wait_for(
+            lambda s: (
+                s.conversation_id == pat.conversation_id
+                and "No Global Admin of Contoso has signed in" in s.text
+            )
+        )
+        await asyncio.sleep(2.0)  # several more sweeps: no second reminder
+        sent = [s for s in p.connector.for_conversation(ada.conversation_id) if reminder in s.text]
+        assert len(sent) == 1
