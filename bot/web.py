@@ -122,7 +122,7 @@ async def _messages(request: web.Request) -> tuple[web.Response, dict[str, Any]]
         return _problem(413, "Request body is too large."), fields
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
         return _problem(400, "Body is not valid JSON."), fields
     reason = _activity_problem(body)
     if reason:
@@ -213,7 +213,7 @@ async def admin_sign_in_callback(request: web.Request) -> web.Response:
         elif raw.strip():
             try:
                 body = json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError):
+            except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
                 return _page(400, "Sign-in not understood", "The sign-in result is not valid JSON.")
     if runtime.admin_sign_in is None:
         return _page(404, "Not here", "This bot does not take Global Admin sign-ins.")
@@ -224,8 +224,8 @@ async def admin_sign_in_callback(request: web.Request) -> web.Response:
         return _page(
             503,
             "Please try again",
-            "Something went wrong on our side; nothing is lost. Try the sign-in again in a moment, or "
-            'click "Get a new sign-in link" on the request\'s card in Teams.',
+            "Something went wrong on our side. The request's card in Teams shows where it stands; if it "
+            'still asks for a sign-in, click "Get a new sign-in link" there.',
         )
     log.info("Global Admin sign-in callback answered %d", answer.status)
     return _page(answer.status, answer.title, answer.message)
@@ -235,7 +235,7 @@ def _maybe_json(value: str) -> Any:
     if value[:1] in ("{", "["):
         try:
             return json.loads(value)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             return value
     return value
 

@@ -36,6 +36,7 @@ STATE_LABELS = {
     RequestState.approved: "Approved",
     RequestState.synced: "Synced",
     RequestState.awaiting_admin_sign_in: "Waiting for a Global Admin sign-in",
+    RequestState.admin_signed_in: "Finishing after the Global Admin's sign-in",
     RequestState.calling_enabled: "Calling enabled",
     RequestState.done: "Done",
     RequestState.failed: "Failed",

@@ -275,13 +275,14 @@ class AddUserConversation:
         except SignInLinkInvalid as exc:
             return SignInAnswer(410 if exc.known else 404, "This sign-in link cannot be used", exc.message)
         upn = request.values.get("teams_user", "")
-        if request.state is RequestState.calling_enabled:
-            self._run_in_background(request)
+        if request.state in (RequestState.admin_signed_in, RequestState.calling_enabled, RequestState.done):
+            if request.state is not RequestState.done:
+                self._run_in_background(request)  # idempotent: a repeat finds it running or done
             return SignInAnswer(
                 200,
-                "Signed in: calling is being enabled",
+                "Signed in: calling is enabled",
                 f"Thank you. Calling is enabled for {upn} in {request.tenant_name} (request "
-                f"{request.short_id}); the card in Teams shows it in a moment. You can close this window.",
+                f"{request.short_id}); the card in Teams shows it. You can close this window.",
             )
         await self._show_progress(request)
         return SignInAnswer(

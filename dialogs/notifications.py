@@ -244,7 +244,8 @@ def reminder_text(request: ProvisioningRequest) -> str:
         return (
             f"Reminder: {request.requester_name}'s request {request.short_id} to add {upn} as a phone user was "
             f"approved, but calling is enabled only once a Global Admin of {request.tenant_name} signs in. "
-            "Type **pending** and click **Sign in as Global Admin to finish**."
+            "Type **pending** to find it and sign in from its card (click **Get a new sign-in link** first "
+            "if the link has expired)."
         )
     return (
         f"Reminder: {request.requester_name}'s request {request.short_id} to add {upn} as a phone user is still "

@@ -132,6 +132,8 @@ class RequestState(enum.StrEnum):
     synced = "synced"
     # Waits for a Global Admin of a tenant without service-provider consent to sign in.
     awaiting_admin_sign_in = "awaiting_admin_sign_in"
+    # The Global Admin signed in; the platform is finishing with their result.
+    admin_signed_in = "admin_signed_in"
     calling_enabled = "calling_enabled"
     done = "done"
     failed = "failed"
@@ -146,6 +148,7 @@ WORKING_STATES = frozenset(
         RequestState.user_added,
         RequestState.approved,
         RequestState.synced,
+        RequestState.admin_signed_in,
         RequestState.calling_enabled,
     }
 )

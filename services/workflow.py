@@ -67,6 +67,13 @@ SYSTEM = Actor(tenant_id="system", aad_object_id="system", name="the bot")
 SIGN_IN_KEPT_FOR = timedelta(days=30)
 
 
+class _SomeoneWasFirst(Exception):
+    """Rolls a transaction back when its conditional write found the row already changed."""
+
+
+_SIGNED_IN_STATES = frozenset({RequestState.admin_signed_in, RequestState.calling_enabled, RequestState.done})
+
+
 @dataclass
 class FormResult:
     """The outcome of a form submit: the saved draft, and what is still wrong with it."""
@@ -104,6 +111,11 @@ class RequestService:
         self._running: dict[str, list[tuple[Progress | None, Actor | None]]] = {}
 
     # -- reading -------------------------------------------------------------------------------
+
+    @staticmethod
+    async def get_in(conn, request_id: str) -> ProvisioningRequest:
+        r = db.requests
+        return _request((await conn.execute(select(r).where(r.c.request_id == request_id))).one())
 
     async def get(self, request_id: str) -> ProvisioningRequest:
         async with self._db.engine.connect() as conn:
@@ -162,7 +174,8 @@ class RequestService:
                 r.c.kind == RequestKind.partner.value,
                 r.c.state.in_(waiting),
             )
-            .order_by(r.c.created_at)
+            # Approvals first (the sign-ins have their own button and reminder), then oldest first.
+            .order_by((r.c.state == RequestState.awaiting_approval.value).desc(), r.c.created_at)
             .limit(limit)
         )
         async with self._db.engine.connect() as conn:
@@ -497,6 +510,11 @@ class RequestService:
             error=None,
             sign_in_url=None,
             sign_in_expires_at=None,
+            also=[
+                update(db.admin_sign_ins)
+                .where(db.admin_sign_ins.c.request_id == request_id, db.admin_sign_ins.c.used_at.is_(None))
+                .values(used_at=utcnow(), outcome="superseded")
+            ],
             steps=steps.model_dump(mode="json"),
             notices=self._partner_notices(request, None) if admins_half else [],
             **self._lease_values(),
@@ -771,7 +789,7 @@ class RequestService:
         return await self._try_transition(
             actor,
             request,
-            RequestState.synced,
+            request.state,
             RequestState.calling_enabled,
             "enable_calling",
             note,
@@ -791,10 +809,16 @@ class RequestService:
                 "calling_note": f"Waiting for a Global Admin of {request.tenant_name} to sign in",
             }
         )
+        async with self._db.engine.connect() as conn:
+            asked_before = (
+                await conn.execute(
+                    select(t.c.state_hash).where(t.c.request_id == request.request_id).limit(1)
+                )
+            ).first() is not None
         return await self._try_transition(
             actor,
             request,
-            RequestState.synced,
+            request.state,
             RequestState.awaiting_admin_sign_in,
             "admin_sign_in_asked",
             f"Global Admin sign-in needed, link valid until {needed.expires_at:%Y-%m-%d %H:%M} UTC",
@@ -802,7 +826,8 @@ class RequestService:
             sign_in_expires_at=needed.expires_at,
             resume_state=RequestState.synced.value,
             steps=steps.model_dump(mode="json"),
-            notices=self._partner_notices(request, "sign_in_needed"),
+            # The partner hears of it once, not again with every new link.
+            notices=self._partner_notices(request, None if asked_before else "sign_in_needed"),
             also=[
                 update(t)
                 .where(t.c.request_id == request.request_id, t.c.used_at.is_(None))
@@ -820,27 +845,18 @@ class RequestService:
         )
 
     async def complete_admin_sign_in(self, state: str, result: AdminSignInResult) -> ProvisioningRequest:
-        """The platform's callback after a Global Admin signed in: match the state (single use,
-        unexpired) to its waiting request, finish the Microsoft side with the GA's result, and move
-        the request on (the caller then runs the pipeline to the end). A failure leaves the request
-        failed with "Try again", which asks for a new link."""
-        request_id, upns = await self._use_sign_in(state)
-        request = await self.get(request_id)
-        actor = Actor(
-            tenant_id=request.tenant_id,
-            aad_object_id="global-admin-sign-in",
-            name=result.admin or f"a Global Admin of {request.tenant_name}",
-            role=Role.tenant_admin,
-        )
-        if request.state is not RequestState.awaiting_admin_sign_in:
-            await self.audit(
-                actor, request.tenant_id, request_id, "refused", request.state, None, "sign-in: not waiting"
-            )
-            raise SignInLinkInvalid(
-                "This request no longer waits for a Global Admin sign-in; its card in Teams shows where it "
-                "stands.",
-                known=True,
-            )
+        """The platform's callback after a Global Admin signed in.
+
+        One transaction takes the state (single use, unexpired) and moves its request
+        awaiting_admin_sign_in -> admin_signed_in (a working state, leased to this instance), so a
+        "Get a new sign-in link" click can no longer race the completion. Then configureUser with
+        the GA's result, and admin_signed_in -> calling_enabled (the caller runs the pipeline to
+        the end). A refusal leaves the request failed with "Try again" (a new link); a crash in
+        between is resumed by the pipeline, which finds calling on or asks for a new link.
+        A result brought back again after that is answered with the request as it stands."""
+        request, upns, actor = await self._take_sign_in(state, result)
+        if request.state is not RequestState.admin_signed_in:
+            return request  # a repeat of a completed callback
         upn = request.spec.teams_user
         try:
             completed = await self._provisioning.complete_admin_sign_in(request.tenant_id, result, upns)
@@ -853,67 +869,133 @@ class RequestService:
             moved = await self._try_transition(
                 actor,
                 request,
-                RequestState.awaiting_admin_sign_in,
+                RequestState.admin_signed_in,
                 RequestState.failed,
                 "fail",
                 exc.message,
                 error=exc.message,
                 resume_state=RequestState.synced.value,  # "Try again" asks for a new link
-                sign_in_url=None,
-                sign_in_expires_at=None,
                 steps=steps.model_dump(mode="json"),
                 notices=self._partner_notices(request, "failed"),
             )
-            return moved or await self.get(request_id)
-        who = result.admin or "a Global Admin"
+            return moved or await self.get(request.request_id)
         steps = request.steps.model_copy(
-            update={"calling": StepOutcome.done, "calling_note": f"Calling enabled after {who} signed in"}
+            update={
+                "calling": StepOutcome.done,
+                "calling_note": f"Calling enabled after {actor.name} signed in",
+            }
         )
         moved = await self._try_transition(
             actor,
             request,
-            RequestState.awaiting_admin_sign_in,
+            RequestState.admin_signed_in,
             RequestState.calling_enabled,
-            "admin_sign_in",
-            f"calling enabled with {who}'s Global Admin sign-in",
-            sign_in_url=None,
-            sign_in_expires_at=None,
+            "enable_calling",
+            f"calling enabled with {actor.name}'s Global Admin sign-in",
             steps=steps.model_dump(mode="json"),
             notices=self._partner_notices(request, None),
             **self._lease_values(),
         )
-        return moved or await self.get(request_id)
+        return moved or await self.get(request.request_id)
 
-    async def _use_sign_in(self, state: str) -> tuple[str, list[str]]:
-        """Mark a sign-in state used (one conditional write); its request id and the users it covers."""
-        t = db.admin_sign_ins
+    async def _take_sign_in(
+        self, state: str, result: AdminSignInResult
+    ) -> tuple[ProvisioningRequest, list[str], Actor]:
+        """Mark the state used and move its request to admin_signed_in, in one transaction; or
+        refuse (audited) and change nothing. A state already used for a request that has moved on
+        gives that request back (the platform or a browser bringing the result twice)."""
+        t, r = db.admin_sign_ins, db.requests
         key = _state_hash(state)
         now = utcnow()
-        async with self._db.engine.begin() as conn:
-            row = (await conn.execute(select(t).where(t.c.state_hash == key))).first()
-            if row is None:
-                raise SignInLinkInvalid(
-                    "This sign-in link is not known. Use the newest sign-in button on the card in Teams.",
-                    known=False,
-                )
-            if row.used_at is None and as_utc(row.expires_at) > now:
-                taken = await conn.execute(
-                    update(t)
-                    .where(t.c.state_hash == key, t.c.used_at.is_(None))
-                    .values(used_at=now, outcome="used")
-                )
-                if taken.rowcount == 1:
-                    return row.request_id, list(row.upns or [])
+        try:
+            async with self._db.engine.begin() as conn:
+                row = (await conn.execute(select(t).where(t.c.state_hash == key))).first()
+                if row is None:
+                    raise SignInLinkInvalid(
+                        "This sign-in link is not known. Use the newest sign-in button on the card in Teams.",
+                        known=False,
+                    )
+                request = await self.get_in(conn, row.request_id)
+                actor = self._signed_in_actor(request, result)
+                if row.used_at is None and as_utc(row.expires_at) > now:
+                    taken = await conn.execute(
+                        update(t)
+                        .where(t.c.state_hash == key, t.c.used_at.is_(None))
+                        .values(used_at=now, outcome="used")
+                    )
+                    moved = await conn.execute(
+                        update(r)
+                        .where(
+                            r.c.request_id == request.request_id,
+                            r.c.state == RequestState.awaiting_admin_sign_in.value,
+                            r.c.version == request.version,
+                        )
+                        .values(
+                            state=RequestState.admin_signed_in.value,
+                            version=request.version + 1,
+                            updated_at=now,
+                            sign_in_url=None,
+                            sign_in_expires_at=None,
+                            **self._lease_values(),
+                        )
+                    )
+                    if taken.rowcount != 1 or moved.rowcount != 1:
+                        raise _SomeoneWasFirst  # roll back: change nothing
+                    await self._audit(
+                        conn,
+                        actor,
+                        request.tenant_id,
+                        request.request_id,
+                        "admin_signed_in",
+                        RequestState.awaiting_admin_sign_in,
+                        RequestState.admin_signed_in,
+                        f"{actor.name} signed in as Global Admin",
+                    )
+                    return await self.get_in(conn, request.request_id), list(row.upns or []), actor
+        except SignInLinkInvalid:
+            log.warning("Global Admin sign-in refused: unknown state")
+            raise
+        except _SomeoneWasFirst:
+            pass
+        # Not usable (any more): say why, with the request as it stands now.
+        async with self._db.engine.connect() as conn:
+            row = (await conn.execute(select(t).where(t.c.state_hash == key))).one()
+            request = await self.get_in(conn, row.request_id)
+        if row.outcome == "used" and request.state in _SIGNED_IN_STATES:
+            return request, [], actor
         if row.outcome == "superseded":
             why = "was replaced by a newer one"
         elif row.used_at is not None:
             why = "was already used"
+        elif request.state is not RequestState.awaiting_admin_sign_in:
+            why = "is for a request that no longer waits for a sign-in"
         else:
             why = f"expired at {as_utc(row.expires_at):%Y-%m-%d %H:%M} UTC"
-        log.warning("Global Admin sign-in refused: the link %s", why, extra={"request_id": row.request_id})
+        log.warning(
+            "Global Admin sign-in refused: the link %s", why, extra={"request_id": request.request_id}
+        )
+        await self.audit(
+            actor,
+            request.tenant_id,
+            request.request_id,
+            "refused",
+            request.state,
+            None,
+            f"sign-in: link {why}",
+        )
         raise SignInLinkInvalid(
-            f'This sign-in link {why}. In Teams, click "Get a new sign-in link" on the request\'s card.',
+            f"This sign-in link {why}. The request's card in Teams shows where it stands; if it still needs "
+            'a sign-in, click "Get a new sign-in link" there.',
             known=True,
+        )
+
+    @staticmethod
+    def _signed_in_actor(request: ProvisioningRequest, result: AdminSignInResult) -> Actor:
+        return Actor(
+            tenant_id=request.tenant_id,
+            aad_object_id="global-admin-sign-in",
+            name=_plain_name(result.admin) or f"a Global Admin of {request.tenant_name}",
+            role=Role.tenant_admin,
         )
 
     async def _step_finish(self, request: ProvisioningRequest, actor: Actor) -> ProvisioningRequest | None:
@@ -936,6 +1018,7 @@ class RequestService:
             RequestState.approved: "sync",
             RequestState.synced: "calling",
             RequestState.awaiting_admin_sign_in: "calling",
+            RequestState.admin_signed_in: "calling",
         }.get(request.state)
         steps = request.steps.model_copy()
         if step:
@@ -1083,6 +1166,9 @@ _STEPS: dict[
     (RequestKind.partner, RequestState.approved): RequestService._step_sync,
     (RequestKind.admin, RequestState.synced): RequestService._step_enable_calling,
     (RequestKind.partner, RequestState.synced): RequestService._step_enable_calling,
+    # Interrupted between a Global Admin's sign-in and its end: calling is on, or a new link.
+    (RequestKind.admin, RequestState.admin_signed_in): RequestService._step_enable_calling,
+    (RequestKind.partner, RequestState.admin_signed_in): RequestService._step_enable_calling,
     (RequestKind.admin, RequestState.calling_enabled): RequestService._step_finish,
     (RequestKind.partner, RequestState.calling_enabled): RequestService._step_finish,
 }
@@ -1140,3 +1226,11 @@ def _reminder_due():
             ),
         ),
     )
+
+
+def _plain_name(name: str | None) -> str:
+    """A name from the platform's callback, safe for an audit line and a card's markdown."""
+    if not name:
+        return ""
+    kept = "".join(c for c in name if c.isprintable() and c not in "*_[]()<>#`~|\\!")
+    return " ".join(kept.split())[:100]

@@ -26,7 +26,7 @@ from services.connecttoteams import (
 )
 from services.ctt_records import SqlPhoneUserRecords
 from services.database import Database, admin_sign_ins
-from services.errors import ExtensionTaken, NotLicensed, ProvisioningError, SignInLinkInvalid
+from services.errors import ExtensionTaken, NotLicensed, ProvisioningError, SignInLinkInvalid, StaleRequest
 from services.graph import GraphDirectory
 from services.models import Actor, PhoneUserSpec, ProvisioningRequest
 from services.outbound_http import Reply, retry_after_seconds
@@ -678,9 +678,9 @@ async def test_the_workflow_waits_for_a_global_admin_then_resumes(tmp_path: Path
         [with_msal] = msal_calls(world)
         assert with_msal.body["teamsUserId"] == "adele@contoso.example"
 
-        with pytest.raises(SignInLinkInvalid, match="already used") as again:
-            await requests.complete_admin_sign_in(state, ga_result(CONTOSO, state=state))
-        assert again.value.known
+        # The result brought back again (the platform retrying, a browser): the request as it is.
+        again = await requests.complete_admin_sign_in(state, ga_result(CONTOSO, state=state))
+        assert again.state == "done" and again.version == done.version
         with pytest.raises(SignInLinkInvalid, match="not known") as unknown:
             await requests.complete_admin_sign_in("guessed-" + state[8:], ga_result(CONTOSO))
         assert not unknown.value.known
@@ -728,6 +728,45 @@ async def test_a_sign_in_from_another_tenant_fails_the_step_with_a_way_on(tmp_pa
         assert waiting_again.state == "awaiting_admin_sign_in" and len(world.ctt.action_requests) == 2
         audit = [e.action for e in await requests.audit_of_tenant(CONTOSO)]
         assert "admin_sign_in_asked" in audit and "fail" in audit
+    finally:
+        await world.close()
+        await database.close()
+
+
+async def test_a_new_link_cannot_race_a_sign_in_being_completed(tmp_path: Path):
+    world, database, requests, actor, waiting = await waiting_world(tmp_path)
+    try:
+        state = callback_state(world)
+        world.ctt.inject(CONFIGURE, Slow(0.5))
+        completing = asyncio.create_task(
+            requests.complete_admin_sign_in(state, ga_result(CONTOSO, state=state))
+        )
+        while (await requests.get(waiting.request_id)).state != "admin_signed_in":  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        with pytest.raises(StaleRequest):  # the card's "Get a new sign-in link", clicked meanwhile
+            await requests.retry(actor, waiting.request_id, waiting.version)
+        enabled = await completing
+        assert enabled.state == "calling_enabled"
+        assert (await requests.run(enabled.request_id)).state == "done"
+        assert len(world.ctt.action_requests) == 1 and len(msal_calls(world)) == 1
+    finally:
+        await world.close()
+        await database.close()
+
+
+async def test_a_stop_between_sign_in_and_its_end_is_resumed_with_a_way_on(tmp_path: Path):
+    world, database, requests, _, _ = await waiting_world(tmp_path)
+    try:
+        state = callback_state(world)
+        # The state is taken, then the process stops before the platform call.
+        taken, _, _ = await requests._take_sign_in(state, ga_result(CONTOSO, state=state))
+        assert taken.state == "admin_signed_in"
+        await requests.release_leases()
+        [interrupted] = await requests.in_flight()
+        resumed = await requests.run(interrupted.request_id)
+        # Calling is not on at the platform: a new link, not a dead end.
+        assert resumed.state == "awaiting_admin_sign_in" and len(world.ctt.action_requests) == 2
+        assert resumed.sign_in_url
     finally:
         await world.close()
         await database.close()

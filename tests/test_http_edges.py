@@ -134,3 +134,18 @@ async def test_tenant_comes_from_conversation_tenant_id_without_channel_data(
     assert (await admin.post(activity)).status == 201
     sent = await connector.wait_for(lambda s: bool(s.text) or s.card is not None)
     assert "Add a phone user to Contoso" in card_text(sent.card), sent.text
+
+
+async def test_deeply_nested_json_gets_400_not_500(http: aiohttp.ClientSession, bot: RunningBot):
+    """JSON nested deeper than Python's recursion limit (json.loads raises RecursionError)."""
+    deep = b"[" * 100_000
+    assert (await post_raw(http, bot, deep, "application/json"))[0] == 400
+    callback = f"{bot.url}/api/ctt/callback"
+    for options in (
+        {"params": {"state": "[" * 3000}},
+        {"params": {"state": "s"}, "data": deep, "headers": {"Content-Type": "application/json"}},
+        {"params": {"state": "s"}, "data": {"authenticationResult": "[" * 3000}},
+    ):
+        method = "POST" if "data" in options else "GET"
+        async with http.request(method, callback, **options) as resp:
+            assert 400 <= resp.status < 500, options
