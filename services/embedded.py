@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 
@@ -23,6 +26,7 @@ from services.models import (
     VoiceRoute,
 )
 from services.passwords import is_valid_device_password
+from services.ttl_cache import TtlCache
 
 OPERATIONS = ("add_user", "sync_users", "enable_calling")
 
@@ -50,10 +54,27 @@ class Faults:
 class EmbeddedProvisioningService:
     """Implements `ProvisioningService` with the portal's rules, persisted in our own database."""
 
-    def __init__(self, database: Database, *, delay_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        delay_seconds: float = 0.0,
+        options_ttl_seconds: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._db = database
         self._delay = delay_seconds
         self.faults = Faults()
+        # A tenant and its form options (FORM_OPTIONS_CACHE_SECONDS in the app): what the form
+        # offers (the first free extensions are a hint, as old as the cache at most), not what is
+        # checked: every rule reads the tables afresh (check_form, add_user).
+        self._options_ttl = options_ttl_seconds
+        self._cache = TtlCache(clock)
+
+    async def _cached(self, key: tuple[str, str], load: Callable[[], Awaitable[Any]]) -> Any:
+        if self._options_ttl <= 0:
+            return await load()
+        return await self._cache.get(key, self._options_ttl, load)
 
     async def _slow(self, operation: str) -> None:
         if self._delay:
@@ -64,6 +85,9 @@ class EmbeddedProvisioningService:
         await self._db.ping()
 
     async def tenant(self, tenant_id: str) -> Tenant | None:
+        return await self._cached(("tenant", tenant_id), lambda: self._tenant(tenant_id))
+
+    async def _tenant(self, tenant_id: str) -> Tenant | None:
         async with self._db.engine.connect() as conn:
             row = (await conn.execute(select(db.tenants).where(db.tenants.c.tenant_id == tenant_id))).first()
         return Tenant(tenant_id=row.tenant_id, name=row.name) if row else None
@@ -81,6 +105,9 @@ class EmbeddedProvisioningService:
         return [Tenant(tenant_id=r.tenant_id, name=r.name) for r in rows]
 
     async def form_options(self, tenant_id: str) -> FormOptions:
+        return await self._cached(("options", tenant_id), lambda: self._form_options(tenant_id))
+
+    async def _form_options(self, tenant_id: str) -> FormOptions:
         tenant = await self.tenant(tenant_id)
         if tenant is None:
             raise ProvisioningError(f"Tenant {tenant_id} is not set up at the provisioning service.")

@@ -270,6 +270,10 @@ class RequestService:
             ).scalar_one_or_none()
 
     async def set_card_ref(self, request_id: str, card_ref: dict[str, Any]) -> None:
+        """Written only when it changed: every click on a card sends its reference again, and a
+        read costs much less than a write (on SQLite the write waits for the one writer)."""
+        if await self.card_ref(request_id) == card_ref:
+            return
         async with self._db.engine.begin() as conn:
             await conn.execute(
                 update(db.requests).where(db.requests.c.request_id == request_id).values(card_ref=card_ref)
@@ -344,7 +348,7 @@ class RequestService:
             "updated_at": now,
         }
         async with self._db.engine.begin() as conn:
-            await conn.execute(insert(db.requests).values(**row))
+            created = (await conn.execute(insert(db.requests).values(**row).returning(*db.requests.c))).one()
             await self._audit(
                 conn,
                 actor,
@@ -355,7 +359,7 @@ class RequestService:
                 RequestState.draft,
                 "draft created",
             )
-        return await self.get(row["request_id"])
+        return _request(created)
 
     async def save_form(
         self, actor: Actor, request_id: str, version: int, data: Mapping[str, Any]
@@ -404,15 +408,18 @@ class RequestService:
     ) -> ProvisioningRequest:
         r = db.requests
         async with self._db.engine.begin() as conn:
-            result = await conn.execute(
-                update(r)
-                .where(r.c.request_id == request.request_id)
-                .where(r.c.state == RequestState.draft.value, r.c.version == request.version)
-                .values(values=values, version=request.version + 1, updated_at=utcnow())
-            )
-        if result.rowcount != 1:
+            row = (
+                await conn.execute(
+                    update(r)
+                    .where(r.c.request_id == request.request_id)
+                    .where(r.c.state == RequestState.draft.value, r.c.version == request.version)
+                    .values(values=values, version=request.version + 1, updated_at=utcnow())
+                    .returning(*r.c)
+                )
+            ).first()
+        if row is None:
             raise StaleRequest("This card is out of date: the request changed meanwhile.")
-        return await self.get(request.request_id)
+        return _request(row)
 
     # -- transitions -----------------------------------------------------------------------------
 
@@ -859,13 +866,17 @@ class RequestService:
         notices: list[Notice] = values.pop("notices", None) or []
         r = db.requests
         async with self._db.engine.begin() as conn:
-            result = await conn.execute(
-                update(r)
-                .where(r.c.request_id == request.request_id)
-                .where(r.c.state == from_state.value, r.c.version == request.version)
-                .values(state=to_state.value, version=request.version + 1, updated_at=utcnow(), **values)
-            )
-            if result.rowcount != 1:
+            # RETURNING: the moved request comes back from the write itself, no second read.
+            moved = (
+                await conn.execute(
+                    update(r)
+                    .where(r.c.request_id == request.request_id)
+                    .where(r.c.state == from_state.value, r.c.version == request.version)
+                    .values(state=to_state.value, version=request.version + 1, updated_at=utcnow(), **values)
+                    .returning(*r.c)
+                )
+            ).first()
+            if moved is None:
                 return None
             await enqueue(conn, notices)
             await self._audit(
@@ -878,7 +889,7 @@ class RequestService:
                 to_state,
                 outcome,
             )
-        return await self.get(request.request_id)
+        return _request(moved)
 
     async def audit(
         self,
