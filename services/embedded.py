@@ -178,14 +178,22 @@ class EmbeddedProvisioningService:
             rows = (await conn.execute(stmt)).all()
         return [TeamsUser(upn=r.upn, display_name=r.display_name, licensed=True) for r in rows]
 
-    async def teams_user(self, tenant_id: str, upn: str) -> TeamsUser | None:
+    async def _user_row(self, tenant_id: str, upn: str):
+        """The user's row, by UPN in any case. The exact spelling (what the form's typeahead sends)
+        is a primary-key lookup; only a UPN spelled otherwise scans the tenant's users."""
         tu = db.teams_users
         async with self._db.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(tu).where(tu.c.tenant_id == tenant_id, func.lower(tu.c.upn) == upn.lower())
-                )
-            ).first()
+            row = (await conn.execute(select(tu).where(tu.c.tenant_id == tenant_id, tu.c.upn == upn))).first()
+            if row is None:
+                row = (
+                    await conn.execute(
+                        select(tu).where(tu.c.tenant_id == tenant_id, func.lower(tu.c.upn) == upn.lower())
+                    )
+                ).first()
+        return row
+
+    async def teams_user(self, tenant_id: str, upn: str) -> TeamsUser | None:
+        row = await self._user_row(tenant_id, upn)
         return TeamsUser(upn=row.upn, display_name=row.display_name, licensed=row.licensed) if row else None
 
     async def extension(self, tenant_id: str, pbx_location: str, number: str) -> Extension | None:
@@ -335,13 +343,7 @@ class EmbeddedProvisioningService:
             )
 
     async def user_state(self, tenant_id: str, upn: str) -> PhoneUserState | None:
-        tu = db.teams_users
-        async with self._db.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(tu).where(tu.c.tenant_id == tenant_id, func.lower(tu.c.upn) == upn.lower())
-                )
-            ).first()
+        row = await self._user_row(tenant_id, upn)
         if row is None:
             return None
         return PhoneUserState(

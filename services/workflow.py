@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -647,9 +648,10 @@ class RequestService:
                 if _STEPS.get((request.kind, request.state)) is not None:
                     if not await self._claim(request_id):
                         break  # another instance runs it
+                    claimed_at = time.monotonic()
                     heartbeat = asyncio.get_running_loop().create_task(self._keep_lease(request_id))
                     try:
-                        request = await self._run_claimed(request, on_progress, actor)
+                        request = await self._run_claimed(request, on_progress, actor, claimed_at)
                     finally:
                         heartbeat.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
@@ -668,15 +670,23 @@ class RequestService:
         return request
 
     async def _run_claimed(
-        self, request: ProvisioningRequest, on_progress: Progress | None, actor: Actor | None
+        self,
+        request: ProvisioningRequest,
+        on_progress: Progress | None,
+        actor: Actor | None,
+        claimed_at: float,
     ) -> ProvisioningRequest:
         request_id = request.request_id
         while request.state in WORKING_STATES:
             step = _STEPS.get((request.kind, request.state))
             if step is None:
                 break
-            if not await self._claim(request_id):  # renew; lost it only if we stalled past the lease
-                return await self.get(request_id)
+            # Renew before a step, unless taken or renewed within a third of the lease (nobody
+            # takes a lease over before it runs out); lost it only if we stalled past the lease.
+            if time.monotonic() - claimed_at >= self._lease.total_seconds() / 3:
+                if not await self._claim(request_id):
+                    return await self.get(request_id)
+                claimed_at = time.monotonic()
             try:
                 moved = await step(self, request, actor or SYSTEM)
             except ProvisioningError as exc:
