@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from services import database as db
 from services.database import Database
@@ -183,7 +183,7 @@ class EmbeddedProvisioningService:
         is a primary-key lookup; only a UPN spelled otherwise scans the tenant's users."""
         tu = db.teams_users
         async with self._db.engine.connect() as conn:
-            row = (await conn.execute(select(tu).where(tu.c.tenant_id == tenant_id, tu.c.upn == upn))).first()
+            row = (await conn.execute(_USER_BY_UPN, {"tenant_id": tenant_id, "upn": upn})).first()
             if row is None:
                 row = (
                     await conn.execute(
@@ -197,15 +197,10 @@ class EmbeddedProvisioningService:
         return TeamsUser(upn=row.upn, display_name=row.display_name, licensed=row.licensed) if row else None
 
     async def extension(self, tenant_id: str, pbx_location: str, number: str) -> Extension | None:
-        ex = db.extensions
         async with self._db.engine.connect() as conn:
             row = (
                 await conn.execute(
-                    select(ex).where(
-                        ex.c.tenant_id == tenant_id,
-                        ex.c.pbx_location == pbx_location,
-                        ex.c.number == number,
-                    )
+                    _EXTENSION, {"tenant_id": tenant_id, "pbx_location": pbx_location, "number": number}
                 )
             ).first()
         return _extension(row) if row else None
@@ -361,6 +356,17 @@ class EmbeddedProvisioningService:
             device_password_set=row.device_password_hash is not None,
             sync_pending=bool(row.sync_pending),
         )
+
+
+# Statements of every form check, built once (building one costs as much as running it on SQLite).
+_USER_BY_UPN = select(db.teams_users).where(
+    db.teams_users.c.tenant_id == bindparam("tenant_id"), db.teams_users.c.upn == bindparam("upn")
+)
+_EXTENSION = select(db.extensions).where(
+    db.extensions.c.tenant_id == bindparam("tenant_id"),
+    db.extensions.c.pbx_location == bindparam("pbx_location"),
+    db.extensions.c.number == bindparam("number"),
+)
 
 
 def _extension(row) -> Extension:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, desc, insert, or_, select, update
+from sqlalchemy import and_, bindparam, desc, insert, or_, select, update
 
 from services import database as db
 from services.add_user_form import (
@@ -100,9 +100,7 @@ class RequestService:
 
     async def get(self, request_id: str) -> ProvisioningRequest:
         async with self._db.engine.connect() as conn:
-            row = (
-                await conn.execute(select(db.requests).where(db.requests.c.request_id == request_id))
-            ).first()
+            row = (await conn.execute(_BY_ID, {"request_id": request_id})).first()
         if row is None:
             raise RequestNotFound("That request does not exist (any more).")
         return _request(row)
@@ -264,11 +262,7 @@ class RequestService:
 
     async def card_ref(self, request_id: str) -> dict[str, Any] | None:
         async with self._db.engine.connect() as conn:
-            return (
-                await conn.execute(
-                    select(db.requests.c.card_ref).where(db.requests.c.request_id == request_id)
-                )
-            ).scalar_one_or_none()
+            return (await conn.execute(_CARD_REF, {"request_id": request_id})).scalar_one_or_none()
 
     async def set_card_ref(self, request_id: str, card_ref: dict[str, Any]) -> None:
         """Written only when it changed: every click on a card sends its reference again, and a
@@ -917,20 +911,26 @@ class RequestService:
     @staticmethod
     async def _audit(conn, actor, tenant_id, request_id, action, from_state, to_state, outcome) -> None:
         await conn.execute(
-            insert(db.audit).values(
-                at=utcnow(),
-                actor_tenant_id=actor.tenant_id,
-                actor_id=actor.aad_object_id,
-                actor_name=actor.name,
-                tenant_id=tenant_id,
-                request_id=request_id,
-                action=action,
-                from_state=from_state.value if from_state else None,
-                to_state=to_state.value if to_state else None,
-                outcome=outcome[:500],
-            )
+            _AUDIT,
+            {
+                "at": utcnow(),
+                "actor_tenant_id": actor.tenant_id,
+                "actor_id": actor.aad_object_id,
+                "actor_name": actor.name,
+                "tenant_id": tenant_id,
+                "request_id": request_id,
+                "action": action,
+                "from_state": from_state.value if from_state else None,
+                "to_state": to_state.value if to_state else None,
+                "outcome": outcome[:500],
+            },
         )
 
+
+# The statements of every turn, built once (building one costs as much as running it on SQLite).
+_BY_ID = select(db.requests).where(db.requests.c.request_id == bindparam("request_id"))
+_CARD_REF = select(db.requests.c.card_ref).where(db.requests.c.request_id == bindparam("request_id"))
+_AUDIT = insert(db.audit)
 
 _STEPS: dict[
     tuple[RequestKind, RequestState],
