@@ -343,29 +343,44 @@ class LoopReadsConnection(aiosqlite.Connection):
     thread and the loop never touch it together.
     """
 
+    _scanning: sqlite3.Cursor | None = None  # the cursor of an OFF_LOOP statement: its fetches too
+
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         connection = self._connection
-        if self._running and connection is not None and _runs_on_loop(fn, args, connection):
+        if self._running and connection is not None and self._runs_on_loop(fn, args, connection):
             return fn(*args, **kwargs)
         return await super()._execute(fn, *args, **kwargs)
 
+    def _runs_on_loop(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], connection: sqlite3.Connection
+    ) -> bool:
+        name = getattr(fn, "__name__", "")
+        owner = getattr(fn, "__self__", None)
+        if name in ("execute", "executemany"):
+            sql = args[0] if args and isinstance(args[0], str) else ""
+            if OFF_LOOP in sql:
+                self._scanning = owner
+                return False
+            if connection.in_transaction:
+                return True  # pysqlite began it for an earlier write, which took the write lock
+            return sql.lstrip()[:7].upper() == "SELECT "
+        if name in ("fetchone", "fetchmany", "fetchall"):
+            return owner is not self._scanning  # a scan goes on while its rows are fetched
+        if name == "cursor":
+            return True
+        if name == "close":
+            if owner is self._scanning:
+                self._scanning = None
+            return isinstance(owner, sqlite3.Cursor)
+        if name in ("commit", "rollback"):
+            return not connection.in_transaction
+        return False
 
-_ON_LOOP = frozenset({"cursor", "fetchone", "fetchmany", "fetchall"})
 
-
-def _runs_on_loop(fn: Callable[..., Any], args: tuple[Any, ...], connection: sqlite3.Connection) -> bool:
-    name = getattr(fn, "__name__", "")
-    if name in _ON_LOOP:
-        return True
-    if name in ("execute", "executemany"):
-        if connection.in_transaction:
-            return True  # pysqlite began it for an earlier write, which took the write lock
-        return bool(args) and isinstance(args[0], str) and args[0].lstrip()[:7].upper() == "SELECT "
-    if name == "close":
-        return isinstance(getattr(fn, "__self__", None), sqlite3.Cursor)
-    if name in ("commit", "rollback"):
-        return not connection.in_transaction
-    return False
+# Marks a SELECT that may scan many rows (a whole tenant's users): it runs, and its rows are
+# fetched, on aiosqlite's thread as every statement did before, so the event loop is not held for
+# it. `select(...).prefix_with(OFF_LOOP)`.
+OFF_LOOP = "/* off the loop */"
 
 
 def _loop_reads_creator(url: str) -> Callable[[], Any]:

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from services import database as db
-from services.database import Database
+from services.database import OFF_LOOP, Database
 from services.models import Actor, Role
 from services.ttl_cache import TtlCache
 
@@ -93,6 +93,7 @@ class EmbeddedDirectory:
             .join(db.tenants, db.tenants.c.tenant_id == p.c.tenant_id)
             .where(p.c.tenant_id == tenant_id, p.c.global_admin.is_(True), db.tenants.c.kind == "customer")
             .order_by(p.c.display_name)
+            .prefix_with(OFF_LOOP)
         )
         async with self._db.engine.connect() as conn:
             rows = (await conn.execute(query)).all()

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from services import database as db
-from services.database import Database
+from services.database import OFF_LOOP, Database
 from services.errors import ExtensionTaken, NotLicensed, ProvisioningError
 from services.models import (
     FREE_EXTENSION_HINT,
@@ -129,13 +129,16 @@ class EmbeddedProvisioningService:
                 )
             ).all()
             licensed_filter = and_(tu.c.tenant_id == tenant_id, tu.c.licensed.is_(True))
-            count = (await conn.execute(select(func.count()).where(licensed_filter))).scalar_one()
+            count = (
+                await conn.execute(select(func.count()).where(licensed_filter).prefix_with(OFF_LOOP))
+            ).scalar_one()
             users = (
                 await conn.execute(
                     select(tu.c.upn, tu.c.display_name)
                     .where(licensed_filter)
                     .order_by(tu.c.display_name)
                     .limit(50)
+                    .prefix_with(OFF_LOOP)
                 )
             ).all()
             free = (
@@ -147,6 +150,7 @@ class EmbeddedProvisioningService:
                     )
                     .order_by(db.extensions.c.pbx_location, db.extensions.c.number)
                     .limit(FREE_EXTENSION_HINT)
+                    .prefix_with(OFF_LOOP)
                 )
             ).all()
         return FormOptions(
@@ -163,6 +167,7 @@ class EmbeddedProvisioningService:
         pattern = f"%{_escape_like(query.strip().lower())}%"
         stmt = (
             select(tu.c.upn, tu.c.display_name)
+            .prefix_with(OFF_LOOP)
             .where(
                 tu.c.tenant_id == tenant_id,
                 tu.c.licensed.is_(True),
@@ -187,7 +192,9 @@ class EmbeddedProvisioningService:
             if row is None:
                 row = (
                     await conn.execute(
-                        select(tu).where(tu.c.tenant_id == tenant_id, func.lower(tu.c.upn) == upn.lower())
+                        select(tu)
+                        .where(tu.c.tenant_id == tenant_id, func.lower(tu.c.upn) == upn.lower())
+                        .prefix_with(OFF_LOOP)
                     )
                 ).first()
         return row
@@ -302,7 +309,7 @@ class EmbeddedProvisioningService:
         tu = db.teams_users
         pending = select(tu.c.upn).where(tu.c.tenant_id == tenant_id, tu.c.sync_pending.is_(True)).exists()
         async with self._db.engine.connect() as conn:
-            return bool((await conn.execute(select(pending))).scalar())
+            return bool((await conn.execute(select(pending).prefix_with(OFF_LOOP))).scalar())
 
     async def sync_users(self, tenant_id: str) -> None:
         """Syncs every user added since the last sync (as the portal's "Sync Teams Users" does)."""

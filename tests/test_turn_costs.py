@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event, func, insert, select, update
 
 from services import database as db
-from services.database import Database, LoopReadsConnection
+from services.database import OFF_LOOP, Database, LoopReadsConnection
 from services.directory import EmbeddedDirectory
 from services.embedded import EmbeddedProvisioningService
 from services.models import Role
@@ -96,6 +96,20 @@ async def test_sqlite_reads_run_on_the_loop_and_the_first_write_and_commit_on_th
             await conn.execute(select(db.tenants.c.name).where(db.tenants.c.tenant_id == CONTOSO))
         ).scalar()
     assert name == "Contoso 3"
+
+
+async def test_a_select_marked_off_the_loop_runs_and_is_fetched_on_the_thread(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+):
+    used = threads_used(monkeypatch)
+    async with database.engine.connect() as conn:
+        names = (await conn.execute(select(db.tenants.c.name).prefix_with(OFF_LOOP))).scalars().all()
+    assert names
+    assert [place for name, place in used if name in ("execute", "fetchall")] == ["thread", "thread"]
+    used.clear()
+    async with database.engine.connect() as conn:
+        await conn.execute(select(db.tenants.c.name))
+    assert [place for name, place in used if name in ("execute", "fetchall")] == ["loop", "loop"]
 
 
 async def test_a_failed_transaction_on_the_loop_path_is_rolled_back(database: Database):
