@@ -10,8 +10,9 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from services import database as db
-from services.database import OFF_LOOP, Database
+from services.database import Database
 from services.models import Actor, Role
+from services.sqlite_reads import OFF_LOOP
 from services.ttl_cache import TtlCache
 
 

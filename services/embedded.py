@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from services import database as db
-from services.database import OFF_LOOP, Database
+from services.database import Database
 from services.errors import ExtensionTaken, NotLicensed, ProvisioningError
 from services.models import (
     FREE_EXTENSION_HINT,
@@ -26,6 +26,7 @@ from services.models import (
     VoiceRoute,
 )
 from services.passwords import is_valid_device_password
+from services.sqlite_reads import OFF_LOOP
 from services.ttl_cache import TtlCache
 
 OPERATIONS = ("add_user", "sync_users", "enable_calling")

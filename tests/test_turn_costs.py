@@ -13,14 +13,16 @@ import pytest
 from sqlalchemy import event, func, insert, select, update
 
 from services import database as db
-from services.database import OFF_LOOP, Database, LoopReadsConnection
+from services.database import Database
 from services.directory import EmbeddedDirectory
 from services.embedded import EmbeddedProvisioningService
 from services.models import Role
 from services.seed_data import load_world
+from services.sqlite_reads import OFF_LOOP, LoopReadsConnection
 from services.ttl_cache import TtlCache
 from services.workflow import RequestService
 from tests.doubles import CONTOSO, CONTOSO_ADMIN
+from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
 
 class Clock:
@@ -267,3 +269,30 @@ def test_replies_are_serialized_as_msrest_does_without_walking_the_card():
     )
     assert _serialize(mixed) == mixed.serialize()
     assert _serialize(Activity(type="typing")) == Activity(type="typing").serialize()
+
+
+@pytest.mark.postgres
+async def test_the_same_paths_on_postgresql(pg_url: str):  # noqa: F811
+    """RETURNING, the OFF_LOOP comment, the prebuilt statements and the caches on PostgreSQL."""
+    database = Database(pg_url)
+    await database.migrate()
+    await load_world(database)
+    try:
+        provisioning = EmbeddedProvisioningService(database, options_ttl_seconds=5)
+        directory = EmbeddedDirectory(database, role_ttl_seconds=5)
+        requests = RequestService(database, provisioning, directory)
+        options = await provisioning.form_options(CONTOSO)
+        assert options.free_extensions and options.licensed_users
+        assert await provisioning.search_licensed_users(CONTOSO, "adele")
+        assert await provisioning.teams_user(CONTOSO, "ADELE@contoso.example") is not None
+        assert not await provisioning.sync_required(CONTOSO)
+        actor = await directory.actor(CONTOSO, CONTOSO_ADMIN)
+        draft = await requests.start_draft(actor)
+        assert draft == await requests.get(draft.request_id)
+        await requests.set_card_ref(draft.request_id, {"conversation": {}, "activity_id": "m1"})
+        await requests.set_card_ref(draft.request_id, {"conversation": {}, "activity_id": "m1"})
+        cancelled = await requests.cancel(actor, draft.request_id, draft.version)
+        assert cancelled == await requests.get(draft.request_id)
+        assert [e.action for e in await requests.audit_of_tenant(CONTOSO)][:2] == ["cancel", "create"]
+    finally:
+        await database.close()
