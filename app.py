@@ -89,8 +89,12 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
         await load_world(database)
         if settings.extra_world_file:
             await load_world(database, settings.extra_world_file)
-        provisioning = EmbeddedProvisioningService(database, delay_seconds=settings.embedded_delay_seconds)
-        directory = EmbeddedDirectory(database)
+        provisioning = EmbeddedProvisioningService(
+            database,
+            delay_seconds=settings.embedded_delay_seconds,
+            options_ttl_seconds=settings.form_options_cache_seconds,
+        )
+        directory = EmbeddedDirectory(database, role_ttl_seconds=settings.role_cache_seconds)
     requests = RequestService(
         database, provisioning, directory, lease_seconds=settings.pipeline_lease_seconds
     )

@@ -48,8 +48,11 @@ class ConversationRateLimit:
 
 
 def card_ref(turn: TurnContext, activity_id: str | None) -> dict[str, Any]:
-    reference = TurnContext.get_conversation_reference(turn.activity)
-    return {"conversation": reference.serialize(), "activity_id": activity_id}
+    conversation = TurnContext.get_conversation_reference(turn.activity).serialize()
+    # The id of the activity of this turn: a proactive update does not use it (it sends under a
+    # new one), and without it every click on a card gives the same reference (no write).
+    conversation.pop("activityId", None)
+    return {"conversation": conversation, "activity_id": activity_id}
 
 
 class TurnChat:

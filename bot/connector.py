@@ -27,6 +27,8 @@ from botframework.connector.auth import (
     MicrosoftAppCredentials,
 )
 
+from bot.cards import CARD_CONTENT_TYPE
+
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({412, 429, 502, 503, 504})
@@ -82,7 +84,7 @@ class FastConversations:
         return headers
 
     async def _call(self, method: str, path: str, activity: Activity | None) -> ResourceResponse:
-        body = activity.serialize() if activity is not None else None
+        body = _serialize(activity) if activity is not None else None
         url = f"{self._base}/{path}"
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
@@ -166,6 +168,29 @@ class FastBotFrameworkAuthentication(BotFrameworkAuthentication):
 
     async def authenticate_channel_request(self, auth_header: str) -> ClaimsIdentity:
         return await self._inner.authenticate_channel_request(auth_header)
+
+
+def _serialize(activity: Activity) -> dict[str, Any]:
+    """`activity.serialize()`, without msrest walking every node of an adaptive card's content
+    (plain JSON already: bot/cards.py): a third of the cost of a progress update."""
+    attachments = activity.attachments or []
+    plain = [
+        a.content if a.content_type == CARD_CONTENT_TYPE and isinstance(a.content, dict) else None
+        for a in attachments
+    ]
+    try:
+        for item, content in zip(attachments, plain, strict=True):
+            if content is not None:
+                item.content = None
+        body = activity.serialize()
+    finally:
+        for item, content in zip(attachments, plain, strict=True):
+            if content is not None:
+                item.content = content
+    for item, content in zip(body.get("attachments") or [], plain, strict=False):
+        if content is not None:
+            item["content"] = content
+    return body
 
 
 def _q(value: str) -> str:

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
 
     # Test and benchmark knobs for the embedded provisioning service.
     embedded_delay_seconds: float = Field(default=0.0, alias="EMBEDDED_DELAY_SECONDS", ge=0)
+    # Embedded mode: how long a person's role (from the people table) and a tenant's form options
+    # are kept in memory. A role granted or revoked takes effect within ROLE_CACHE_SECONDS; 0 reads
+    # the tables on every turn.
+    role_cache_seconds: float = Field(default=5.0, alias="ROLE_CACHE_SECONDS", ge=0)
+    form_options_cache_seconds: float = Field(default=5.0, alias="FORM_OPTIONS_CACHE_SECONDS", ge=0)
     max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES", gt=0)
     # Partner requests waiting longer than this get one reminder to the tenant's global admins.
     reminder_after_hours: float = Field(default=24.0, alias="REMINDER_AFTER_HOURS", gt=0)

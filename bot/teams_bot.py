@@ -54,7 +54,8 @@ class PhoneConnectorBot(ActivityHandler):
         self._notifier = notifier
 
     async def on_turn(self, turn: TurnContext) -> None:
-        # Roles are looked up afresh on every turn and every click, from tenant id + AAD object id.
+        # Roles are looked up on every turn and every click, from tenant id + AAD object id (the
+        # directory may answer from its cache: ROLE_CACHE_SECONDS, SECURITY.md).
         sender = turn.activity.from_property or ChannelAccount()
         actor = await self._directory.actor(
             tenant_of(turn.activity), sender.aad_object_id or "", sender.name or ""

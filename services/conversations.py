@@ -31,7 +31,9 @@ class ConversationBook:
     ) -> bool:
         """Store the reference; returns True when this user was not reachable before."""
         key = (tenant_id, aad_object_id)
-        fingerprint = repr(sorted(reference.items())) + user_id + name
+        # The incoming activity's id changes on every turn and is not needed to reach the user
+        # (a proactive send gets a new one): without it, a returning user costs no write per turn.
+        fingerprint = repr(sorted((k, v) for k, v in reference.items() if k != "activityId")) + user_id + name
         if self._seen.get(key) == fingerprint:
             return False  # unchanged: no write on every turn
         c = db.conversations

@@ -288,7 +288,10 @@ class Database:
             # growing steps (busy_timeout): seconds of tail latency under load. One connection per
             # process queues every statement on an asyncio queue instead: in order, no sleeping.
             self.engine: AsyncEngine = create_async_engine(
-                self.url, pool_size=1, max_overflow=0, pool_timeout=60
+                self.url,
+                pool_size=1,
+                max_overflow=0,
+                pool_timeout=60,
             )
         else:
             self.engine = create_async_engine(self.url, pool_pre_ping=True)

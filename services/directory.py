@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Protocol
 
 from pydantic import BaseModel
@@ -10,6 +12,7 @@ from sqlalchemy import select
 from services import database as db
 from services.database import Database
 from services.models import Actor, Role
+from services.ttl_cache import TtlCache
 
 
 class Person(BaseModel):
@@ -28,14 +31,42 @@ class Directory(Protocol):
 
 
 class EmbeddedDirectory:
-    """Roles from the seeded `people` and `tenants` tables (the demo world, or a provider's file)."""
+    """Roles from the seeded `people` and `tenants` tables (the demo world, or a provider's file).
 
-    def __init__(self, database: Database) -> None:
+    With `role_ttl_seconds` > 0 a person's role is kept that long (ROLE_CACHE_SECONDS, 5 s in the
+    app): it is still checked on every turn and click, and a role granted or revoked in the tables
+    takes effect within that time (the Graph directory keeps global admins for 5 minutes).
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        role_ttl_seconds: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._db = database
+        self._role_ttl = role_ttl_seconds
+        self._roles = TtlCache(clock)
 
     async def actor(self, tenant_id: str, aad_object_id: str, name: str = "") -> Actor:
         if not tenant_id or not aad_object_id:
             return Actor(tenant_id=tenant_id or "", aad_object_id=aad_object_id or "", name=name)
+        if self._role_ttl > 0:
+            role, display = await self._roles.get(
+                (tenant_id, aad_object_id), self._role_ttl, lambda: self._role(tenant_id, aad_object_id)
+            )
+        else:
+            role, display = await self._role(tenant_id, aad_object_id)
+        return Actor(
+            tenant_id=tenant_id,
+            aad_object_id=aad_object_id,
+            name=display if display is not None else name,
+            role=role,
+        )
+
+    async def _role(self, tenant_id: str, aad_object_id: str) -> tuple[Role, str | None]:
+        """The person's role and display name (None when the directory does not know them)."""
         query = (
             select(db.people, db.tenants.c.kind)
             .join(db.tenants, db.tenants.c.tenant_id == db.people.c.tenant_id)
@@ -43,14 +74,14 @@ class EmbeddedDirectory:
         )
         async with self._db.engine.connect() as conn:
             row = (await conn.execute(query)).first()
+        if row is None:
+            return Role.none, None
         role = Role.none
-        if row is not None:
-            if row.kind == "customer" and row.global_admin:
-                role = Role.tenant_admin
-            elif row.kind == "partner" and row.partner_user:
-                role = Role.partner
-        display = row.display_name if row is not None else name
-        return Actor(tenant_id=tenant_id, aad_object_id=aad_object_id, name=display, role=role)
+        if row.kind == "customer" and row.global_admin:
+            role = Role.tenant_admin
+        elif row.kind == "partner" and row.partner_user:
+            role = Role.partner
+        return role, row.display_name
 
     async def is_global_admin(self, tenant_id: str, aad_object_id: str) -> bool:
         return (await self.actor(tenant_id, aad_object_id)).role is Role.tenant_admin

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from services import database as db
 from services.database import Database
@@ -24,6 +27,7 @@ from services.models import (
     VoiceRoute,
 )
 from services.passwords import is_valid_device_password
+from services.ttl_cache import TtlCache
 
 OPERATIONS = ("add_user", "sync_users", "enable_calling")
 
@@ -51,10 +55,27 @@ class Faults:
 class EmbeddedProvisioningService:
     """Implements `ProvisioningService` with the portal's rules, persisted in our own database."""
 
-    def __init__(self, database: Database, *, delay_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        delay_seconds: float = 0.0,
+        options_ttl_seconds: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._db = database
         self._delay = delay_seconds
         self.faults = Faults()
+        # A tenant and its form options (FORM_OPTIONS_CACHE_SECONDS in the app): what the form
+        # offers (the first free extensions are a hint, as old as the cache at most), not what is
+        # checked: every rule reads the tables afresh (check_form, add_user).
+        self._options_ttl = options_ttl_seconds
+        self._cache = TtlCache(clock)
+
+    async def _cached(self, key: tuple[str, str], load: Callable[[], Awaitable[Any]]) -> Any:
+        if self._options_ttl <= 0:
+            return await load()
+        return await self._cache.get(key, self._options_ttl, load)
 
     async def _slow(self, operation: str) -> None:
         if self._delay:
@@ -65,6 +86,9 @@ class EmbeddedProvisioningService:
         await self._db.ping()
 
     async def tenant(self, tenant_id: str) -> Tenant | None:
+        return await self._cached(("tenant", tenant_id), lambda: self._tenant(tenant_id))
+
+    async def _tenant(self, tenant_id: str) -> Tenant | None:
         async with self._db.engine.connect() as conn:
             row = (await conn.execute(select(db.tenants).where(db.tenants.c.tenant_id == tenant_id))).first()
         return Tenant(tenant_id=row.tenant_id, name=row.name) if row else None
@@ -82,6 +106,9 @@ class EmbeddedProvisioningService:
         return [Tenant(tenant_id=r.tenant_id, name=r.name) for r in rows]
 
     async def form_options(self, tenant_id: str) -> FormOptions:
+        return await self._cached(("options", tenant_id), lambda: self._form_options(tenant_id))
+
+    async def _form_options(self, tenant_id: str) -> FormOptions:
         tenant = await self.tenant(tenant_id)
         if tenant is None:
             raise ProvisioningError(f"Tenant {tenant_id} is not set up at the provisioning service.")
@@ -152,26 +179,29 @@ class EmbeddedProvisioningService:
             rows = (await conn.execute(stmt)).all()
         return [TeamsUser(upn=r.upn, display_name=r.display_name, licensed=True) for r in rows]
 
-    async def teams_user(self, tenant_id: str, upn: str) -> TeamsUser | None:
+    async def _user_row(self, tenant_id: str, upn: str):
+        """The user's row, by UPN in any case. The exact spelling (what the form's typeahead sends)
+        is a primary-key lookup; only a UPN spelled otherwise scans the tenant's users."""
         tu = db.teams_users
         async with self._db.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(tu).where(tu.c.tenant_id == tenant_id, func.lower(tu.c.upn) == upn.lower())
-                )
-            ).first()
+            row = (await conn.execute(_USER_BY_UPN, {"tenant_id": tenant_id, "upn": upn})).first()
+            if row is None:
+                row = (
+                    await conn.execute(
+                        select(tu).where(tu.c.tenant_id == tenant_id, func.lower(tu.c.upn) == upn.lower())
+                    )
+                ).first()
+        return row
+
+    async def teams_user(self, tenant_id: str, upn: str) -> TeamsUser | None:
+        row = await self._user_row(tenant_id, upn)
         return TeamsUser(upn=row.upn, display_name=row.display_name, licensed=row.licensed) if row else None
 
     async def extension(self, tenant_id: str, pbx_location: str, number: str) -> Extension | None:
-        ex = db.extensions
         async with self._db.engine.connect() as conn:
             row = (
                 await conn.execute(
-                    select(ex).where(
-                        ex.c.tenant_id == tenant_id,
-                        ex.c.pbx_location == pbx_location,
-                        ex.c.number == number,
-                    )
+                    _EXTENSION, {"tenant_id": tenant_id, "pbx_location": pbx_location, "number": number}
                 )
             ).first()
         return _extension(row) if row else None
@@ -322,13 +352,7 @@ class EmbeddedProvisioningService:
         return done
 
     async def user_state(self, tenant_id: str, upn: str) -> PhoneUserState | None:
-        tu = db.teams_users
-        async with self._db.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(tu).where(tu.c.tenant_id == tenant_id, func.lower(tu.c.upn) == upn.lower())
-                )
-            ).first()
+        row = await self._user_row(tenant_id, upn)
         if row is None:
             return None
         return PhoneUserState(
@@ -346,6 +370,17 @@ class EmbeddedProvisioningService:
             device_password_set=row.device_password_hash is not None,
             sync_pending=bool(row.sync_pending),
         )
+
+
+# Statements of every form check, built once (building one costs as much as running it on SQLite).
+_USER_BY_UPN = select(db.teams_users).where(
+    db.teams_users.c.tenant_id == bindparam("tenant_id"), db.teams_users.c.upn == bindparam("upn")
+)
+_EXTENSION = select(db.extensions).where(
+    db.extensions.c.tenant_id == bindparam("tenant_id"),
+    db.extensions.c.pbx_location == bindparam("pbx_location"),
+    db.extensions.c.number == bindparam("number"),
+)
 
 
 def _extension(row) -> Extension:

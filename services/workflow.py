@@ -12,13 +12,14 @@ import hashlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, desc, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, desc, insert, or_, select, update
 from sqlalchemy.sql import Executable
 
 from services import database as db
@@ -119,9 +120,7 @@ class RequestService:
 
     async def get(self, request_id: str) -> ProvisioningRequest:
         async with self._db.engine.connect() as conn:
-            row = (
-                await conn.execute(select(db.requests).where(db.requests.c.request_id == request_id))
-            ).first()
+            row = (await conn.execute(_BY_ID, {"request_id": request_id})).first()
         if row is None:
             raise RequestNotFound("That request does not exist (any more).")
         return _request(row)
@@ -291,13 +290,13 @@ class RequestService:
 
     async def card_ref(self, request_id: str) -> dict[str, Any] | None:
         async with self._db.engine.connect() as conn:
-            return (
-                await conn.execute(
-                    select(db.requests.c.card_ref).where(db.requests.c.request_id == request_id)
-                )
-            ).scalar_one_or_none()
+            return (await conn.execute(_CARD_REF, {"request_id": request_id})).scalar_one_or_none()
 
     async def set_card_ref(self, request_id: str, card_ref: dict[str, Any]) -> None:
+        """Written only when it changed: every click on a card sends its reference again, and a
+        read costs much less than a write (on SQLite the write waits for the one writer)."""
+        if await self.card_ref(request_id) == card_ref:
+            return
         async with self._db.engine.begin() as conn:
             await conn.execute(
                 update(db.requests).where(db.requests.c.request_id == request_id).values(card_ref=card_ref)
@@ -372,7 +371,7 @@ class RequestService:
             "updated_at": now,
         }
         async with self._db.engine.begin() as conn:
-            await conn.execute(insert(db.requests).values(**row))
+            created = (await conn.execute(insert(db.requests).values(**row).returning(*db.requests.c))).one()
             await self._audit(
                 conn,
                 actor,
@@ -383,7 +382,7 @@ class RequestService:
                 RequestState.draft,
                 "draft created",
             )
-        return await self.get(row["request_id"])
+        return _request(created)
 
     async def save_form(
         self, actor: Actor, request_id: str, version: int, data: Mapping[str, Any]
@@ -432,15 +431,18 @@ class RequestService:
     ) -> ProvisioningRequest:
         r = db.requests
         async with self._db.engine.begin() as conn:
-            result = await conn.execute(
-                update(r)
-                .where(r.c.request_id == request.request_id)
-                .where(r.c.state == RequestState.draft.value, r.c.version == request.version)
-                .values(values=values, version=request.version + 1, updated_at=utcnow())
-            )
-        if result.rowcount != 1:
+            row = (
+                await conn.execute(
+                    update(r)
+                    .where(r.c.request_id == request.request_id)
+                    .where(r.c.state == RequestState.draft.value, r.c.version == request.version)
+                    .values(values=values, version=request.version + 1, updated_at=utcnow())
+                    .returning(*r.c)
+                )
+            ).first()
+        if row is None:
             raise StaleRequest("This card is out of date: the request changed meanwhile.")
-        return await self.get(request.request_id)
+        return _request(row)
 
     # -- transitions -----------------------------------------------------------------------------
 
@@ -674,9 +676,10 @@ class RequestService:
                 if _STEPS.get((request.kind, request.state)) is not None:
                     if not await self._claim(request_id):
                         break  # another instance runs it
+                    claimed_at = time.monotonic()
                     heartbeat = asyncio.get_running_loop().create_task(self._keep_lease(request_id))
                     try:
-                        request = await self._run_claimed(request, on_progress, actor)
+                        request = await self._run_claimed(request, on_progress, actor, claimed_at)
                     finally:
                         heartbeat.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
@@ -695,15 +698,23 @@ class RequestService:
         return request
 
     async def _run_claimed(
-        self, request: ProvisioningRequest, on_progress: Progress | None, actor: Actor | None
+        self,
+        request: ProvisioningRequest,
+        on_progress: Progress | None,
+        actor: Actor | None,
+        claimed_at: float,
     ) -> ProvisioningRequest:
         request_id = request.request_id
         while request.state in WORKING_STATES:
             step = _STEPS.get((request.kind, request.state))
             if step is None:
                 break
-            if not await self._claim(request_id):  # renew; lost it only if we stalled past the lease
-                return await self.get(request_id)
+            # Renew before a step, unless taken or renewed within a third of the lease (nobody
+            # takes a lease over before it runs out); lost it only if we stalled past the lease.
+            if time.monotonic() - claimed_at >= self._lease.total_seconds() / 3:
+                if not await self._claim(request_id):
+                    return await self.get(request_id)
+                claimed_at = time.monotonic()
             try:
                 moved = await step(self, request, actor or SYSTEM)
             except ProvisioningError as exc:
@@ -1101,13 +1112,17 @@ class RequestService:
         also: list[Executable] = values.pop("also", None) or []
         r = db.requests
         async with self._db.engine.begin() as conn:
-            result = await conn.execute(
-                update(r)
-                .where(r.c.request_id == request.request_id)
-                .where(r.c.state == from_state.value, r.c.version == request.version)
-                .values(state=to_state.value, version=request.version + 1, updated_at=utcnow(), **values)
-            )
-            if result.rowcount != 1:
+            # RETURNING: the moved request comes back from the write itself, no second read.
+            moved = (
+                await conn.execute(
+                    update(r)
+                    .where(r.c.request_id == request.request_id)
+                    .where(r.c.state == from_state.value, r.c.version == request.version)
+                    .values(state=to_state.value, version=request.version + 1, updated_at=utcnow(), **values)
+                    .returning(*r.c)
+                )
+            ).first()
+            if moved is None:
                 return None
             for statement in also:
                 await conn.execute(statement)
@@ -1122,7 +1137,7 @@ class RequestService:
                 to_state,
                 outcome,
             )
-        return await self.get(request.request_id)
+        return _request(moved)
 
     async def audit(
         self,
@@ -1140,20 +1155,26 @@ class RequestService:
     @staticmethod
     async def _audit(conn, actor, tenant_id, request_id, action, from_state, to_state, outcome) -> None:
         await conn.execute(
-            insert(db.audit).values(
-                at=utcnow(),
-                actor_tenant_id=actor.tenant_id,
-                actor_id=actor.aad_object_id,
-                actor_name=actor.name,
-                tenant_id=tenant_id,
-                request_id=request_id,
-                action=action,
-                from_state=from_state.value if from_state else None,
-                to_state=to_state.value if to_state else None,
-                outcome=outcome[:500],
-            )
+            _AUDIT,
+            {
+                "at": utcnow(),
+                "actor_tenant_id": actor.tenant_id,
+                "actor_id": actor.aad_object_id,
+                "actor_name": actor.name,
+                "tenant_id": tenant_id,
+                "request_id": request_id,
+                "action": action,
+                "from_state": from_state.value if from_state else None,
+                "to_state": to_state.value if to_state else None,
+                "outcome": outcome[:500],
+            },
         )
 
+
+# The statements of every turn, built once (building one costs as much as running it on SQLite).
+_BY_ID = select(db.requests).where(db.requests.c.request_id == bindparam("request_id"))
+_CARD_REF = select(db.requests.c.card_ref).where(db.requests.c.request_id == bindparam("request_id"))
+_AUDIT = insert(db.audit)
 
 _STEPS: dict[
     tuple[RequestKind, RequestState],

@@ -1,0 +1,146 @@
+"""SQL statements and time per turn of the add-user conversation, the bot in this process.
+
+    .venv/bin/python -m bench.profile_turns [--conversations 20] [--cprofile FILE] [--noop]
+
+Drives conversations one after the other (no concurrency, so every statement belongs to the turn
+in flight, or to the background pipeline between turns) and prints, per turn kind, the SQL
+statements (counted with SQLAlchemy's `before_cursor_execute` event) and the median time.
+`--cprofile FILE` writes a cProfile of the whole run; `--noop` measures our HTTP route and
+CloudAdapter with a bot that does nothing (botbuilder's own per-turn cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import statistics
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import event
+
+from app import PARTS, create_app
+from bench.__main__ import TENANT, Client, Sink, Stats, admin_id, free_port, make_world, one_add_user
+from bot.settings import Settings
+from bot.web import RUNTIME
+
+
+class Counting:
+    def __init__(self) -> None:
+        self.statements = 0
+        self.kinds: Counter[str] = Counter()
+
+    def __call__(self, _conn, _cursor, statement: str, *_args: Any) -> None:
+        self.statements += 1
+        self.kinds[statement.split(None, 1)[0].upper()] += 1
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--conversations", type=int, default=20)
+    parser.add_argument("--cprofile", type=Path)
+    parser.add_argument("--noop", action="store_true", help="a bot that does nothing, through our route")
+    parser.add_argument(
+        "--show-sql", action="store_true", help="print each statement of the last conversation"
+    )
+    args = parser.parse_args()
+    sink = Sink()
+    await sink.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        world = Path(tmp) / "world.json"
+        world.write_text(json.dumps(make_world(args.conversations + 5, args.conversations + 5)))
+        settings = Settings(_env_file=None, DATA_DIR=tmp, EXTRA_WORLD_FILE=str(world), LOG_LEVEL="WARNING")
+        app = create_app(settings)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        url = f"http://127.0.0.1:{port}"
+        counting = Counting()
+        last_sql: list[str] = []
+
+        def show(_conn, _cursor, statement: str, *_args: Any) -> None:
+            last_sql.append(" ".join(statement.split())[:160])
+
+        event.listen(app[PARTS].database.engine.sync_engine, "before_cursor_execute", counting)
+        if args.show_sql:
+            event.listen(app[PARTS].database.engine.sync_engine, "before_cursor_execute", show)
+        if args.noop:
+
+            async def noop(_turn: Any) -> None:
+                return None
+
+            app[RUNTIME].bot.on_turn = noop  # type: ignore[method-assign]
+        per_kind: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        profiler = cProfile.Profile() if args.cprofile else None
+        async with aiohttp.ClientSession() as http:
+
+            class Counted(Client):
+                async def post(self, kind: str, activity: dict[str, Any]) -> Any:
+                    kind = label(activity)
+                    before = counting.statements
+                    started = time.perf_counter()
+                    try:
+                        return await super().post(kind, activity)
+                    finally:
+                        per_kind[kind].append(
+                            (counting.statements - before, (time.perf_counter() - started) * 1000)
+                        )
+
+            if profiler:
+                profiler.enable()
+            for index in range(args.conversations):
+                last_sql.clear()
+                client = Counted(http, url, sink, admin_id(index), TENANT, Stats())
+                if args.noop:
+                    for _ in range(5):
+                        await client.post("noop", client.activity(type="message", text="hi"))
+                    continue
+                await run_one(client, index, counting, per_kind)
+            if profiler:
+                profiler.disable()
+                profiler.dump_stats(str(args.cprofile))
+        await runner.cleanup()
+    await sink.stop()
+    print(f"{'turn':32}{'n':>5}{'SQL/turn':>10}{'p50 ms':>9}")
+    for kind, rows in per_kind.items():
+        counts = sorted({c for c, _ in rows})
+        shown = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+        print(f"{kind:32}{len(rows):5}{shown:>10}{statistics.median(t for _, t in rows):9.1f}")
+    print("statement kinds:", dict(counting.kinds))
+    if args.show_sql:
+        print("\n".join(last_sql))
+
+
+async def run_one(
+    client: Any, index: int, counting: Counting, per_kind: dict[str, list[tuple[int, float]]]
+) -> None:
+    """bench/__main__.py's one_add_user; what the turns did not run is the background pipeline's."""
+    before, in_turns = counting.statements, sum(c for rows in per_kind.values() for c, _ in rows)
+    started = time.perf_counter()
+    await one_add_user(client, index, via_button=index % 2 == 0)
+    in_turns = sum(c for rows in per_kind.values() for c, _ in rows) - in_turns
+    per_kind["pipeline SQL; ms: whole conversation"].append(
+        (counting.statements - before - in_turns, (time.perf_counter() - started) * 1000)
+    )
+
+
+def label(activity: dict[str, Any]) -> str:
+    if activity["type"] == "conversationUpdate":
+        return "install (conversationUpdate)"
+    if activity["type"] == "invoke":
+        return f"{activity['value']['action']['verb']} (invoke)"
+    if isinstance(activity.get("value"), dict):
+        return "welcome button (card submit)"
+    return f"{activity.get('text')!r} typed (message)"
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,236 @@
+"""What makes a turn cheaper keeps it correct: cached roles and form options, rows returned by the
+write, card references written only when they change."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, insert, select, update
+
+from services import database as db
+from services.database import Database
+from services.directory import EmbeddedDirectory
+from services.embedded import EmbeddedProvisioningService
+from services.models import Role
+from services.seed_data import load_world
+from services.ttl_cache import TtlCache
+from services.workflow import RequestService
+from tests.doubles import CONTOSO, CONTOSO_ADMIN
+from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}")
+    await database.migrate()
+    await load_world(database)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+def statements(database: Database) -> list[str]:
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement.split(None, 1)[0].upper())
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+    return seen
+
+
+async def test_a_failed_transaction_is_rolled_back(database: Database):
+    with pytest.raises(RuntimeError):
+        async with database.engine.begin() as conn:
+            await conn.execute(update(db.tenants).where(db.tenants.c.tenant_id == CONTOSO).values(name="X"))
+            await conn.execute(
+                insert(db.audit).values(
+                    at=db.utcnow(), actor_tenant_id="t", actor_id="a", actor_name="n", action="x", outcome="o"
+                )
+            )
+            raise RuntimeError("boom")
+    async with database.engine.connect() as conn:
+        assert (
+            await conn.execute(select(db.tenants.c.name).where(db.tenants.c.tenant_id == CONTOSO))
+        ).scalar() != "X"
+        assert (await conn.execute(select(func.count()).select_from(db.audit))).scalar_one() == 0
+
+
+async def test_concurrent_reads_and_writes_on_one_connection_stay_consistent(database: Database):
+    async def bump(i: int) -> None:
+        async with database.engine.begin() as conn:
+            await conn.execute(
+                insert(db.audit).values(
+                    at=db.utcnow(),
+                    actor_tenant_id="t",
+                    actor_id=str(i),
+                    actor_name="n",
+                    action="x",
+                    outcome="o",
+                )
+            )
+
+    async def read() -> int:
+        async with database.engine.connect() as conn:
+            return (await conn.execute(select(func.count()).select_from(db.audit))).scalar_one()
+
+    results = await asyncio.gather(*(bump(i) if i % 2 else read() for i in range(60)))
+    assert all(isinstance(r, int) or r is None for r in results)
+    assert await read() == 30
+
+
+async def test_a_revoked_role_takes_effect_when_the_cache_time_is_up(database: Database):
+    clock = Clock()
+    directory = EmbeddedDirectory(database, role_ttl_seconds=5, clock=clock)
+    assert (await directory.actor(CONTOSO, CONTOSO_ADMIN)).role is Role.tenant_admin
+    async with database.engine.begin() as conn:
+        await conn.execute(
+            update(db.people)
+            .where(db.people.c.tenant_id == CONTOSO, db.people.c.aad_object_id == CONTOSO_ADMIN)
+            .values(global_admin=False)
+        )
+    clock.now += 4.9
+    assert (await directory.actor(CONTOSO, CONTOSO_ADMIN)).role is Role.tenant_admin  # within the TTL
+    clock.now += 0.2
+    assert (await directory.actor(CONTOSO, CONTOSO_ADMIN)).role is Role.none
+    uncached = EmbeddedDirectory(database)  # role_ttl_seconds=0: read on every call
+    assert (await uncached.actor(CONTOSO, CONTOSO_ADMIN)).role is Role.none
+
+
+async def test_unknown_people_keep_the_name_they_gave_even_when_cached(database: Database):
+    directory = EmbeddedDirectory(database, role_ttl_seconds=5, clock=Clock())
+    first = await directory.actor(CONTOSO, "nobody", "First Name")
+    second = await directory.actor(CONTOSO, "nobody", "Second Name")
+    assert (first.role, first.name, second.name) == (Role.none, "First Name", "Second Name")
+
+
+async def test_form_options_are_read_once_per_cache_time(database: Database):
+    clock = Clock()
+    service = EmbeddedProvisioningService(database, options_ttl_seconds=5, clock=clock)
+    seen = statements(database)
+    first = await service.form_options(CONTOSO)
+    loads = len(seen)
+    assert loads > 0
+    assert await service.form_options(CONTOSO) == first
+    assert len(seen) == loads
+    clock.now += 5.1
+    await service.form_options(CONTOSO)
+    assert len(seen) == 2 * loads
+
+
+async def test_a_transition_returns_the_moved_request_without_reading_it_again(database: Database):
+    provisioning = EmbeddedProvisioningService(database)
+    directory = EmbeddedDirectory(database)
+    requests = RequestService(database, provisioning, directory)
+    actor = await directory.actor(CONTOSO, CONTOSO_ADMIN)
+    draft = await requests.start_draft(actor)
+    assert draft == await requests.get(draft.request_id)
+    seen = statements(database)
+    cancelled = await requests.cancel(actor, draft.request_id, draft.version)
+    assert cancelled == await requests.get(draft.request_id)
+    assert cancelled.version == draft.version + 1
+    # the read of _for_change, the conditional UPDATE ... RETURNING, the audit row; then our get()
+    assert seen == ["SELECT", "UPDATE", "INSERT", "SELECT"]
+
+
+async def test_the_card_reference_is_written_only_when_it_changed(database: Database):
+    provisioning = EmbeddedProvisioningService(database)
+    directory = EmbeddedDirectory(database)
+    requests = RequestService(database, provisioning, directory)
+    draft = await requests.start_draft(await directory.actor(CONTOSO, CONTOSO_ADMIN))
+    ref = {"conversation": {"conversation": {"id": "a:1"}}, "activity_id": "m1"}
+    seen = statements(database)
+    await requests.set_card_ref(draft.request_id, ref)
+    await requests.set_card_ref(draft.request_id, dict(ref))
+    assert seen.count("UPDATE") == 1
+    await requests.set_card_ref(draft.request_id, ref | {"activity_id": "m2"})
+    assert seen.count("UPDATE") == 2
+    assert await requests.card_ref(draft.request_id) == ref | {"activity_id": "m2"}
+
+
+async def test_ttl_cache_stays_bounded_with_many_keys():
+    clock = Clock()
+    cache = TtlCache(clock, max_entries=10)
+
+    async def load() -> str:
+        return "v"
+
+    for i in range(25):
+        await cache.get(("user", i), 5, load)
+    assert len(cache) <= 10
+    clock.now += 6
+    await cache.get("fresh", 5, load)
+    for i in range(15):
+        await cache.get(("later", i), 5, load)
+    assert len(cache) <= 10
+    assert len(cache._locks) <= 10
+
+
+async def test_a_upn_in_another_case_still_finds_the_user(database: Database):
+    service = EmbeddedProvisioningService(database)
+    exact = await service.teams_user(CONTOSO, "adele@contoso.example")
+    assert exact is not None
+    assert await service.teams_user(CONTOSO, "ADELE@Contoso.Example") == exact
+    state = await service.user_state(CONTOSO, "Adele@CONTOSO.example")
+    assert state is not None and state.upn == exact.upn
+    assert await service.teams_user(CONTOSO, "nobody@contoso.example") is None
+
+
+def test_replies_are_serialized_as_msrest_does_without_walking_the_card():
+    from botbuilder.schema import Activity, Attachment
+
+    from bot.cards import card_activity
+    from bot.connector import _serialize
+    from cards.notice import notice_card
+
+    card = card_activity(notice_card("Title", "Some **text**", attention=True), "m1")
+    content = card.attachments[0].content
+    assert _serialize(card) == card.serialize()
+    assert card.attachments[0].content is content  # put back
+    mixed = Activity(
+        type="message",
+        text="hi",
+        attachments=[Attachment(content_type="text/plain", content={"a": [1, None]}), card.attachments[0]],
+    )
+    assert _serialize(mixed) == mixed.serialize()
+    assert _serialize(Activity(type="typing")) == Activity(type="typing").serialize()
+
+
+@pytest.mark.postgres
+async def test_the_same_paths_on_postgresql(pg_url: str):  # noqa: F811
+    """RETURNING, the prebuilt statements and the caches on PostgreSQL."""
+    database = Database(pg_url)
+    await database.migrate()
+    await load_world(database)
+    try:
+        provisioning = EmbeddedProvisioningService(database, options_ttl_seconds=5)
+        directory = EmbeddedDirectory(database, role_ttl_seconds=5)
+        requests = RequestService(database, provisioning, directory)
+        options = await provisioning.form_options(CONTOSO)
+        assert options.free_extensions and options.licensed_users
+        assert await provisioning.search_licensed_users(CONTOSO, "adele")
+        assert await provisioning.teams_user(CONTOSO, "ADELE@contoso.example") is not None
+        assert not await provisioning.sync_required(CONTOSO)
+        actor = await directory.actor(CONTOSO, CONTOSO_ADMIN)
+        draft = await requests.start_draft(actor)
+        assert draft == await requests.get(draft.request_id)
+        await requests.set_card_ref(draft.request_id, {"conversation": {}, "activity_id": "m1"})
+        await requests.set_card_ref(draft.request_id, {"conversation": {}, "activity_id": "m1"})
+        cancelled = await requests.cancel(actor, draft.request_id, draft.version)
+        assert cancelled == await requests.get(draft.request_id)
+        assert [e.action for e in await requests.audit_of_tenant(CONTOSO)][:2] == ["cancel", "create"]
+    finally:
+        await database.close()
