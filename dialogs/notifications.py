@@ -149,6 +149,10 @@ class Notifier:
     async def deliver(self, row: OutboxRow) -> bool:
         """Deliver one notice; False when the recipient has no conversation with the bot yet."""
         request = await self._requests.get(row.request_id)
+        reminded_of = row.payload.get("state")
+        if reminded_of and reminded_of != request.state.value:
+            # A reminder (or the partner's word of it) for a wait that is over: nothing to say.
+            return True
         if row.kind is NoticeKind.approval_card:
             contact = await self._conversations.contact(row.recipient_tenant_id or "", row.recipient_id or "")
             if contact is None:

@@ -632,6 +632,7 @@ class RequestService:
                     request_id=request.request_id,
                     recipient_tenant_id=a.tenant_id,
                     recipient_id=a.aad_object_id,
+                    payload={"state": request.state.value},
                 )
                 for a in admins
             ]
@@ -641,7 +642,7 @@ class RequestService:
                     request_id=request.request_id,
                     recipient_tenant_id=request.requester_tenant_id,
                     recipient_id=request.requester_id,
-                    payload={"event": "reminded"},
+                    payload={"event": "reminded", "state": request.state.value},
                 )
             )
             await enqueue(conn, notices)

@@ -376,6 +376,22 @@ async def test_overdue_request_gets_one_reminder_then_partner_is_told(
     assert len(reminders) == 1
 
 
+async def test_a_reminder_for_a_wait_that_is_over_is_not_sent(world: World):
+    w = world
+    await admins_installed(w)
+    await partner_requests(w)
+    ada_card = await w.latest_card(w.ada, APPROVAL_HEADING)
+    await w.text_to(w.pat, "Waiting for a global admin of Contoso")
+    w.bot.runtime.notifier.pause()
+    request = (await w.bot.runtime.requests.awaiting_approval(CONTOSO))[0]
+    assert await w.bot.runtime.requests.remind(request)  # queued, not delivered yet
+    await w.ada.click(ada_card.activity_id, ada_card.card, "Approve")
+    w.bot.runtime.notifier.resume()
+    await w.text_to(w.pat, "Done:")
+    await asyncio.sleep(0.5)
+    assert not [s for s in w.connector.sent if "Reminder:" in s.text or "We reminded them" in s.text]
+
+
 async def test_throttled_approval_card_is_retried_after_retry_after(world: World):
     w = world
     await admins_installed(w)
