@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import html
+import re
 import secrets
 import time
 from collections import defaultdict, deque
@@ -87,11 +89,15 @@ class CttDouble:
     issued_tokens: list[str] = field(default_factory=list)
     action_requests: list[dict[str, Any]] = field(default_factory=list)
     action_callbacks: dict[str, str] = field(default_factory=dict)  # action URL -> its callbackUrl
+    # Where the sign-in pages are: a made-up host in tests, this double itself for a local demo
+    # (tests/ctt_local.py), which then serves a simulated Global Admin sign-in page at /action/.
+    portal: str = "https://portal.ctt.example"
     url: str = ""
 
     def __post_init__(self) -> None:
         self._tokens: dict[str, float] = {}
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
+        self._action_tenants: dict[str, tuple[str, str]] = {}  # code -> (action URL, tenant id)
         self._runner: web.AppRunner | None = None
 
     # -- control ---------------------------------------------------------------------------------
@@ -143,6 +149,8 @@ class CttDouble:
         app.router.add_get("/reseller/getAvailableSBCGatewayRegionsByResellerId/{reseller}", self._gateways)
         app.router.add_post("/enterprise/configureUser", self._configure_user)
         app.router.add_post("/enterprise/getActionItemUrl", self._action_item_url)
+        app.router.add_get("/action/{code}", self._sign_in_page)
+        app.router.add_post("/action/{code}", self._sign_in_page)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -339,10 +347,41 @@ class CttDouble:
         self.action_requests.append(body)
         seen.status = 200
         code = secrets.token_urlsafe(8)
-        url = f"https://portal.ctt.example/action/{code}?type={body['actionType']}"
+        url = f"{self.portal}/action/{code}?type={body['actionType']}"
         if isinstance(body.get("callbackUrl"), str):
             self.action_callbacks[url] = body["callbackUrl"]
+            self._action_tenants[code] = (url, self._tenant_of(body["enterpriseId"]))
         return web.json_response({"url": url})
+
+    def _tenant_of(self, enterprise_id: Any) -> str:
+        for records in self.enterprises.values():
+            for record in records:
+                if str(record.get("enterpriseId")) == str(enterprise_id):
+                    return str(record.get("tenantId") or "")
+        return ""
+
+    async def _sign_in_page(self, request: web.Request) -> web.StreamResponse:
+        """The platform's Global Admin page, simulated: a button that 'signs in' and sends the
+        result to the bot's callback, then shows the bot's answer."""
+        code = request.match_info["code"]
+        if code not in self._action_tenants:
+            return web.Response(status=404, text="Unknown or expired action.")
+        url, tenant = self._action_tenants[code]
+        if request.method == "POST":
+            status, page = await self.global_admin_signs_in(url, tenant, "ga@" + tenant[:8] + ".example")
+            answer = re.sub(r"<[^>]+>", " ", page)
+            return web.Response(
+                text=f"<!doctype html><title>Signed in</title><h1>Signed in</h1>"
+                f"<p id=answer>The bot answered {status}: {html.escape(' '.join(answer.split()))}</p>",
+                content_type="text/html",
+            )
+        return web.Response(
+            text="<!doctype html><title>Teams Phone Connector (local double)</title>"
+            "<h1>Teams Phone Connector: Global Admin sign-in (simulated)</h1>"
+            f"<p>Tenant {html.escape(tenant)}. A real platform shows Microsoft's sign-in here.</p>"
+            f'<form method=post action="/action/{html.escape(code)}"><button type=submit>Sign in</button></form>',
+            content_type="text/html",
+        )
 
 
 def _bearer(request: web.Request) -> str | None:

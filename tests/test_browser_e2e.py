@@ -159,6 +159,23 @@ class Stack:
 @pytest.fixture
 def stack(browser_tools: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
     """The bot (local mode, embedded demo world, fresh database) and the playground in front of it."""
+    with running_stack(browser_tools, tmp_path, request, [sys.executable, str(ROOT / "app.py")]) as running:
+        yield running
+
+
+@pytest.fixture
+def ctt_stack(browser_tools: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """The bot on its ConnecttoTeams backend, the platform and Graph answered by the local doubles
+    (tests/ctt_local.py, no tenant consented), and the playground in front of it."""
+    command = [sys.executable, "-m", "tests.ctt_local", "--data-dir", str(tmp_path / "data")]
+    with running_stack(browser_tools, tmp_path, request, command) as running:
+        yield running
+
+
+@contextmanager
+def running_stack(
+    browser_tools: str, tmp_path: Path, request: pytest.FixtureRequest, command: list[str]
+) -> Iterator[Stack]:
     out = output_dir("browser", request.node.name)
     bot_port = free_port()
     env = {
@@ -175,11 +192,12 @@ def stack(browser_tools: str, tmp_path: Path, request: pytest.FixtureRequest) ->
         "LOG_LEVEL": "INFO",
         # Each provisioning step takes a moment, as a real one does: the progress shows.
         "EMBEDDED_DELAY_SECONDS": "0.3",
+        "PYTHONPATH": str(ROOT),
     }
     bot_log = out / "bot.log"
     with bot_log.open("w") as log:
         bot = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py")],
+            command,
             cwd=tmp_path,
             env=env,
             stdout=log,
@@ -356,6 +374,37 @@ def test_admin_adds_a_phone_user_in_the_teams_client(browser_tools: str, stack: 
     assert "✅ Enable calling: Calling enabled" in done
     assert "Done. adele@contoso.example can make and receive Teams calls on extension 105." in done
     assert "⏳" not in done and "❌" not in done
+
+
+def test_a_global_admin_signs_in_from_the_card_on_the_platform_backend(browser_tools: str, ctt_stack: Stack):
+    with scenario(
+        browser_tools, "sign-in-flow.js", {"url": ctt_stack.playground_url, "out": str(ctt_stack.out)}
+    ) as run:
+        steps = run.steps()
+    assert list(steps) == [
+        "opened",
+        "form",
+        "filled",
+        "review",
+        "progress",
+        "sign-in-asked",
+        "portal",
+        "signed-in",
+        "done",
+    ]
+    assert_screenshots(steps, ctt_stack.out)
+    assert "Add a phone user to Contoso" in steps["form"]["text"]
+    asked = steps["sign-in-asked"]["text"]
+    assert "Waiting for a Global Admin of Contoso to sign in" in asked
+    assert "Contoso has not allowed management by the service provider" in asked
+    assert "Global Admin sign-in (simulated)" in steps["portal"]["text"]
+    assert "/action/" in steps["portal"]["url"]
+    assert "The bot answered 200" in steps["signed-in"]["text"]
+    assert "Calling is enabled for adele@contoso.example in Contoso" in steps["signed-in"]["text"]
+    done = steps["done"]["text"]
+    assert "✅ Enable calling: Calling enabled after ga@" in done
+    assert "Done. adele@contoso.example can make and receive Teams calls on extension 105." in done
+    assert "Sign in as Global Admin to finish" not in done
 
 
 def test_partner_asks_and_the_admin_approves_in_the_teams_client(browser_tools: str, stack: Stack):

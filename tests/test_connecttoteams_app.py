@@ -17,16 +17,10 @@ from urllib.parse import parse_qsl, urlsplit
 import aiohttp
 import pytest
 
-from tests.conftest import RunningBot, free_port, make_settings, running_bot
+from tests.conftest import RunningBot, free_port, running_bot
 from tests.ctt_double import CttDouble
-from tests.ctt_world import (
-    PROVIDER_RESELLER,
-    load_demo_world,
-    partners_of,
-    pbx_csv,
-    seed_graph,
-    seed_platform,
-)
+from tests.ctt_local import ctt_settings
+from tests.ctt_world import load_demo_world, seed_graph, seed_platform
 from tests.doubles import (
     CONTOSO,
     CONTOSO_ADMIN,
@@ -71,35 +65,15 @@ class Platform:
 
 @asynccontextmanager
 async def platform(tmp_path: Path, consented: set[str], **extra: str) -> AsyncIterator[Platform]:
-    world = load_demo_world()
     ctt, graph, connector = CttDouble(), FakeGraph(), ConnectorDouble()
+    world = load_demo_world()
     seed_platform(ctt, world)
     seed_graph(graph, world)
     ctt.consent = set(consented)
-    (tmp_path / "pbx.csv").write_text(pbx_csv(world), encoding="utf-8")
-    partners = [p.model_dump(mode="json") for p in partners_of(world)]
-    (tmp_path / "partners.json").write_text(json.dumps({"partners": partners}), encoding="utf-8")
     for double in (ctt, graph, connector):
         await double.start()
     port = free_port()
-    settings = make_settings(
-        tmp_path,
-        PROVISIONING_BACKEND="connecttoteams",
-        CTT_BASE_URL=ctt.url,
-        CTT_CLIENT_ID=ctt.client_id,
-        CTT_CLIENT_SECRET=ctt.client_secret,
-        CTT_API_USERNAME=ctt.username,
-        CTT_API_PASSWORD=ctt.password,
-        CTT_RESELLER_ID=str(PROVIDER_RESELLER),
-        CTT_CONSENTED_TENANTS=",".join(sorted(consented)),
-        CTT_CALLBACK_URL=f"http://127.0.0.1:{port}/api/ctt/callback",
-        GRAPH_CLIENT_ID=graph.client_id,
-        GRAPH_CLIENT_SECRET=graph.client_secret,
-        GRAPH_BASE_URL=graph.base_url,
-        PBX_DIRECTORY_FILE=str(tmp_path / "pbx.csv"),
-        PARTNERS_FILE=str(tmp_path / "partners.json"),
-        **extra,
-    )
+    settings = ctt_settings(tmp_path, ctt, graph, port, consented, LOG_LEVEL="DEBUG", **extra)
     try:
         async with (
             running_bot(settings, msal_http_client=graph.http_client(), port=port) as bot,
