@@ -481,8 +481,8 @@ class ConnectToTeamsProvisioningService:
         if not self._config.admin_callback_url:
             raise ProvisioningError(
                 f"A Global Admin of {enterprise.name} must sign in to finish, but the bot has no callback "
-                "address for the sign-in (CTT_CALLBACK_URL); ask the provider to set it.",
-                retryable=False,
+                "address for the sign-in (CTT_CALLBACK_URL); ask the provider to set it, then try again.",
+                retryable=True,  # "Try again" works once the setting is there
             )
         state = secrets.token_urlsafe(32)
         body = {
