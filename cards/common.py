@@ -44,7 +44,8 @@ def card(body: list[CardElement], actions: list[Any] | None = None) -> AdaptiveC
 
 def to_dict(adaptive_card: AdaptiveCard) -> dict[str, Any]:
     """The card as JSON for an attachment or an invoke answer."""
-    data = adaptive_card.model_dump(by_alias=True, exclude_none=True)
+    # Plain JSON types only: the reply path sends this dict as is (bot/connector.py).
+    data = adaptive_card.model_dump(mode="json", by_alias=True, exclude_none=True)
     data.setdefault("$schema", "http://adaptivecards.io/schemas/adaptive-card.json")
     return data
 

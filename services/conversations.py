@@ -3,6 +3,9 @@ AAD object id. References are opaque JSON from the Teams edge."""
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -11,6 +14,9 @@ from sqlalchemy.exc import IntegrityError
 
 from services import database as db
 from services.database import Database, utcnow
+
+SEEN_SECONDS = 60.0
+SEEN_MAX = 50_000
 
 
 class Contact(BaseModel):
@@ -22,9 +28,13 @@ class Contact(BaseModel):
 
 
 class ConversationBook:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, clock: Callable[[], float] = time.monotonic) -> None:
         self._db = database
-        self._seen: dict[tuple[str, str], str] = {}
+        self._clock = clock
+        # What this process last wrote for a user, and when: an unchanged reference is not written
+        # again for SEEN_SECONDS. Several instances: another one may have written a newer
+        # reference meanwhile, so the skip is short, and the map stays bounded.
+        self._seen: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
 
     async def remember(
         self, tenant_id: str, aad_object_id: str, user_id: str, name: str, reference: dict[str, Any]
@@ -34,8 +44,9 @@ class ConversationBook:
         # The incoming activity's id changes on every turn and is not needed to reach the user
         # (a proactive send gets a new one): without it, a returning user costs no write per turn.
         fingerprint = repr(sorted((k, v) for k, v in reference.items() if k != "activityId")) + user_id + name
-        if self._seen.get(key) == fingerprint:
-            return False  # unchanged: no write on every turn
+        seen = self._seen.get(key)
+        if seen is not None and seen[0] == fingerprint and self._clock() - seen[1] < SEEN_SECONDS:
+            return False  # unchanged and written lately: no write on every turn
         c = db.conversations
         values = {"user_id": user_id, "name": name, "reference": reference, "updated_at": utcnow()}
         is_new = False
@@ -58,7 +69,10 @@ class ConversationBook:
                         .where(c.c.tenant_id == tenant_id, c.c.aad_object_id == aad_object_id)
                         .values(**values)
                     )
-        self._seen[key] = fingerprint
+        self._seen[key] = (fingerprint, self._clock())
+        self._seen.move_to_end(key)
+        while len(self._seen) > SEEN_MAX:
+            self._seen.popitem(last=False)
         return is_new
 
     async def contact(self, tenant_id: str, aad_object_id: str) -> Contact | None:

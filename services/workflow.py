@@ -675,9 +675,9 @@ class RequestService:
             request = await self.get(request_id)
             while True:
                 if _STEPS.get((request.kind, request.state)) is not None:
+                    claimed_at = time.monotonic()  # before: the lease counts from before the write
                     if not await self._claim(request_id):
                         break  # another instance runs it
-                    claimed_at = time.monotonic()
                     heartbeat = asyncio.get_running_loop().create_task(self._keep_lease(request_id))
                     try:
                         request = await self._run_claimed(request, on_progress, actor, claimed_at)
@@ -713,9 +713,10 @@ class RequestService:
             # Renew before a step, unless taken or renewed within a third of the lease (nobody
             # takes a lease over before it runs out); lost it only if we stalled past the lease.
             if time.monotonic() - claimed_at >= self._lease.total_seconds() / 3:
+                renewing_at = time.monotonic()
                 if not await self._claim(request_id):
                     return await self.get(request_id)
-                claimed_at = time.monotonic()
+                claimed_at = renewing_at
             try:
                 moved = await step(self, request, actor or SYSTEM)
             except ProvisioningError as exc:

@@ -234,3 +234,31 @@ async def test_the_same_paths_on_postgresql(pg_url: str):  # noqa: F811
         assert [e.action for e in await requests.audit_of_tenant(CONTOSO)][:2] == ["cancel", "create"]
     finally:
         await database.close()
+
+
+async def test_an_unchanged_reference_is_rewritten_after_a_while_for_other_instances(database: Database):
+    from services.conversations import SEEN_SECONDS, ConversationBook
+
+    clock = Clock()
+    amer = {"serviceUrl": "https://smba.trafficmanager.net/amer/", "conversation": {"id": "c1"}}
+    emea = {"serviceUrl": "https://smba.trafficmanager.net/emea/", "conversation": {"id": "c1"}}
+    a, b = ConversationBook(database, clock), ConversationBook(database, clock)
+    await a.remember(CONTOSO, CONTOSO_ADMIN, "29:ada", "Ada", emea)
+    await b.remember(CONTOSO, CONTOSO_ADMIN, "29:ada", "Ada", amer)  # another instance, newer
+    seen = statements(database)
+    await a.remember(CONTOSO, CONTOSO_ADMIN, "29:ada", "Ada", emea)  # same as A wrote: skipped
+    assert seen == []
+    clock.now += SEEN_SECONDS
+    await a.remember(CONTOSO, CONTOSO_ADMIN, "29:ada", "Ada", emea)  # the user's latest turn wins
+    contact = await a.contact(CONTOSO, CONTOSO_ADMIN)
+    assert contact is not None and contact.reference["serviceUrl"].endswith("/emea/")
+
+
+async def test_the_seen_references_stay_bounded(database: Database, monkeypatch: pytest.MonkeyPatch):
+    import services.conversations as conversations
+
+    monkeypatch.setattr(conversations, "SEEN_MAX", 3)
+    book = conversations.ConversationBook(database)
+    for i in range(5):
+        await book.remember(CONTOSO, f"user-{i}", f"29:{i}", "U", {"conversation": {"id": str(i)}})
+    assert len(book._seen) == 3
