@@ -443,11 +443,6 @@ class ConnectToTeamsProvisioningService:
 
     # -- the Global Admin step -------------------------------------------------------------------
 
-    async def admin_sign_in(self, tenant_id: str, upns: Iterable[str]) -> GlobalAdminSignInRequired:
-        """A fresh sign-in link for these users (for a "send the link again" button)."""
-        enterprise = await self._require_enterprise(tenant_id)
-        return await self._sign_in_required(enterprise, list(upns))
-
     async def complete_admin_sign_in(
         self, tenant_id: str, result: AdminSignInResult, upns: Iterable[str]
     ) -> list[str]:
