@@ -29,7 +29,7 @@ from cards.common import (
     sign_in_block,
     when,
 )
-from cards.progress import step_lines
+from cards.progress import cancelled_text, step_lines
 from cards.review import request_facts
 from services.models import ProvisioningRequest, RequestState
 
@@ -49,6 +49,7 @@ def approval_card(
         RequestState.rejected: f"Rejected: new phone user for {request.tenant_name}",
         RequestState.done: f"Approved and done: new phone user for {request.tenant_name}",
         RequestState.failed: f"Approved, but a step failed: new phone user for {request.tenant_name}",
+        RequestState.cancelled: f"Approved, then stopped: new phone user for {request.tenant_name}",
         RequestState.awaiting_admin_sign_in: (
             f"Approved: a Global Admin must sign in to finish (new phone user for {request.tenant_name})"
         ),
@@ -104,6 +105,8 @@ def approval_card(
         elif state is RequestState.awaiting_admin_sign_in:
             block, actions = sign_in_block(request, can_sign_in=True)
             body += block
+        elif state is RequestState.cancelled:
+            body.append(banner(f"**{cancelled_text(request)}**", "attention"))
         elif state is not RequestState.rejected:
             body.append(paragraph("Working... this card updates when each step ends.", subtle=True))
     refresh = None

@@ -132,6 +132,7 @@ def sign_in_block(request: ProvisioningRequest, *, can_sign_in: bool) -> tuple[l
         ], []
     data = request_data(request.request_id, request.version)
     renew = execute("Get a new sign-in link", VERB_RETRY, data)
+    stop = execute("Stop without calling", VERB_CANCEL, data)
     expires = request.sign_in_expires_at
     if request.sign_in_url and expires and expires > datetime.now(UTC):
         text = (
@@ -143,8 +144,8 @@ def sign_in_block(request: ProvisioningRequest, *, can_sign_in: bool) -> tuple[l
             title="Sign in as Global Admin to finish", url=request.sign_in_url, style="positive"
         )
         # A row of its own: next to another button, Teams cuts the title short.
-        return [banner(text, "warning"), ActionSet(actions=[sign_in], spacing="Medium")], [renew]
+        return [banner(text, "warning"), ActionSet(actions=[sign_in], spacing="Medium")], [renew, stop]
     text = (
         f"**Sign in as Global Admin to finish.** The sign-in link expired at {when(expires)}: get a new one."
     )
-    return [banner(text, "warning")], [renew]
+    return [banner(text, "warning")], [renew, stop]

@@ -52,7 +52,12 @@ def step_lines(request: ProvisioningRequest) -> list[str]:
     s = request.steps
     # Once a request has stopped (failed, rejected, waiting for approval), a step that has not run
     # is "not run", not "running".
-    stopped = request.state in (RequestState.failed, RequestState.rejected, RequestState.awaiting_approval)
+    stopped = request.state in (
+        RequestState.failed,
+        RequestState.rejected,
+        RequestState.awaiting_approval,
+        RequestState.cancelled,
+    )
 
     def icon(outcome: StepOutcome) -> str:
         return NOT_RUN if stopped and outcome is StepOutcome.pending else ICONS[outcome]
@@ -110,14 +115,26 @@ def progress_card(request: ProvisioningRequest) -> AdaptiveCard:
             )
         )
     elif state is RequestState.cancelled:
-        body.append(paragraph("Cancelled. Nothing was sent to the provisioning service."))
+        body.append(paragraph(cancelled_text(request)))
     else:
         body.append(paragraph("Working... this card updates when each step ends.", subtle=True))
     body.append(facts(request_facts(request)))
     return card(body, actions)
 
 
+def cancelled_text(request: ProvisioningRequest) -> str:
+    if request.steps.add_user is StepOutcome.done:
+        upn = str(request.values.get("teams_user", ""))
+        return (
+            f"{request.decision_note or 'Stopped'}. {upn} stays added at the provisioning service; "
+            "calling was not enabled."
+        )
+    return "Cancelled. Nothing was sent to the provisioning service."
+
+
 def cancelled_card(request: ProvisioningRequest) -> AdaptiveCard:
+    if request.steps.add_user is StepOutcome.done:
+        return progress_card(request)
     return card(
         [
             heading("Add user cancelled"),

@@ -189,30 +189,41 @@ class AddUserConversation:
             # Roles are re-checked on every click: a user who lost the role can no longer act.
             await self._requests.audit(actor, actor.tenant_id, request_id, "refused", None, None, "no role")
             raise NotAuthorised("Only a global administrator or a managing partner can do that.")
+        card, request = await self._act(actor, verb, request_id, version, data)
         clicked = chat.clicked_card_ref()
-        if clicked and verb != VERB_RETRY:
-            await self._requests.set_card_ref(request_id, clicked)
+        if clicked and request is not None and self._requests.is_requester(actor, request):
+            # The clicked card becomes the request's progress card: only the requester's (an
+            # approver's copy, or an unauthorised click, must not take the requester's updates).
+            # Work started by the click waits until the answer is out (bot/background.py).
+            await self._requests.set_card_ref(request.request_id, clicked)
+        return card
+
+    async def _act(
+        self, actor: Actor, verb: str, request_id: str, version: int, data: Mapping[str, Any]
+    ) -> tuple[AdaptiveCard, ProvisioningRequest | None]:
         if verb == VERB_SUBMIT_FORM:
             result = await self._requests.save_form(actor, request_id, version, data)
-            return _form_or_review(result)
+            return _form_or_review(result), result.request
         if verb == VERB_EDIT:
             result = await self._requests.reopen_form(actor, request_id, version)
-            return add_user_form(result.request, result.options)
+            return add_user_form(result.request, result.options), result.request
         if verb == VERB_CANCEL:
             request = await self._requests.cancel(actor, request_id, version)
-            return cancelled_card(request)
+            if request.kind is RequestKind.partner:
+                self._notifier.wake()  # the other approvers' copies, and the partner
+            return await self.card_for_viewer(actor, request), request
         if verb == VERB_CONFIRM:
             result = await self._requests.submit(actor, request_id, version)
             if result.request.state is RequestState.draft:
-                return add_user_form(result.request, result.options, result.errors)
+                return add_user_form(result.request, result.options, result.errors), result.request
             self._run_in_background(result.request, actor)
-            return progress_card(result.request)
+            return progress_card(result.request), result.request
         if verb == VERB_RETRY:
             request = await self._requests.retry(actor, request_id, version)
             self._run_in_background(request, actor)
-            return await self.card_for_viewer(actor, request)
+            return await self.card_for_viewer(actor, request), request
         if verb == VERB_REFRESH:
-            return await self._current_card(actor, request_id, None)
+            return await self._current_card(actor, request_id, None), None
         raise DomainError("That button is not known. Type **help** to see what I can do.")
 
     async def _current_card(self, actor: Actor, request_id: str, note: str | None) -> AdaptiveCard:

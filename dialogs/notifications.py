@@ -222,6 +222,11 @@ def requester_text(request: ProvisioningRequest, event: str) -> str:
             f"A global admin of {request.tenant_name} can try again from the approval card "
             f"(request {request.short_id})."
         )
+    if event == "stopped":
+        return (
+            f"{request.decision_note or 'Stopped'}: {about}. {upn} stays added at the provisioning service, "
+            "without calling."
+        )
     if event == "sign_in_needed":
         return (
             f"{upn} is added and synced, but {request.tenant_name} has not allowed management by the service "

@@ -475,10 +475,43 @@ class RequestService:
             from_state = RequestState.failed
         elif request.state is RequestState.draft:
             from_state = RequestState.draft
+        elif request.state is RequestState.awaiting_admin_sign_in:
+            return await self._stop_waiting_for_sign_in(actor, request)
         else:
             raise StaleRequest("This request is already being provisioned and cannot be cancelled.")
         return await self._transition(
             actor, request, from_state, RequestState.cancelled, "cancel", "cancelled by requester"
+        )
+
+    async def _stop_waiting_for_sign_in(
+        self, actor: Actor, request: ProvisioningRequest
+    ) -> ProvisioningRequest:
+        """Nobody will sign in: stop. The user stays added at the provisioning service, without
+        calling; its links stop working. A partner's request is the tenant's admins' to stop."""
+        if request.kind is RequestKind.partner and not self.is_approver(actor, request):
+            await self.audit(
+                actor, request.tenant_id, request.request_id, "refused", request.state, None, "stop: not a GA"
+            )
+            raise NotAuthorised(f"Only a global admin of {request.tenant_name} can stop this request.")
+        t = db.admin_sign_ins
+        steps = request.steps.model_copy(update={"calling_note": "Not enabled: stopped before a sign-in"})
+        return await self._transition(
+            actor,
+            request,
+            RequestState.awaiting_admin_sign_in,
+            RequestState.cancelled,
+            "cancel",
+            f"stopped by {actor.name} while waiting for a Global Admin sign-in",
+            sign_in_url=None,
+            sign_in_expires_at=None,
+            decision_note=f"Stopped by {actor.name} before calling was enabled",
+            steps=steps.model_dump(mode="json"),
+            notices=self._partner_notices(request, "stopped"),
+            also=[
+                update(t)
+                .where(t.c.request_id == request.request_id, t.c.used_at.is_(None))
+                .values(used_at=utcnow(), outcome="cancelled")
+            ],
         )
 
     async def retry(self, actor: Actor, request_id: str, version: int) -> ProvisioningRequest:
@@ -978,6 +1011,8 @@ class RequestService:
             return request, [], actor
         if row.outcome == "superseded":
             why = "was replaced by a newer one"
+        elif row.outcome == "cancelled":
+            why = "is for a request that was stopped"
         elif row.used_at is not None:
             why = "was already used"
         elif request.state is not RequestState.awaiting_admin_sign_in:

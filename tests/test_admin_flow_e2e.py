@@ -276,3 +276,23 @@ async def test_install_welcomes_once(bot: RunningBot, admin: TeamsUser, connecto
     await connector.wait_for(lambda s: "Teams Phone Connector" in card_text(s.card))
     welcomes = [s for s in connector.sent if "Teams Phone Connector" in card_text(s.card)]
     assert len(welcomes) == 1
+
+
+async def test_a_refused_click_on_someone_elses_card_does_not_take_its_updates(
+    tmp_path, http, connector: ConnectorDouble
+):
+    """While Ada's request is provisioned, another admin of the tenant replays its buttons from
+    his own chat: refused, and the progress still goes to Ada's card, never to his."""
+    from tests.conftest import make_settings, running_bot
+    from tests.doubles import CONTOSO_ADMIN, CONTOSO_ADMIN2
+
+    async with running_bot(make_settings(tmp_path, EMBEDDED_DELAY_SECONDS="0.4")) as slow_bot:
+        ada = TeamsUser(http, slow_bot.url, connector.url, CONTOSO, CONTOSO_ADMIN, "Ada Admin")
+        avery = TeamsUser(http, slow_bot.url, connector.url, CONTOSO, CONTOSO_ADMIN2, "Avery Admin")
+        card_id, form = await open_form(ada, connector)
+        review_card = await review(ada, card_id, form)
+        await ada.click(card_id, review_card, "Add user")
+        for title in ("Add user", "Cancel", "Edit"):  # stale or not his: refused, nothing changes
+            await avery.click("msg-avery", review_card, title)
+        await wait_done(connector, card_id)
+    assert not [s for s in connector.sent if s.conversation_id == avery.conversation_id and s.method == "PUT"]

@@ -188,6 +188,13 @@ ALL_CARDS = {
     "progress-partner-sign-in": progress_card(
         request(RequestState.awaiting_admin_sign_in, kind=RequestKind.partner, decided_by="Ada", **SIGN_IN)
     ),
+    "progress-stopped": progress_card(
+        request(
+            RequestState.cancelled,
+            decision_note="Stopped by Ada Admin before calling was enabled",
+            steps=Steps(add_user=StepOutcome.done, sync=StepOutcome.done),
+        )
+    ),
     "approval-sign-in": approval_card(
         request(
             RequestState.awaiting_admin_sign_in,
@@ -313,7 +320,11 @@ def test_a_global_admin_sign_in_is_offered_only_to_those_who_can_give_it():
 
     for name in ("progress-sign-in", "approval-sign-in"):
         offered = actions(name)
-        assert list(offered) == ["Sign in as Global Admin to finish", "Get a new sign-in link"], name
+        assert list(offered) == [
+            "Sign in as Global Admin to finish",
+            "Get a new sign-in link",
+            "Stop without calling",
+        ], name
         assert offered["Sign in as Global Admin to finish"] == {
             "type": "Action.OpenUrl",
             "title": "Sign in as Global Admin to finish",
@@ -322,11 +333,19 @@ def test_a_global_admin_sign_in_is_offered_only_to_those_who_can_give_it():
         }
         assert offered["Get a new sign-in link"]["verb"] == "addUser.retry"
         assert "The link works once, until" in card_text(to_dict(ALL_CARDS[name]))
-    assert list(actions("progress-sign-in-expired")) == ["Get a new sign-in link"]
+    assert list(actions("progress-sign-in-expired")) == ["Get a new sign-in link", "Stop without calling"]
+    assert actions("progress-sign-in")["Stop without calling"]["verb"] == "addUser.cancel"
     assert "The sign-in link expired at" in card_text(to_dict(ALL_CARDS["progress-sign-in-expired"]))
     assert actions("progress-partner-sign-in") == {}
     waiting = card_text(to_dict(ALL_CARDS["progress-partner-sign-in"]))
     assert "Waiting for a Global Admin of Contoso to sign in." in waiting
+
+
+def test_a_stopped_request_says_the_user_stays_added_without_calling():
+    text = card_text(to_dict(ALL_CARDS["progress-stopped"]))
+    assert "Stopped by Ada Admin before calling was enabled. adele@contoso.example stays added" in text
+    assert "calling was not enabled" in text and "Nothing was sent" not in text
+    assert "➖ Enable calling" in text
 
 
 def test_progress_card_states_are_obvious():

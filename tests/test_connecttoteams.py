@@ -771,3 +771,19 @@ async def test_a_stop_between_sign_in_and_its_end_is_resumed_with_a_way_on(tmp_p
     finally:
         await world.close()
         await database.close()
+
+
+async def test_nobody_signs_in_so_the_request_is_stopped_and_its_link_dies(tmp_path: Path):
+    world, database, requests, actor, waiting = await waiting_world(tmp_path)
+    try:
+        state = callback_state(world)
+        stopped = await requests.cancel(actor, waiting.request_id, waiting.version)
+        assert stopped.state == "cancelled" and stopped.sign_in_url is None
+        assert stopped.steps.add_user == "done" and stopped.steps.calling == "pending"
+        with pytest.raises(SignInLinkInvalid, match="was stopped"):
+            await requests.complete_admin_sign_in(state, ga_result(CONTOSO, state=state))
+        assert not msal_calls(world)
+        assert "cancel" in [e.action for e in await requests.audit_of_tenant(CONTOSO)]
+    finally:
+        await world.close()
+        await database.close()

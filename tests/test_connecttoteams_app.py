@@ -273,3 +273,36 @@ async def test_a_sign_in_nobody_gives_is_reminded_once(tmp_path: Path):
         await asyncio.sleep(2.0)  # several more sweeps: no second reminder
         sent = [s for s in p.connector.for_conversation(ada.conversation_id) if reminder in s.text]
         assert len(sent) == 1
+
+
+async def test_an_admin_stops_a_request_nobody_will_sign_in_for(tmp_path: Path):
+    async with platform(tmp_path, consented=set()) as p:
+        ada = p.user(CONTOSO, CONTOSO_ADMIN, "Ada Admin")
+        card_id = await admin_adds_adele(p, ada)
+        waiting = await p.card(card_id, SIGN_IN)
+        link = card_actions(waiting.card)[SIGN_IN]["url"]
+        stopped = (await ada.click(card_id, waiting.card, "Stop without calling"))["value"]
+        text = card_text(stopped)
+        assert "Stopped by Ada Admin before calling was enabled" in text and "stays added" in text
+        assert SIGN_IN not in card_actions(stopped)
+        status, page = await p.ctt.global_admin_signs_in(link, CONTOSO)
+        assert status == 410 and "was stopped" in page
+        assert not p.msal_configures()
+
+
+async def test_a_partner_cannot_stop_what_the_admins_must_finish(tmp_path: Path):
+    async with platform(tmp_path, consented=set()) as p:
+        pat, ada, picker, approval = await partner_asks_and_ada_approves(p)
+        waiting = await p.card(approval.activity_id, SIGN_IN)
+        stop = card_actions(waiting.card)["Stop without calling"]
+        refused = await pat.invoke_action(picker.activity_id, stop["verb"], stop["data"])
+        assert "Only a global admin of Contoso can stop this request" in card_text(refused["value"])
+        stopped = (await ada.click(approval.activity_id, waiting.card, "Stop without calling"))["value"]
+        assert "Approved, then stopped" in card_text(stopped)
+        await p.connector.wait_for(
+            lambda s: (
+                s.conversation_id == pat.conversation_id
+                and "stays added at the provisioning service" in s.text
+            )
+        )
+        await p.card(picker.activity_id, "calling was not enabled")
