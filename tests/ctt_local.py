@@ -70,22 +70,28 @@ def ctt_settings(
     return Settings(_env_file=None, **(values | extra))
 
 
-async def start_doubles(consented: bool) -> tuple[CttDouble, FakeGraph, set[str]]:
+def customer_tenants() -> set[str]:
+    return {t["tenant_id"] for t in load_demo_world()["tenants"] if t["kind"] == "customer"}
+
+
+async def start_doubles(consented: set[str], *, own_portal: bool = False) -> tuple[CttDouble, FakeGraph]:
+    """The platform and Graph doubles seeded with the demo world, started; `own_portal`: the
+    sign-in links point at the double's simulated sign-in page (a browser can open them)."""
     world = load_demo_world()
     ctt, graph = CttDouble(), FakeGraph()
     seed_platform(ctt, world)
     seed_graph(graph, world)
+    ctt.consent = set(consented)
     await ctt.start()
     await graph.start()
-    ctt.portal = ctt.url  # the sign-in pages are the double's own
-    customers = {t["tenant_id"] for t in world["tenants"] if t["kind"] == "customer"}
-    tenants = customers if consented else set()
-    ctt.consent = tenants
-    return ctt, graph, tenants
+    if own_portal:
+        ctt.portal = ctt.url
+    return ctt, graph
 
 
 async def serve(port: int, consented: bool, data_dir: Path) -> None:
-    ctt, graph, tenants = await start_doubles(consented)
+    tenants = customer_tenants() if consented else set()
+    ctt, graph = await start_doubles(tenants, own_portal=True)
     settings = ctt_settings(
         data_dir, ctt, graph, port, tenants, LOG_LEVEL=os.environ.get("LOG_LEVEL", "INFO")
     )

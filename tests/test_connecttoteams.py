@@ -9,6 +9,7 @@ import base64
 import logging
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -644,21 +645,26 @@ def msal_calls(world: CttWorld) -> list:
     return [c for c in world.ctt.calls(CONFIGURE) if "authenticationResult" in c.body]
 
 
+@asynccontextmanager
 async def waiting_world(
     tmp_path: Path,
-) -> tuple[CttWorld, Database, RequestService, Actor, ProvisioningRequest]:
+) -> AsyncIterator[tuple[CttWorld, Database, RequestService, Actor, ProvisioningRequest]]:
+    """An admin's request on a tenant without consent, waiting for a Global Admin's sign-in."""
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}")
     await database.create()
     records = SqlPhoneUserRecords(database.engine)
     await records.create()
     world = await make_world(tmp_path, records=records, consented=frozenset())
-    requests, actor, waiting = await run_admin_request(world, database)
-    return world, database, requests, actor, waiting
+    try:
+        requests, actor, waiting = await run_admin_request(world, database)
+        yield world, database, requests, actor, waiting
+    finally:
+        await world.close()
+        await database.close()
 
 
 async def test_the_workflow_waits_for_a_global_admin_then_resumes(tmp_path: Path):
-    world, database, requests, _, waiting = await waiting_world(tmp_path)
-    try:
+    async with waiting_world(tmp_path) as (world, database, requests, _, waiting):
         assert waiting.state == "awaiting_admin_sign_in", waiting.error
         assert waiting.sign_in_url and waiting.sign_in_url.startswith("https://portal.ctt.example/action/")
         assert waiting.sign_in_expires_at and waiting.sign_in_expires_at > datetime.now(UTC)
@@ -686,14 +692,10 @@ async def test_the_workflow_waits_for_a_global_admin_then_resumes(tmp_path: Path
             await requests.complete_admin_sign_in("guessed-" + state[8:], ga_result(CONTOSO))
         assert not unknown.value.known
         assert len(msal_calls(world)) == 1
-    finally:
-        await world.close()
-        await database.close()
 
 
 async def test_a_new_link_replaces_the_old_one_and_links_expire(tmp_path: Path):
-    world, database, requests, actor, waiting = await waiting_world(tmp_path)
-    try:
+    async with waiting_world(tmp_path) as (world, database, requests, actor, waiting):
         first = callback_state(world)
         renewed = await requests.retry(actor, waiting.request_id, waiting.version)
         again = await requests.run(renewed.request_id, actor=actor)
@@ -710,14 +712,10 @@ async def test_a_new_link_replaces_the_old_one_and_links_expire(tmp_path: Path):
             await requests.complete_admin_sign_in(second, ga_result(CONTOSO))
         assert (await requests.get(waiting.request_id)).state == "awaiting_admin_sign_in"
         assert not msal_calls(world)
-    finally:
-        await world.close()
-        await database.close()
 
 
 async def test_a_sign_in_from_another_tenant_fails_the_step_with_a_way_on(tmp_path: Path):
-    world, database, requests, actor, _ = await waiting_world(tmp_path)
-    try:
+    async with waiting_world(tmp_path) as (world, _, requests, actor, _):
         state = callback_state(world)
         failed = await requests.complete_admin_sign_in(state, ga_result(FABRIKAM, state=state))
         assert failed.state == "failed" and failed.resume_state == "synced"
@@ -727,37 +725,37 @@ async def test_a_sign_in_from_another_tenant_fails_the_step_with_a_way_on(tmp_pa
         retried = await requests.retry(actor, failed.request_id, failed.version)
         waiting_again = await requests.run(retried.request_id, actor=actor)
         assert waiting_again.state == "awaiting_admin_sign_in" and len(world.ctt.action_requests) == 2
+        # The first link was used (for the wrong tenant): it cannot finish the new wait.
+        with pytest.raises(SignInLinkInvalid, match="already used"):
+            await requests.complete_admin_sign_in(state, ga_result(CONTOSO, state=state))
+        assert (await requests.get(waiting_again.request_id)).state == "awaiting_admin_sign_in"
         audit = [e.action for e in await requests.audit_of_tenant(CONTOSO)]
         assert "admin_sign_in_asked" in audit and "fail" in audit
-    finally:
-        await world.close()
-        await database.close()
 
 
 async def test_a_new_link_cannot_race_a_sign_in_being_completed(tmp_path: Path):
-    world, database, requests, actor, waiting = await waiting_world(tmp_path)
-    try:
+    async with waiting_world(tmp_path) as (world, _, requests, actor, waiting):
         state = callback_state(world)
         world.ctt.inject(CONFIGURE, Slow(0.5))
         completing = asyncio.create_task(
             requests.complete_admin_sign_in(state, ga_result(CONTOSO, state=state))
         )
-        while (await requests.get(waiting.request_id)).state != "admin_signed_in":  # noqa: ASYNC110
+        for _ in range(500):  # the callback has taken the state and is at the platform
+            if (await requests.get(waiting.request_id)).state == "admin_signed_in":
+                break
             await asyncio.sleep(0.01)
+        else:
+            pytest.fail("the sign-in never moved the request to admin_signed_in")
         with pytest.raises(StaleRequest):  # the card's "Get a new sign-in link", clicked meanwhile
             await requests.retry(actor, waiting.request_id, waiting.version)
         enabled = await completing
         assert enabled.state == "calling_enabled"
         assert (await requests.run(enabled.request_id)).state == "done"
         assert len(world.ctt.action_requests) == 1 and len(msal_calls(world)) == 1
-    finally:
-        await world.close()
-        await database.close()
 
 
 async def test_a_stop_between_sign_in_and_its_end_is_resumed_with_a_way_on(tmp_path: Path):
-    world, database, requests, _, _ = await waiting_world(tmp_path)
-    try:
+    async with waiting_world(tmp_path) as (world, _, requests, _, _):
         state = callback_state(world)
         # The state is taken, then the process stops before the platform call.
         taken, _, _ = await requests._take_sign_in(state, ga_result(CONTOSO, state=state))
@@ -768,14 +766,10 @@ async def test_a_stop_between_sign_in_and_its_end_is_resumed_with_a_way_on(tmp_p
         # Calling is not on at the platform: a new link, not a dead end.
         assert resumed.state == "awaiting_admin_sign_in" and len(world.ctt.action_requests) == 2
         assert resumed.sign_in_url
-    finally:
-        await world.close()
-        await database.close()
 
 
 async def test_nobody_signs_in_so_the_request_is_stopped_and_its_link_dies(tmp_path: Path):
-    world, database, requests, actor, waiting = await waiting_world(tmp_path)
-    try:
+    async with waiting_world(tmp_path) as (world, _, requests, actor, waiting):
         state = callback_state(world)
         stopped = await requests.cancel(actor, waiting.request_id, waiting.version)
         assert stopped.state == "cancelled" and stopped.sign_in_url is None
@@ -784,6 +778,3 @@ async def test_nobody_signs_in_so_the_request_is_stopped_and_its_link_dies(tmp_p
             await requests.complete_admin_sign_in(state, ga_result(CONTOSO, state=state))
         assert not msal_calls(world)
         assert "cancel" in [e.action for e in await requests.audit_of_tenant(CONTOSO)]
-    finally:
-        await world.close()
-        await database.close()

@@ -19,8 +19,7 @@ import pytest
 
 from tests.conftest import RunningBot, free_port, running_bot
 from tests.ctt_double import CttDouble
-from tests.ctt_local import ctt_settings
-from tests.ctt_world import load_demo_world, seed_graph, seed_platform
+from tests.ctt_local import ctt_settings, start_doubles
 from tests.doubles import (
     CONTOSO,
     CONTOSO_ADMIN,
@@ -33,7 +32,6 @@ from tests.doubles import (
     card_actions,
     card_text,
 )
-from tests.graph_double import FakeGraph
 
 SIGN_IN = "Sign in as Global Admin to finish"
 NEW_LINK = "Get a new sign-in link"
@@ -65,13 +63,9 @@ class Platform:
 
 @asynccontextmanager
 async def platform(tmp_path: Path, consented: set[str], **extra: str) -> AsyncIterator[Platform]:
-    ctt, graph, connector = CttDouble(), FakeGraph(), ConnectorDouble()
-    world = load_demo_world()
-    seed_platform(ctt, world)
-    seed_graph(graph, world)
-    ctt.consent = set(consented)
-    for double in (ctt, graph, connector):
-        await double.start()
+    ctt, graph = await start_doubles(consented)
+    connector = ConnectorDouble()
+    await connector.start()
     port = free_port()
     settings = ctt_settings(tmp_path, ctt, graph, port, consented, LOG_LEVEL="DEBUG", **extra)
     try:
