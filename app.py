@@ -166,7 +166,7 @@ async def _connecttoteams(settings: Settings, database: Database, msal_http_clie
         ),
         http_client=msal_http_client,
     )
-    records = SqlPhoneUserRecords(database.engine)  # its table comes with the migrations
+    records = SqlPhoneUserRecords(database)  # its table comes with the migrations
     partners = load_partners(settings.partners_file) if settings.partners_file else Partners()
     assert settings.pbx_directory_file is not None  # checked by Settings
     provisioning = ConnectToTeamsProvisioningService(

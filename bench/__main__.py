@@ -423,10 +423,11 @@ async def run_slow_click(
 def print_table(results: dict[str, Any]) -> None:
     bot, stock, raw = results["bot"], results["stock_echo"], results["raw_aiohttp"]
     print(f"\nmachine: {results['machine']}")
-    print(f"{'':28}{'turns/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'peak RSS MB':>13}")
+    print(f"{'':34}{'turns/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'peak RSS MB':>13}")
     rows = [
         ("stock botbuilder echo", stock, "all"),
         ("raw aiohttp echo", raw, "all"),
+        ("this stack's echo (no bot work)", results["project_echo"], "all"),
         ("bot: full add-user", bot, "all"),
         ("  message", bot, "message"),
         ("  card submit", bot, "card submit"),
@@ -437,7 +438,7 @@ def print_table(results: dict[str, Any]) -> None:
         tps = f"{data['turns_per_s']:10.0f}" if kind == "all" else " " * 10
         rss = f"{data['peak_rss_mb']:13.0f}" if kind == "all" else ""
         print(
-            f"{name:28}{tps}{lat.get('p50', float('nan')):9.1f}{lat.get('p95', float('nan')):9.1f}"
+            f"{name:34}{tps}{lat.get('p50', float('nan')):9.1f}{lat.get('p95', float('nan')):9.1f}"
             f"{lat.get('p99', float('nan')):9.1f}{rss}"
         )
     print(f"\nfull conversations completed: {bot['conversations']} ({bot['errors']} errors)")
@@ -484,6 +485,9 @@ async def main() -> None:
             )
             results["raw_aiohttp"] = await run_echo(
                 "bench/raw_echo.py", args.users, args.duration / 2, sink, http
+            )
+            results["project_echo"] = await run_echo(
+                "bench/project_echo.py", args.users, args.duration / 2, sink, http
             )
             results["bot"] = await run_bot(args, sink, http, workdir)
             if not args.skip_slow:

@@ -69,9 +69,10 @@ async def main() -> None:
         def show(_conn, _cursor, statement: str, *_args: Any) -> None:
             last_sql.append(" ".join(statement.split())[:160])
 
-        event.listen(app[PARTS].database.engine.sync_engine, "before_cursor_execute", counting)
-        if args.show_sql:
-            event.listen(app[PARTS].database.engine.sync_engine, "before_cursor_execute", show)
+        for engine in app[PARTS].database.sync_engines:
+            event.listen(engine, "before_cursor_execute", counting)
+            if args.show_sql:
+                event.listen(engine, "before_cursor_execute", show)
         if args.noop:
 
             async def noop(_turn: Any) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from services import database as db
@@ -49,26 +49,23 @@ class ConversationBook:
             return False  # unchanged and written lately: no write on every turn
         c = db.conversations
         values = {"user_id": user_id, "name": name, "reference": reference, "updated_at": utcnow()}
-        is_new = False
-        async with self._db.engine.begin() as conn:
-            result = await conn.execute(
-                update(c)
-                .where(c.c.tenant_id == tenant_id, c.c.aad_object_id == aad_object_id)
-                .values(**values)
-            )
-            if result.rowcount == 0:
-                try:
-                    async with conn.begin_nested():
-                        await conn.execute(
-                            insert(c).values(tenant_id=tenant_id, aad_object_id=aad_object_id, **values)
-                        )
-                    is_new = True
-                except IntegrityError:
-                    await conn.execute(
-                        update(c)
-                        .where(c.c.tenant_id == tenant_id, c.c.aad_object_id == aad_object_id)
-                        .values(**values)
-                    )
+        change = (
+            update(c).where(c.c.tenant_id == tenant_id, c.c.aad_object_id == aad_object_id).values(**values)
+        )
+        add = insert(c).values(tenant_id=tenant_id, aad_object_id=aad_object_id, **values)
+
+        def work(conn: Connection) -> bool:
+            if conn.execute(change).rowcount:
+                return False
+            try:
+                with conn.begin_nested():
+                    conn.execute(add)
+                return True
+            except IntegrityError:  # another instance added it meanwhile
+                conn.execute(change)
+                return False
+
+        is_new = await self._db.write(work)
         self._seen[key] = (fingerprint, self._clock())
         self._seen.move_to_end(key)
         while len(self._seen) > SEEN_MAX:
@@ -77,12 +74,8 @@ class ConversationBook:
 
     async def contact(self, tenant_id: str, aad_object_id: str) -> Contact | None:
         c = db.conversations
-        async with self._db.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(c).where(c.c.tenant_id == tenant_id, c.c.aad_object_id == aad_object_id)
-                )
-            ).first()
+        query = select(c).where(c.c.tenant_id == tenant_id, c.c.aad_object_id == aad_object_id)
+        row = await self._db.read(lambda conn: conn.execute(query).first())
         return _contact(row) if row else None
 
     async def contacts(self, people: list[tuple[str, str]]) -> list[Contact]:
@@ -90,8 +83,7 @@ class ConversationBook:
             return []
         c = db.conversations
         match = or_(*(and_(c.c.tenant_id == t, c.c.aad_object_id == a) for t, a in people))
-        async with self._db.engine.connect() as conn:
-            rows = (await conn.execute(select(c).where(match))).all()
+        rows = await self._db.read(lambda conn: conn.execute(select(c).where(match)).all())
         return [_contact(r) for r in rows]
 
 

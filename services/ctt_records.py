@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     DateTime,
     Integer,
     MetaData,
@@ -25,9 +26,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.database import as_utc, utcnow
+from services.database import Database, as_utc, utcnow
 
 
 class PhoneUserRecord(BaseModel):
@@ -141,36 +141,29 @@ _FIELDS = [c for c in PhoneUserRecord.model_fields if c != "updated_at"]
 class SqlPhoneUserRecords:
     """The record in the bot's database (SQLite or PostgreSQL), in a table of its own."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, database: Database) -> None:
+        self._db = database
 
     async def create(self) -> None:
-        async with self._engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+        await self._db.write(metadata.create_all)
 
     async def get(self, tenant_id: str, upn: str) -> PhoneUserRecord | None:
         t = ctt_phone_users
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(select(t).where(t.c.tenant_id == tenant_id, t.c.upn_key == upn.lower()))
-            ).first()
+        query = select(t).where(t.c.tenant_id == tenant_id, t.c.upn_key == upn.lower())
+        row = await self._db.read(lambda conn: conn.execute(query).first())
         return _record(row) if row else None
 
     async def for_tenant(self, tenant_id: str) -> list[PhoneUserRecord]:
         t = ctt_phone_users
-        async with self._engine.connect() as conn:
-            rows = (
-                await conn.execute(select(t).where(t.c.tenant_id == tenant_id).order_by(t.c.upn_key))
-            ).all()
-        return [_record(r) for r in rows]
+        query = select(t).where(t.c.tenant_id == tenant_id).order_by(t.c.upn_key)
+        return [_record(r) for r in await self._db.read(lambda conn: conn.execute(query).all())]
 
     async def holder_of(self, tenant_id: str, pbx_location: str, extension: str) -> PhoneUserRecord | None:
         t = ctt_phone_users
         query = select(t).where(
             t.c.tenant_id == tenant_id, t.c.pbx_location == pbx_location, t.c.extension == extension
         )
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).first()
+        row = await self._db.read(lambda conn: conn.execute(query).first())
         return _record(row) if row else None
 
     async def save(self, record: PhoneUserRecord) -> None:
@@ -180,11 +173,13 @@ class SqlPhoneUserRecords:
             "updated_at": utcnow(),
         }
         key = (t.c.tenant_id == record.tenant_id, t.c.upn_key == record.upn.lower())
+
+        def work(conn: Connection) -> None:
+            if conn.execute(update(t).where(*key).values(**values)).rowcount == 0:
+                conn.execute(t.insert().values(**values))
+
         try:
-            async with self._engine.begin() as conn:
-                changed = await conn.execute(update(t).where(*key).values(**values))
-                if changed.rowcount == 0:
-                    await conn.execute(t.insert().values(**values))
+            await self._db.write(work)
         except IntegrityError:
             holder = await self.holder_of(record.tenant_id, record.pbx_location, record.extension)
             raise ExtensionHeld(holder.upn if holder else "another user") from None
@@ -196,12 +191,12 @@ class SqlPhoneUserRecords:
         if not flags:
             return
         t = ctt_phone_users
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                update(t)
-                .where(t.c.tenant_id == tenant_id, t.c.upn_key == upn.lower())
-                .values(**flags, updated_at=utcnow())
-            )
+        change = (
+            update(t)
+            .where(t.c.tenant_id == tenant_id, t.c.upn_key == upn.lower())
+            .values(**flags, updated_at=utcnow())
+        )
+        await self._db.write(lambda conn: conn.execute(change))
 
 
 def _flags(synced: bool | None, calling_enabled: bool | None) -> dict[str, bool]:

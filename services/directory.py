@@ -72,8 +72,7 @@ class EmbeddedDirectory:
             .join(db.tenants, db.tenants.c.tenant_id == db.people.c.tenant_id)
             .where(db.people.c.tenant_id == tenant_id, db.people.c.aad_object_id == aad_object_id)
         )
-        async with self._db.engine.connect() as conn:
-            row = (await conn.execute(query)).first()
+        row = await self._db.read(lambda conn: conn.execute(query).first())
         if row is None:
             return Role.none, None
         role = Role.none
@@ -94,8 +93,7 @@ class EmbeddedDirectory:
             .where(p.c.tenant_id == tenant_id, p.c.global_admin.is_(True), db.tenants.c.kind == "customer")
             .order_by(p.c.display_name)
         )
-        async with self._db.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self._db.read(lambda conn: conn.execute(query).all())
         return [
             Person(
                 tenant_id=r.tenant_id, aad_object_id=r.aad_object_id, upn=r.upn, display_name=r.display_name

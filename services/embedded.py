@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
 from services import database as db
 from services.database import Database
@@ -89,8 +89,8 @@ class EmbeddedProvisioningService:
         return await self._cached(("tenant", tenant_id), lambda: self._tenant(tenant_id))
 
     async def _tenant(self, tenant_id: str) -> Tenant | None:
-        async with self._db.engine.connect() as conn:
-            row = (await conn.execute(select(db.tenants).where(db.tenants.c.tenant_id == tenant_id))).first()
+        query = select(db.tenants).where(db.tenants.c.tenant_id == tenant_id)
+        row = await self._db.read(lambda conn: conn.execute(query).first())
         return Tenant(tenant_id=row.tenant_id, name=row.name) if row else None
 
     async def enterprises_of(self, partner_tenant_id: str) -> list[Tenant]:
@@ -101,8 +101,7 @@ class EmbeddedProvisioningService:
             .where(pe.c.partner_tenant_id == partner_tenant_id)
             .order_by(db.tenants.c.name)
         )
-        async with self._db.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self._db.read(lambda conn: conn.execute(query).all())
         return [Tenant(tenant_id=r.tenant_id, name=r.name) for r in rows]
 
     async def form_options(self, tenant_id: str) -> FormOptions:
@@ -113,43 +112,40 @@ class EmbeddedProvisioningService:
         if tenant is None:
             raise ProvisioningError(f"Tenant {tenant_id} is not set up at the provisioning service.")
         tu = db.teams_users
-        async with self._db.engine.connect() as conn:
-            pbxs = (
-                await conn.execute(
+        licensed_filter = and_(tu.c.tenant_id == tenant_id, tu.c.licensed.is_(True))
+
+        def work(conn: Connection) -> tuple[list[str], list[Any], int, list[Any], list[Any]]:
+            pbx_names = list(
+                conn.execute(
                     select(db.pbx_locations.c.name)
                     .where(db.pbx_locations.c.tenant_id == tenant_id)
                     .order_by(db.pbx_locations.c.name)
-                )
-            ).scalars()
-            pbx_names = list(pbxs)
-            routes = (
-                await conn.execute(
-                    select(db.voice_routes)
-                    .where(db.voice_routes.c.tenant_id == tenant_id)
-                    .order_by(db.voice_routes.c.name)
-                )
+                ).scalars()
+            )
+            routes = conn.execute(
+                select(db.voice_routes)
+                .where(db.voice_routes.c.tenant_id == tenant_id)
+                .order_by(db.voice_routes.c.name)
             ).all()
-            licensed_filter = and_(tu.c.tenant_id == tenant_id, tu.c.licensed.is_(True))
-            count = (await conn.execute(select(func.count()).where(licensed_filter))).scalar_one()
-            users = (
-                await conn.execute(
-                    select(tu.c.upn, tu.c.display_name)
-                    .where(licensed_filter)
-                    .order_by(tu.c.display_name)
-                    .limit(50)
-                )
+            count = conn.execute(select(func.count()).where(licensed_filter)).scalar_one()
+            users = conn.execute(
+                select(tu.c.upn, tu.c.display_name)
+                .where(licensed_filter)
+                .order_by(tu.c.display_name)
+                .limit(50)
             ).all()
-            free = (
-                await conn.execute(
-                    select(db.extensions)
-                    .where(
-                        db.extensions.c.tenant_id == tenant_id,
-                        db.extensions.c.assigned_to.is_(None),
-                    )
-                    .order_by(db.extensions.c.pbx_location, db.extensions.c.number)
-                    .limit(FREE_EXTENSION_HINT)
+            free = conn.execute(
+                select(db.extensions)
+                .where(
+                    db.extensions.c.tenant_id == tenant_id,
+                    db.extensions.c.assigned_to.is_(None),
                 )
+                .order_by(db.extensions.c.pbx_location, db.extensions.c.number)
+                .limit(FREE_EXTENSION_HINT)
             ).all()
+            return pbx_names, routes, count, users, free
+
+        pbx_names, routes, count, users, free = await self._db.read(work)
         return FormOptions(
             tenant=tenant,
             pbx_locations=pbx_names,
@@ -175,57 +171,53 @@ class EmbeddedProvisioningService:
             .order_by(tu.c.display_name)
             .limit(limit)
         )
-        async with self._db.engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
+        rows = await self._db.read(lambda conn: conn.execute(stmt).all())
         return [TeamsUser(upn=r.upn, display_name=r.display_name, licensed=True) for r in rows]
 
     async def _user_row(self, tenant_id: str, upn: str):
         """The user's row, by UPN in any case. The exact spelling (what the form's typeahead sends)
         is a primary-key lookup; only a UPN spelled otherwise scans the tenant's users."""
         tu = db.teams_users
-        async with self._db.engine.connect() as conn:
-            row = (await conn.execute(_USER_BY_UPN, {"tenant_id": tenant_id, "upn": upn})).first()
+
+        def work(conn: Connection) -> Any:
+            row = conn.execute(_USER_BY_UPN, {"tenant_id": tenant_id, "upn": upn}).first()
             if row is None:
-                row = (
-                    await conn.execute(
-                        select(tu).where(tu.c.tenant_id == tenant_id, func.lower(tu.c.upn) == upn.lower())
-                    )
+                row = conn.execute(
+                    select(tu).where(tu.c.tenant_id == tenant_id, func.lower(tu.c.upn) == upn.lower())
                 ).first()
-        return row
+            return row
+
+        return await self._db.read(work)
 
     async def teams_user(self, tenant_id: str, upn: str) -> TeamsUser | None:
         row = await self._user_row(tenant_id, upn)
         return TeamsUser(upn=row.upn, display_name=row.display_name, licensed=row.licensed) if row else None
 
     async def extension(self, tenant_id: str, pbx_location: str, number: str) -> Extension | None:
-        async with self._db.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    _EXTENSION, {"tenant_id": tenant_id, "pbx_location": pbx_location, "number": number}
-                )
-            ).first()
+        key = {"tenant_id": tenant_id, "pbx_location": pbx_location, "number": number}
+        row = await self._db.read(lambda conn: conn.execute(_EXTENSION, key).first())
         return _extension(row) if row else None
 
     async def add_user(self, tenant_id: str, spec: PhoneUserSpec, device_password: str) -> None:
         await self._slow("add_user")
         if not is_valid_device_password(device_password):
             raise ProvisioningError("The device password must be 8 letters and digits.", retryable=False)
-        async with self._db.engine.connect() as conn:
-            pbx = (
-                await conn.execute(
-                    select(db.pbx_locations.c.name).where(
-                        db.pbx_locations.c.tenant_id == tenant_id,
-                        db.pbx_locations.c.name == spec.pbx_location,
-                    )
+
+        def offered(conn: Connection) -> tuple[Any, Any]:
+            pbx = conn.execute(
+                select(db.pbx_locations.c.name).where(
+                    db.pbx_locations.c.tenant_id == tenant_id,
+                    db.pbx_locations.c.name == spec.pbx_location,
                 )
             ).first()
-            route = (
-                await conn.execute(
-                    select(db.voice_routes.c.name).where(
-                        db.voice_routes.c.tenant_id == tenant_id, db.voice_routes.c.name == spec.voice_route
-                    )
+            route = conn.execute(
+                select(db.voice_routes.c.name).where(
+                    db.voice_routes.c.tenant_id == tenant_id, db.voice_routes.c.name == spec.voice_route
                 )
             ).first()
+            return pbx, route
+
+        pbx, route = await self._db.read(offered)
         if pbx is None:
             raise ProvisioningError(f"PBX location {spec.pbx_location} does not exist.", retryable=False)
         if route is None:
@@ -238,12 +230,11 @@ class EmbeddedProvisioningService:
         # scrypt is deliberately slow: keep it off the event loop.
         password_hash = await asyncio.to_thread(_hash_password, device_password)
         tu, ex = db.teams_users, db.extensions
-        async with self._db.engine.begin() as conn:
-            current = (
-                await conn.execute(
-                    select(tu.c.extension, tu.c.provisioned).where(
-                        tu.c.tenant_id == tenant_id, tu.c.upn == user.upn
-                    )
+
+        def work(conn: Connection) -> None:
+            current = conn.execute(
+                select(tu.c.extension, tu.c.provisioned).where(
+                    tu.c.tenant_id == tenant_id, tu.c.upn == user.upn
                 )
             ).one()
             if current.provisioned and current.extension not in (None, spec.extension):
@@ -251,7 +242,7 @@ class EmbeddedProvisioningService:
                     f"{user.upn} is already a phone user with extension {current.extension}.",
                     retryable=False,
                 )
-            claimed = await conn.execute(
+            claimed = conn.execute(
                 update(ex)
                 .where(
                     ex.c.tenant_id == tenant_id,
@@ -262,13 +253,11 @@ class EmbeddedProvisioningService:
                 .values(assigned_to=user.upn)
             )
             if claimed.rowcount != 1:
-                row = (
-                    await conn.execute(
-                        select(ex.c.assigned_to).where(
-                            ex.c.tenant_id == tenant_id,
-                            ex.c.pbx_location == spec.pbx_location,
-                            ex.c.number == spec.extension,
-                        )
+                row = conn.execute(
+                    select(ex.c.assigned_to).where(
+                        ex.c.tenant_id == tenant_id,
+                        ex.c.pbx_location == spec.pbx_location,
+                        ex.c.number == spec.extension,
                     )
                 ).first()
                 if row is None:
@@ -277,7 +266,7 @@ class EmbeddedProvisioningService:
                         retryable=False,
                     )
                 raise ExtensionTaken(spec.extension, row.assigned_to)
-            await conn.execute(
+            conn.execute(
                 update(tu)
                 .where(tu.c.tenant_id == tenant_id, tu.c.upn == user.upn)
                 .values(
@@ -293,31 +282,35 @@ class EmbeddedProvisioningService:
                     sync_pending=True,
                 )
             )
-            await conn.execute(
+            conn.execute(
                 update(db.tenants).where(db.tenants.c.tenant_id == tenant_id).values(sync_required=True)
             )
+
+        await self._db.write(work)
 
     async def sync_required(self, tenant_id: str) -> bool:
         # From the users themselves, not the tenant's flag: a sync running while another admin's
         # add commits (concurrent transactions on PostgreSQL) clears the flag but not that user.
         tu = db.teams_users
         pending = select(tu.c.upn).where(tu.c.tenant_id == tenant_id, tu.c.sync_pending.is_(True)).exists()
-        async with self._db.engine.connect() as conn:
-            return bool((await conn.execute(select(pending))).scalar())
+        return bool(await self._db.read(lambda conn: conn.execute(select(pending)).scalar()))
 
     async def sync_users(self, tenant_id: str) -> None:
         """Syncs every user added since the last sync (as the portal's "Sync Teams Users" does)."""
         await self._slow("sync_users")
         tu = db.teams_users
-        async with self._db.engine.begin() as conn:
-            await conn.execute(
+
+        def work(conn: Connection) -> None:
+            conn.execute(
                 update(tu)
                 .where(tu.c.tenant_id == tenant_id, tu.c.sync_pending.is_(True))
                 .values(sync_pending=False)
             )
-            await conn.execute(
+            conn.execute(
                 update(db.tenants).where(db.tenants.c.tenant_id == tenant_id).values(sync_required=False)
             )
+
+        await self._db.write(work)
 
     async def calling_enabled(self, tenant_id: str, upn: str) -> bool:
         state = await self.user_state(tenant_id, upn)
@@ -331,12 +324,10 @@ class EmbeddedProvisioningService:
         if state.sync_pending:
             raise ProvisioningError("Teams users must be synced before calling can be enabled.")
         tu = db.teams_users
-        async with self._db.engine.begin() as conn:
-            await conn.execute(
-                update(tu)
-                .where(tu.c.tenant_id == tenant_id, tu.c.upn == state.upn)
-                .values(calling_enabled=True)
-            )
+        enable = (
+            update(tu).where(tu.c.tenant_id == tenant_id, tu.c.upn == state.upn).values(calling_enabled=True)
+        )
+        await self._db.write(lambda conn: conn.execute(enable))
 
     async def complete_admin_sign_in(
         self, tenant_id: str, result: AdminSignInResult, upns: list[str]

@@ -12,8 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, exists, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, and_, exists, insert, or_, select, update
 
 from services import database as db
 from services.database import Database, as_utc, utcnow
@@ -43,11 +42,11 @@ class OutboxRow(Notice):
     created_at: datetime
 
 
-async def enqueue(conn: AsyncConnection, notices: list[Notice]) -> None:
-    """Add notices inside the caller's transaction."""
+def enqueue(conn: Connection, notices: list[Notice]) -> None:
+    """Add notices inside the caller's transaction (a `Database.write` unit of work)."""
     now = utcnow()
     for notice in notices:
-        await conn.execute(
+        conn.execute(
             insert(db.outbox).values(
                 kind=notice.kind.value,
                 request_id=notice.request_id,
@@ -68,8 +67,7 @@ class Outbox:
         self._lease = timedelta(seconds=lease_seconds)
 
     async def add(self, notices: list[Notice]) -> None:
-        async with self._db.engine.begin() as conn:
-            await enqueue(conn, notices)
+        await self._db.write(lambda conn: enqueue(conn, notices))
 
     async def claim_due(self, limit: int = 20) -> list[OutboxRow]:
         """Rows due now and not leased by another sender, leased to this one.
@@ -84,24 +82,27 @@ class Outbox:
         o = db.outbox
         now = utcnow()
         claimable = _claimable(now)
-        async with self._db.engine.begin() as conn:
-            candidates = (
-                select(o.c.id)
-                .where(claimable)
-                .order_by(o.c.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)  # rendered on PostgreSQL only
-            )
-            ids = list((await conn.execute(candidates)).scalars())
+        candidates = (
+            select(o.c.id)
+            .where(claimable)
+            .order_by(o.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # rendered on PostgreSQL only
+        )
+
+        def work(conn: Connection) -> list[Any]:
+            ids = list(conn.execute(candidates).scalars())
             if not ids:
                 return []
-            leased = await conn.execute(
+            leased = conn.execute(
                 update(o)
                 .where(o.c.id.in_(ids), claimable)
                 .values(lease_until=now + self._lease)
                 .returning(*o.c)
             )
-            return sorted((_row(r) for r in leased.all()), key=lambda row: row.id)
+            return leased.all()
+
+        return sorted((_row(r) for r in await self._db.write(work)), key=lambda row: row.id)
 
     async def sent(self, row_id: int) -> None:
         await self._set(row_id, status="sent", sent_at=utcnow(), lease_until=None, last_error=None)
@@ -129,47 +130,47 @@ class Outbox:
         still_unreachable = ~exists().where(
             c.c.tenant_id == row.recipient_tenant_id, c.c.aad_object_id == row.recipient_id
         )
-        async with self._db.engine.begin() as conn:
-            parked = await conn.execute(
-                update(o)
-                .where(o.c.id == row.id, still_unreachable)
-                .values(
-                    next_attempt_at=utcnow() + WAIT_FOR_CONVERSATION,
-                    lease_until=None,
-                    last_error="no conversation",
-                )
+        park = (
+            update(o)
+            .where(o.c.id == row.id, still_unreachable)
+            .values(
+                next_attempt_at=utcnow() + WAIT_FOR_CONVERSATION,
+                lease_until=None,
+                last_error="no conversation",
             )
-            if parked.rowcount == 0:
-                await conn.execute(
-                    update(o).where(o.c.id == row.id).values(next_attempt_at=utcnow(), lease_until=None)
-                )
+        )
+        due_now = update(o).where(o.c.id == row.id).values(next_attempt_at=utcnow(), lease_until=None)
+
+        def work(conn: Connection) -> None:
+            if conn.execute(park).rowcount == 0:
+                conn.execute(due_now)
+
+        await self._db.write(work)
 
     async def recipient_reachable(self, tenant_id: str, aad_object_id: str) -> int:
         """A recipient just installed or wrote: their parked notices are due now."""
         o = db.outbox
-        async with self._db.engine.begin() as conn:
-            result = await conn.execute(
-                update(o)
-                .where(
-                    o.c.status == "pending",
-                    o.c.recipient_tenant_id == tenant_id,
-                    o.c.recipient_id == aad_object_id,
-                )
-                .values(next_attempt_at=utcnow())
+        due_now = (
+            update(o)
+            .where(
+                o.c.status == "pending",
+                o.c.recipient_tenant_id == tenant_id,
+                o.c.recipient_id == aad_object_id,
             )
-        return result.rowcount
+            .values(next_attempt_at=utcnow())
+        )
+        return await self._db.write(lambda conn: conn.execute(due_now).rowcount)
 
     async def pending(self, request_id: str | None = None) -> list[OutboxRow]:
         o = db.outbox
         query = select(o).where(o.c.status == "pending")
         if request_id:
             query = query.where(o.c.request_id == request_id)
-        async with self._db.engine.connect() as conn:
-            return [_row(r) for r in (await conn.execute(query.order_by(o.c.id))).all()]
+        return [_row(r) for r in await self._db.read(lambda conn: conn.execute(query.order_by(o.c.id)).all())]
 
     async def _set(self, row_id: int, **values: Any) -> None:
-        async with self._db.engine.begin() as conn:
-            await conn.execute(update(db.outbox).where(db.outbox.c.id == row_id).values(**values))
+        change = update(db.outbox).where(db.outbox.c.id == row_id).values(**values)
+        await self._db.write(lambda conn: conn.execute(change))
 
 
 def _claimable(now: datetime):

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Connection, Table, select
 from sqlalchemy.exc import IntegrityError
 
 from services import database as db
@@ -96,17 +96,18 @@ async def load_world(database: Database, path: Path = DEMO_WORLD) -> None:
     by_table: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
     for table, row in rows:
         by_table.setdefault(table.name, (table, []))[1].append(row)
+
+    def work(conn: Connection) -> None:
+        for table, table_rows in by_table.values():
+            keys = [c.name for c in table.primary_key.columns]
+            existing = {tuple(r) for r in conn.execute(select(*table.primary_key.columns)).all()}
+            fresh = [r for r in table_rows if tuple(r[k] for k in keys) not in existing]
+            if fresh:
+                conn.execute(table.insert(), fresh)
+
     for attempt in range(3):
         try:
-            async with database.engine.begin() as conn:
-                for table, table_rows in by_table.values():
-                    keys = [c.name for c in table.primary_key.columns]
-                    existing = {
-                        tuple(r) for r in (await conn.execute(select(*table.primary_key.columns))).all()
-                    }
-                    fresh = [r for r in table_rows if tuple(r[k] for k in keys) not in existing]
-                    if fresh:
-                        await conn.execute(table.insert(), fresh)
+            await database.write(work)
             return
         except IntegrityError:
             # Another instance starting at the same time inserted the same rows first: look again.

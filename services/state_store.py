@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from services import database as db
@@ -48,8 +48,8 @@ class StateStore:
             return {}
         by_column = {_column_key(key): key for key in keys}
         s = db.bot_state
-        async with self._db.engine.connect() as conn:
-            rows = (await conn.execute(select(s).where(s.c.key.in_(list(by_column))))).all()
+        query = select(s).where(s.c.key.in_(list(by_column)))
+        rows = await self._db.read(lambda conn: conn.execute(query).all())
         return {by_column[row.key]: StoredState(etag=row.etag, data=row.data) for row in rows}
 
     async def write(self, key: str, data: Any, etag: str | None = None) -> str:
@@ -63,33 +63,34 @@ class StateStore:
         s = db.bot_state
         column_key = _column_key(key)
         new_etag = uuid.uuid4().hex
-        async with self._db.engine.begin() as conn:
+        overwrite = update(s).where(s.c.key == column_key).values(etag=new_etag, data=data)
+
+        def work(conn: Connection) -> None:
             if etag is not None and etag != ANY_ETAG:
-                result = await conn.execute(
+                replace = (
                     update(s).where(s.c.key == column_key, s.c.etag == etag).values(etag=new_etag, data=data)
                 )
-                if result.rowcount != 1:
+                if conn.execute(replace).rowcount != 1:
                     raise StateConflict(key)
-                return new_etag
-            result = await conn.execute(
-                update(s).where(s.c.key == column_key).values(etag=new_etag, data=data)
-            )
-            if result.rowcount == 1:
-                return new_etag
+                return
+            if conn.execute(overwrite).rowcount == 1:
+                return
             try:
-                async with conn.begin_nested():
-                    await conn.execute(insert(s).values(key=column_key, etag=new_etag, data=data))
+                with conn.begin_nested():
+                    conn.execute(insert(s).values(key=column_key, etag=new_etag, data=data))
             except IntegrityError:
                 # Created by someone else between the two statements: an unconditional write wins.
-                await conn.execute(update(s).where(s.c.key == column_key).values(etag=new_etag, data=data))
+                conn.execute(overwrite)
+
+        await self._db.write(work)
         return new_etag
 
     async def delete(self, keys: list[str]) -> None:
         if not keys:
             return
         s = db.bot_state
-        async with self._db.engine.begin() as conn:
-            await conn.execute(delete(s).where(s.c.key.in_([_column_key(k) for k in keys])))
+        remove = delete(s).where(s.c.key.in_([_column_key(k) for k in keys]))
+        await self._db.write(lambda conn: conn.execute(remove))
 
 
 def _column_key(key: str) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, desc, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, desc, insert, or_, select, update
 from sqlalchemy.sql import Executable
 
 from services import database as db
@@ -71,6 +71,10 @@ SIGN_IN_KEPT_FOR = timedelta(days=30)
 class _SomeoneWasFirst(Exception):
     """Rolls a transaction back when its conditional write found the row already changed."""
 
+    def __init__(self, actor: Actor) -> None:
+        super().__init__()
+        self.actor = actor
+
 
 _SIGNED_IN_STATES = frozenset({RequestState.admin_signed_in, RequestState.calling_enabled, RequestState.done})
 
@@ -114,13 +118,11 @@ class RequestService:
     # -- reading -------------------------------------------------------------------------------
 
     @staticmethod
-    async def get_in(conn, request_id: str) -> ProvisioningRequest:
-        r = db.requests
-        return _request((await conn.execute(select(r).where(r.c.request_id == request_id))).one())
+    def get_in(conn: Connection, request_id: str) -> ProvisioningRequest:
+        return _request(conn.execute(_BY_ID, {"request_id": request_id}).one())
 
     async def get(self, request_id: str) -> ProvisioningRequest:
-        async with self._db.engine.connect() as conn:
-            row = (await conn.execute(_BY_ID, {"request_id": request_id})).first()
+        row = await self._db.read(lambda conn: conn.execute(_BY_ID, {"request_id": request_id}).first())
         if row is None:
             raise RequestNotFound("That request does not exist (any more).")
         return _request(row)
@@ -158,8 +160,7 @@ class RequestService:
             .order_by(desc(r.c.created_at))
             .limit(limit)
         )
-        async with self._db.engine.connect() as conn:
-            return [_request(row) for row in (await conn.execute(query)).all()]
+        return [_request(row) for row in await self._db.read(lambda conn: conn.execute(query).all())]
 
     async def awaiting_approval(self, tenant_id: str, limit: int = 10) -> list[ProvisioningRequest]:
         """Partner requests of the tenant that wait for one of its global admins: to approve, or to
@@ -177,8 +178,7 @@ class RequestService:
             .order_by((r.c.state == RequestState.awaiting_approval.value).desc(), r.c.created_at)
             .limit(limit)
         )
-        async with self._db.engine.connect() as conn:
-            return [_request(row) for row in (await conn.execute(query)).all()]
+        return [_request(row) for row in await self._db.read(lambda conn: conn.execute(query).all())]
 
     async def global_admins(self, tenant_id: str) -> list[Person]:
         return await self._directory.global_admins(tenant_id)
@@ -192,10 +192,10 @@ class RequestService:
             a.c.approver_tenant_id == approver_tenant_id,
             a.c.approver_id == approver_id,
         )
-        async with self._db.engine.begin() as conn:
-            result = await conn.execute(update(a).where(key).values(card_ref=card_ref))
-            if result.rowcount == 0:
-                await conn.execute(
+
+        def work(conn: Connection) -> None:
+            if conn.execute(update(a).where(key).values(card_ref=card_ref)).rowcount == 0:
+                conn.execute(
                     insert(a).values(
                         request_id=request_id,
                         approver_tenant_id=approver_tenant_id,
@@ -204,10 +204,13 @@ class RequestService:
                     )
                 )
 
+        await self._db.write(work)
+
     async def approval_cards(self, request_id: str) -> list[tuple[str, str, dict[str, Any]]]:
         a = db.approval_cards
-        async with self._db.engine.connect() as conn:
-            rows = (await conn.execute(select(a).where(a.c.request_id == request_id))).all()
+        rows = await self._db.read(
+            lambda conn: conn.execute(select(a).where(a.c.request_id == request_id)).all()
+        )
         return [(r.approver_tenant_id, r.approver_id, r.card_ref) for r in rows]
 
     async def open_draft_of(self, actor: Actor) -> ProvisioningRequest | None:
@@ -219,8 +222,7 @@ class RequestService:
             .order_by(desc(r.c.created_at))
             .limit(1)
         )
-        async with self._db.engine.connect() as conn:
-            row = (await conn.execute(query)).first()
+        row = await self._db.read(lambda conn: conn.execute(query).first())
         return _request(row) if row else None
 
     async def in_flight(self) -> list[ProvisioningRequest]:
@@ -228,8 +230,9 @@ class RequestService:
         r = db.requests
         states = [s.value for s in WORKING_STATES]
         free = or_(r.c.worker_lease_until.is_(None), r.c.worker_lease_until < utcnow())
-        async with self._db.engine.connect() as conn:
-            rows = (await conn.execute(select(r).where(r.c.state.in_(states), free))).all()
+        rows = await self._db.read(
+            lambda conn: conn.execute(select(r).where(r.c.state.in_(states), free)).all()
+        )
         return [_request(row) for row in rows]
 
     async def _claim(self, request_id: str) -> bool:
@@ -239,11 +242,8 @@ class RequestService:
         mine_or_free = or_(
             r.c.worker_id == self.worker_id, r.c.worker_lease_until.is_(None), r.c.worker_lease_until < now
         )
-        async with self._db.engine.begin() as conn:
-            result = await conn.execute(
-                update(r).where(r.c.request_id == request_id, mine_or_free).values(**self._lease_values())
-            )
-        return result.rowcount == 1
+        claim = update(r).where(r.c.request_id == request_id, mine_or_free).values(**self._lease_values())
+        return await self._db.write(lambda conn: conn.execute(claim).rowcount == 1)
 
     def _lease_values(self) -> dict[str, Any]:
         """Also written by the click that starts a pipeline (submit, approve, retry), in the same
@@ -256,13 +256,13 @@ class RequestService:
         r = db.requests
         while True:
             await asyncio.sleep(self._lease.total_seconds() / 3)
+            renew = (
+                update(r)
+                .where(r.c.request_id == request_id, r.c.worker_id == self.worker_id)
+                .values(worker_lease_until=utcnow() + self._lease)
+            )
             try:
-                async with self._db.engine.begin() as conn:
-                    await conn.execute(
-                        update(r)
-                        .where(r.c.request_id == request_id, r.c.worker_id == self.worker_id)
-                        .values(worker_lease_until=utcnow() + self._lease)
-                    )
+                await self._db.write(lambda conn, renew=renew: conn.execute(renew))
             except Exception:
                 log.warning("could not renew the pipeline lease", exc_info=True)
 
@@ -271,36 +271,32 @@ class RequestService:
         lease of this process (also of work cancelled before it started), so a restart or another
         instance resumes those requests at once instead of when the leases run out."""
         r = db.requests
-        async with self._db.engine.begin() as conn:
-            result = await conn.execute(
-                update(r)
-                .where(r.c.worker_id == self.worker_id)
-                .values(worker_id=None, worker_lease_until=None)
-            )
-        return result.rowcount
+        release = (
+            update(r).where(r.c.worker_id == self.worker_id).values(worker_id=None, worker_lease_until=None)
+        )
+        return await self._db.write(lambda conn: conn.execute(release).rowcount)
 
     async def _release(self, request_id: str) -> None:
         r = db.requests
-        async with self._db.engine.begin() as conn:
-            await conn.execute(
-                update(r)
-                .where(r.c.request_id == request_id, r.c.worker_id == self.worker_id)
-                .values(worker_id=None, worker_lease_until=None)
-            )
+        release = (
+            update(r)
+            .where(r.c.request_id == request_id, r.c.worker_id == self.worker_id)
+            .values(worker_id=None, worker_lease_until=None)
+        )
+        await self._db.write(lambda conn: conn.execute(release))
 
     async def card_ref(self, request_id: str) -> dict[str, Any] | None:
-        async with self._db.engine.connect() as conn:
-            return (await conn.execute(_CARD_REF, {"request_id": request_id})).scalar_one_or_none()
+        return await self._db.read(
+            lambda conn: conn.execute(_CARD_REF, {"request_id": request_id}).scalar_one_or_none()
+        )
 
     async def set_card_ref(self, request_id: str, card_ref: dict[str, Any]) -> None:
         """Written only when it changed: every click on a card sends its reference again, and a
         read costs much less than a write (on SQLite the write waits for the one writer)."""
         if await self.card_ref(request_id) == card_ref:
             return
-        async with self._db.engine.begin() as conn:
-            await conn.execute(
-                update(db.requests).where(db.requests.c.request_id == request_id).values(card_ref=card_ref)
-            )
+        change = update(db.requests).where(db.requests.c.request_id == request_id).values(card_ref=card_ref)
+        await self._db.write(lambda conn: conn.execute(change))
 
     async def form_options(self, request: ProvisioningRequest) -> FormOptions:
         return await self._provisioning.form_options(request.tenant_id)
@@ -308,8 +304,7 @@ class RequestService:
     async def audit_of_tenant(self, tenant_id: str, limit: int = 50) -> list[AuditEntry]:
         a = db.audit
         query = select(a).where(a.c.tenant_id == tenant_id).order_by(desc(a.c.id)).limit(limit)
-        async with self._db.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self._db.read(lambda conn: conn.execute(query).all())
         return [
             AuditEntry(
                 at=as_utc(row.at),
@@ -370,9 +365,10 @@ class RequestService:
             "created_at": now,
             "updated_at": now,
         }
-        async with self._db.engine.begin() as conn:
-            created = (await conn.execute(insert(db.requests).values(**row).returning(*db.requests.c))).one()
-            await self._audit(
+
+        def work(conn: Connection) -> Any:
+            created = conn.execute(insert(db.requests).values(**row).returning(*db.requests.c)).one()
+            self._audit(
                 conn,
                 actor,
                 tenant.tenant_id,
@@ -382,7 +378,9 @@ class RequestService:
                 RequestState.draft,
                 "draft created",
             )
-        return _request(created)
+            return created
+
+        return _request(await self._db.write(work))
 
     async def save_form(
         self, actor: Actor, request_id: str, version: int, data: Mapping[str, Any]
@@ -430,16 +428,14 @@ class RequestService:
         self, request: ProvisioningRequest, values: dict[str, Any]
     ) -> ProvisioningRequest:
         r = db.requests
-        async with self._db.engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    update(r)
-                    .where(r.c.request_id == request.request_id)
-                    .where(r.c.state == RequestState.draft.value, r.c.version == request.version)
-                    .values(values=values, version=request.version + 1, updated_at=utcnow())
-                    .returning(*r.c)
-                )
-            ).first()
+        change = (
+            update(r)
+            .where(r.c.request_id == request.request_id)
+            .where(r.c.state == RequestState.draft.value, r.c.version == request.version)
+            .values(values=values, version=request.version + 1, updated_at=utcnow())
+            .returning(*r.c)
+        )
+        row = await self._db.write(lambda conn: conn.execute(change).first())
         if row is None:
             raise StaleRequest("This card is out of date: the request changed meanwhile.")
         return _request(row)
@@ -644,20 +640,20 @@ class RequestService:
         r = db.requests
         cutoff = utcnow() - older_than
         query = select(r).where(_reminder_due(), r.c.updated_at < cutoff)
-        async with self._db.engine.connect() as conn:
-            return [_request(row) for row in (await conn.execute(query)).all()]
+        return [_request(row) for row in await self._db.read(lambda conn: conn.execute(query).all())]
 
     async def remind(self, request: ProvisioningRequest) -> bool:
         """One reminder per request to its global admins, and a word to the partner; once."""
         admins = await self._directory.global_admins(request.tenant_id)
         r = db.requests
-        async with self._db.engine.begin() as conn:
-            result = await conn.execute(
-                update(r)
-                .where(r.c.request_id == request.request_id, _reminder_due())
-                .values(reminded_at=utcnow())
-            )
-            if result.rowcount != 1:
+        mark = (
+            update(r)
+            .where(r.c.request_id == request.request_id, _reminder_due())
+            .values(reminded_at=utcnow())
+        )
+
+        def work(conn: Connection) -> bool:
+            if conn.execute(mark).rowcount != 1:
                 return False
             notices = [
                 Notice(
@@ -678,8 +674,8 @@ class RequestService:
                     payload={"event": "reminded", "state": request.state.value},
                 )
             )
-            await enqueue(conn, notices)
-            await self._audit(
+            enqueue(conn, notices)
+            self._audit(
                 conn,
                 SYSTEM,
                 request.tenant_id,
@@ -689,7 +685,9 @@ class RequestService:
                 request.state,
                 f"reminded {len(admins)} global admin(s)",
             )
-        return True
+            return True
+
+        return await self._db.write(work)
 
     async def run(
         self, request_id: str, on_progress: Progress | None = None, actor: Actor | None = None
@@ -855,12 +853,8 @@ class RequestService:
                 "calling_note": f"Waiting for a Global Admin of {request.tenant_name} to sign in",
             }
         )
-        async with self._db.engine.connect() as conn:
-            asked_before = (
-                await conn.execute(
-                    select(t.c.state_hash).where(t.c.request_id == request.request_id).limit(1)
-                )
-            ).first() is not None
+        asked = select(t.c.state_hash).where(t.c.request_id == request.request_id).limit(1)
+        asked_before = await self._db.read(lambda conn: conn.execute(asked).first()) is not None
         return await self._try_transition(
             actor,
             request,
@@ -953,60 +947,69 @@ class RequestService:
         t, r = db.admin_sign_ins, db.requests
         key = _state_hash(state)
         now = utcnow()
+
+        def take(conn: Connection) -> tuple[ProvisioningRequest | None, list[str], Actor]:
+            row = conn.execute(select(t).where(t.c.state_hash == key)).first()
+            if row is None:
+                raise SignInLinkInvalid(
+                    "This sign-in link is not known. Use the newest sign-in button on the card in Teams.",
+                    known=False,
+                )
+            request = self.get_in(conn, row.request_id)
+            actor = self._signed_in_actor(request, result)
+            if row.used_at is None and as_utc(row.expires_at) > now:
+                taken = conn.execute(
+                    update(t)
+                    .where(t.c.state_hash == key, t.c.used_at.is_(None))
+                    .values(used_at=now, outcome="used")
+                )
+                moved = conn.execute(
+                    update(r)
+                    .where(
+                        r.c.request_id == request.request_id,
+                        r.c.state == RequestState.awaiting_admin_sign_in.value,
+                        r.c.version == request.version,
+                    )
+                    .values(
+                        state=RequestState.admin_signed_in.value,
+                        version=request.version + 1,
+                        updated_at=now,
+                        sign_in_url=None,
+                        sign_in_expires_at=None,
+                        **self._lease_values(),
+                    )
+                )
+                if taken.rowcount != 1 or moved.rowcount != 1:
+                    raise _SomeoneWasFirst(actor)  # roll back: change nothing
+                self._audit(
+                    conn,
+                    actor,
+                    request.tenant_id,
+                    request.request_id,
+                    "admin_signed_in",
+                    RequestState.awaiting_admin_sign_in,
+                    RequestState.admin_signed_in,
+                    f"{actor.name} signed in as Global Admin",
+                )
+                return self.get_in(conn, request.request_id), list(row.upns or []), actor
+            return None, [], actor
+
         try:
-            async with self._db.engine.begin() as conn:
-                row = (await conn.execute(select(t).where(t.c.state_hash == key))).first()
-                if row is None:
-                    raise SignInLinkInvalid(
-                        "This sign-in link is not known. Use the newest sign-in button on the card in Teams.",
-                        known=False,
-                    )
-                request = await self.get_in(conn, row.request_id)
-                actor = self._signed_in_actor(request, result)
-                if row.used_at is None and as_utc(row.expires_at) > now:
-                    taken = await conn.execute(
-                        update(t)
-                        .where(t.c.state_hash == key, t.c.used_at.is_(None))
-                        .values(used_at=now, outcome="used")
-                    )
-                    moved = await conn.execute(
-                        update(r)
-                        .where(
-                            r.c.request_id == request.request_id,
-                            r.c.state == RequestState.awaiting_admin_sign_in.value,
-                            r.c.version == request.version,
-                        )
-                        .values(
-                            state=RequestState.admin_signed_in.value,
-                            version=request.version + 1,
-                            updated_at=now,
-                            sign_in_url=None,
-                            sign_in_expires_at=None,
-                            **self._lease_values(),
-                        )
-                    )
-                    if taken.rowcount != 1 or moved.rowcount != 1:
-                        raise _SomeoneWasFirst  # roll back: change nothing
-                    await self._audit(
-                        conn,
-                        actor,
-                        request.tenant_id,
-                        request.request_id,
-                        "admin_signed_in",
-                        RequestState.awaiting_admin_sign_in,
-                        RequestState.admin_signed_in,
-                        f"{actor.name} signed in as Global Admin",
-                    )
-                    return await self.get_in(conn, request.request_id), list(row.upns or []), actor
+            taken_request, upns, actor = await self._db.write(take)
         except SignInLinkInvalid:
             log.warning("Global Admin sign-in refused: unknown state")
             raise
-        except _SomeoneWasFirst:
-            pass
+        except _SomeoneWasFirst as first:
+            taken_request, actor = None, first.actor
+        if taken_request is not None:
+            return taken_request, upns, actor
+
         # Not usable (any more): say why, with the request as it stands now.
-        async with self._db.engine.connect() as conn:
-            row = (await conn.execute(select(t).where(t.c.state_hash == key))).one()
-            request = await self.get_in(conn, row.request_id)
+        def as_it_stands(conn: Connection) -> tuple[Any, ProvisioningRequest]:
+            row = conn.execute(select(t).where(t.c.state_hash == key)).one()
+            return row, self.get_in(conn, row.request_id)
+
+        row, request = await self._db.read(as_it_stands)
         if row.outcome == "used" and request.state in _SIGNED_IN_STATES:
             return request, [], actor
         if row.outcome == "superseded":
@@ -1148,23 +1151,23 @@ class RequestService:
         notices: list[Notice] = values.pop("notices", None) or []
         also: list[Executable] = values.pop("also", None) or []
         r = db.requests
-        async with self._db.engine.begin() as conn:
-            # RETURNING: the moved request comes back from the write itself, no second read.
-            moved = (
-                await conn.execute(
-                    update(r)
-                    .where(r.c.request_id == request.request_id)
-                    .where(r.c.state == from_state.value, r.c.version == request.version)
-                    .values(state=to_state.value, version=request.version + 1, updated_at=utcnow(), **values)
-                    .returning(*r.c)
-                )
-            ).first()
+        # RETURNING: the moved request comes back from the write itself, no second read.
+        move = (
+            update(r)
+            .where(r.c.request_id == request.request_id)
+            .where(r.c.state == from_state.value, r.c.version == request.version)
+            .values(state=to_state.value, version=request.version + 1, updated_at=utcnow(), **values)
+            .returning(*r.c)
+        )
+
+        def work(conn: Connection) -> Any:
+            moved = conn.execute(move).first()
             if moved is None:
                 return None
             for statement in also:
-                await conn.execute(statement)
-            await enqueue(conn, notices)
-            await self._audit(
+                conn.execute(statement)
+            enqueue(conn, notices)
+            self._audit(
                 conn,
                 actor,
                 request.tenant_id,
@@ -1174,7 +1177,10 @@ class RequestService:
                 to_state,
                 outcome,
             )
-        return _request(moved)
+            return moved
+
+        moved = await self._db.write(work)
+        return None if moved is None else _request(moved)
 
     async def audit(
         self,
@@ -1186,12 +1192,24 @@ class RequestService:
         to_state: RequestState | None,
         outcome: str,
     ) -> None:
-        async with self._db.engine.begin() as conn:
-            await self._audit(conn, actor, tenant_id, request_id, action, from_state, to_state, outcome)
+        await self._db.write(
+            lambda conn: self._audit(
+                conn, actor, tenant_id, request_id, action, from_state, to_state, outcome
+            )
+        )
 
     @staticmethod
-    async def _audit(conn, actor, tenant_id, request_id, action, from_state, to_state, outcome) -> None:
-        await conn.execute(
+    def _audit(
+        conn: Connection,
+        actor: Actor,
+        tenant_id: str | None,
+        request_id: str | None,
+        action: str,
+        from_state: RequestState | None,
+        to_state: RequestState | None,
+        outcome: str,
+    ) -> None:
+        conn.execute(
             _AUDIT,
             {
                 "at": utcnow(),

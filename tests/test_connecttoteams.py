@@ -622,7 +622,7 @@ async def run_admin_request(
 async def test_the_workflow_runs_to_done_with_consent(tmp_path: Path):
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}")
     await database.create()
-    records = SqlPhoneUserRecords(database.engine)
+    records = SqlPhoneUserRecords(database)
     await records.create()
     world = await make_world(tmp_path, records=records)
     try:
@@ -652,7 +652,7 @@ async def waiting_world(
     """An admin's request on a tenant without consent, waiting for a Global Admin's sign-in."""
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}")
     await database.create()
-    records = SqlPhoneUserRecords(database.engine)
+    records = SqlPhoneUserRecords(database)
     await records.create()
     world = await make_world(tmp_path, records=records, consented=frozenset())
     try:

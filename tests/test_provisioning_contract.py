@@ -56,7 +56,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             await load_world(database)
             yield Backend("embedded", EmbeddedProvisioningService(database), EmbeddedDirectory(database))
         else:
-            records = SqlPhoneUserRecords(database.engine)
+            records = SqlPhoneUserRecords(database)
             await records.create()
             ctt = await build_ctt_world(tmp_path, records=records)
             try:

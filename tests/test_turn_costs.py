@@ -48,7 +48,8 @@ def statements(database: Database) -> list[str]:
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         seen.append(statement.split(None, 1)[0].upper())
 
-    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+    for engine in database.sync_engines:
+        event.listen(engine, "before_cursor_execute", record)
     return seen
 
 
