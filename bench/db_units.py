@@ -1,0 +1,74 @@
+"""The database layer alone: units of work per second on SQLite, one at a time and 16 at once,
+with and without group commit (services/database.py, `_SQLiteWorker`).
+
+    .venv/bin/python -m bench.db_units [--seconds 3]
+
+Each unit of work is what a click writes: two rows in one transaction (a change and its audit
+row). Prints writes/s and latency per setting; each setting runs twice, the machine varies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+
+from sqlalchemy import Connection, insert
+
+from services import database as db
+from services.database import Database, utcnow
+
+
+async def run(batch: int, users: int, seconds: float) -> str:
+    db._SQLiteWorker.MAX_BATCH = batch
+    with tempfile.TemporaryDirectory() as tmp:
+        database = Database(f"sqlite:///{tmp}/bench.sqlite3")
+        await database.migrate()
+        latencies: list[float] = []
+
+        def work(conn: Connection) -> None:
+            for action in ("change", "audit"):
+                conn.execute(
+                    insert(db.audit).values(
+                        at=utcnow(),
+                        actor_tenant_id="t",
+                        actor_id="a",
+                        actor_name="n",
+                        action=action,
+                        outcome="o",
+                    )
+                )
+
+        async def user() -> None:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                await database.write(work)
+                latencies.append(time.perf_counter() - started)
+
+        started = time.monotonic()
+        await asyncio.gather(*(user() for _ in range(users)))
+        elapsed = time.monotonic() - started
+        await database.close()
+    latencies.sort()
+    p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+    mode = "group commit" if batch > 1 else "one commit per unit"
+    return f"{users:>5} {mode:<20}{len(latencies) / elapsed:>10.0f}{p50 * 1000:>9.2f}{p99 * 1000:>9.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=3)
+    args = parser.parse_args()
+    default = db._SQLiteWorker.MAX_BATCH
+    print(f"{'users':>5} {'commit':<20}{'writes/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+    for users in (1, 16):
+        for batch in (1, default, 1, default):
+            print(asyncio.run(run(batch, users, args.seconds)))
+
+
+if __name__ == "__main__":
+    main()
