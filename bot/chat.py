@@ -12,6 +12,7 @@ from botbuilder.core import BotAdapter, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, ConversationReference
 from microsoft_teams.cards import AdaptiveCard
 
+from bot import schema_json
 from bot.cards import attachment, card_activity
 from dialogs.ports import DeliveryFailed, DeliveryRetry
 
@@ -48,7 +49,7 @@ class ConversationRateLimit:
 
 
 def card_ref(turn: TurnContext, activity_id: str | None) -> dict[str, Any]:
-    conversation = TurnContext.get_conversation_reference(turn.activity).serialize()
+    conversation = schema_json.to_json(TurnContext.get_conversation_reference(turn.activity))
     # The id of the activity of this turn: a proactive update does not use it (it sends under a
     # new one), and without it every click on a card gives the same reference (no write).
     conversation.pop("activityId", None)
@@ -75,7 +76,7 @@ class TurnChat:
         return card_ref(self._turn, reply_to) if reply_to else None
 
     def reference(self) -> dict[str, Any]:
-        return TurnContext.get_conversation_reference(self._turn.activity).serialize()
+        return schema_json.to_json(TurnContext.get_conversation_reference(self._turn.activity))
 
 
 class ProactiveMessenger:

@@ -8,6 +8,7 @@ from typing import Any
 from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 
+from bot import schema_json
 from bot.cards import attachment, card_invoke_response
 from bot.chat import TurnChat
 from cards.common import COMMAND_KEY
@@ -63,7 +64,7 @@ class PhoneConnectorBot(ActivityHandler):
         turn.turn_state[ACTOR_KEY] = actor
         conversation = turn.activity.conversation
         if sender.id and conversation is not None and conversation.conversation_type in (None, "personal"):
-            reference = TurnContext.get_conversation_reference(turn.activity).serialize()
+            reference = schema_json.to_json(TurnContext.get_conversation_reference(turn.activity))
             await self._notifier.remember(actor, sender.id, actor.name or sender.name or "", reference)
         await super().on_turn(turn)
 

@@ -16,7 +16,9 @@ from aiohttp import web
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ActivityTypes
+from msrest.serialization import Model
 
+from bot import schema_json
 from bot.auth import authenticate
 from bot.background import start_after_reply
 from bot.cards import card_invoke_response
@@ -156,7 +158,9 @@ async def _messages(request: web.Request) -> tuple[web.Response, dict[str, Any]]
     if invoke_response is None:
         return web.Response(status=201), fields
     body_out = invoke_response.body
-    if hasattr(body_out, "serialize"):
+    if isinstance(body_out, Model):
+        body_out = schema_json.to_json(body_out)
+    elif hasattr(body_out, "serialize"):
         body_out = body_out.serialize()
     if body_out is None:
         return web.Response(status=invoke_response.status or 200), fields
