@@ -309,6 +309,12 @@ class Database:
         self._sync_engine: Engine | None = None
         self._worker: _SQLiteWorker | None = None
         if self.is_sqlite:
+            database = make_url(self.url).database
+            if not database or database == ":memory:" or "mode=memory" in self.url:
+                # Two engines below: an in-memory database would be two different databases.
+                raise ValueError(
+                    "DATABASE_URL: SQLite needs a file (sqlite:///path/bot.sqlite3), not memory."
+                )
             # Migrations and tests only: one connection, so they never wait on each other.
             self.engine: AsyncEngine = create_async_engine(
                 self.url,

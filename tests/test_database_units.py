@@ -421,3 +421,9 @@ async def test_when_sqlite_ends_the_transaction_mid_batch_nothing_of_the_batch_i
     # The database thread goes on.
     await database.write(add(4, "next batch"))
     assert await committed(database) == [(4, "next batch")]
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite+aiosqlite:///:memory:"])
+def test_an_in_memory_sqlite_database_is_refused_with_a_clear_message(url: str):
+    with pytest.raises(ValueError, match="SQLite needs a file"):
+        Database(url)
