@@ -15,6 +15,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -60,9 +61,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("pg_url")
 
 
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
+@asynccontextmanager
+async def scratch_database(url: str) -> AsyncIterator[Database]:
+    database = Database(url)
     await database.migrate()
     # Through the async engine, not the code under test.
     async with database.engine.begin() as conn:
@@ -74,15 +75,15 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-async def sqlite_database(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'bot.sqlite3'}")
-    await database.migrate()
-    async with database.engine.begin() as conn:
-        await conn.run_sync(scratch.create_all)
-    try:
+async def database(database_url: str) -> AsyncIterator[Database]:
+    async with scratch_database(database_url) as database:
         yield database
-    finally:
-        await database.close()
+
+
+@pytest.fixture
+async def sqlite_database(tmp_path: Path) -> AsyncIterator[Database]:
+    async with scratch_database(f"sqlite:///{tmp_path / 'bot.sqlite3'}") as database:
+        yield database
 
 
 async def committed(database: Database) -> list[tuple[int, str]]:
