@@ -1,4 +1,4 @@
-"""Composition root: read settings, build storage, services, adapter and bot; `python app.py` serves."""
+"""Composition root: read settings, build the database, services, adapter and bot; `python app.py` serves."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from datetime import timedelta
 
 import aiohttp
 from aiohttp import web
-from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from microsoft_agents.hosting.aiohttp import CloudAdapter
 
-from bot.auth import ProcessCredentialFactory, install_key_cache
+from bot.auth import BotCredentials, BotFrameworkTokens, auth_configuration
 from bot.background import BackgroundWork
 from bot.chat import ProactiveMessenger
-from bot.connector import FastBotFrameworkAuthentication
+from bot.connector import KeepAliveClientFactory
 from bot.logging_setup import configure_logging, install_redaction
 from bot.settings import Settings
 from bot.teams_bot import PhoneConnectorBot
@@ -98,14 +98,23 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
     requests = RequestService(
         database, provisioning, directory, lease_seconds=settings.pipeline_lease_seconds
     )
-    install_key_cache(settings.signing_key_refresh_seconds)
-    credentials = ProcessCredentialFactory(
-        settings.APP_ID, settings.APP_PASSWORD, settings.APP_TENANTID, msal_http_client=app[MSAL_HTTP_CLIENT]
-    )
+    tokens: BotFrameworkTokens | None = None
+    credentials: BotCredentials | None = None
+    if settings.authenticated:
+        tokens = BotFrameworkTokens(
+            settings.APP_ID, settings.APP_TENANTID, key_refresh_seconds=settings.signing_key_refresh_seconds
+        )
+        credentials = BotCredentials(
+            auth_configuration(
+                settings.APP_ID, settings.APP_PASSWORD, settings.APP_TYPE, settings.APP_TENANTID
+            ),
+            http_client=app[MSAL_HTTP_CLIENT],
+        )
     # One keep-alive HTTP session for every reply, card update and proactive message.
     connector_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
-    authentication = ConfigurationBotFrameworkAuthentication(settings, credentials_factory=credentials)
-    adapter = CloudAdapter(FastBotFrameworkAuthentication(authentication, connector_session))
+    adapter = CloudAdapter(
+        channel_service_client_factory=KeepAliveClientFactory(connector_session, credentials)
+    )
     adapter.on_turn_error = on_turn_error
     background = BackgroundWork()
     messenger = ProactiveMessenger(
@@ -129,7 +138,7 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
         adapter=adapter,
         bot=bot,
         readiness={"database": database.ping, "provisioning": provisioning.ping},
-        local_mode=not settings.authenticated,
+        tokens=tokens,
         admin_sign_in=add_user.admin_signed_in,
     )
     app[PARTS] = Parts(database, provisioning, requests, add_user, background, notifier, outbox)

@@ -6,7 +6,7 @@ Drives conversations one after the other (no concurrency, so every statement bel
 in flight, or to the background pipeline between turns) and prints, per turn kind, the SQL
 statements (counted with SQLAlchemy's `before_cursor_execute` event) and the median time.
 `--cprofile FILE` writes a cProfile of the whole run; `--noop` measures our HTTP route and
-CloudAdapter with a bot that does nothing (botbuilder's own per-turn cost).
+CloudAdapter with a bot that does nothing (the SDK's own per-turn cost).
 """
 
 from __future__ import annotations

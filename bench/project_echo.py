@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from aiohttp import web
-from botbuilder.core import MessageFactory, TurnContext
+from microsoft_agents.hosting.core import MessageFactory, TurnContext
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script, like app.py
 

@@ -1,1 +1,1 @@
-"""The Teams edge: settings, HTTP routes, adapter, activity handler. Knows botbuilder, not the rules."""
+"""The Teams edge: settings, HTTP routes, adapter, activity handler. Knows the Agents SDK, not the rules."""

@@ -1,153 +1,191 @@
-"""Bot Framework authentication, kept on botbuilder's validation path with its defects fixed.
+"""Bot Framework authentication on the Microsoft 365 Agents SDK, with the SDK's gaps closed.
 
-botbuilder 4.17.1 validates inbound JWTs correctly, but: every validation failure other than
-PermissionError becomes an HTTP 500; an unknown signing key (`kid`, i.e. a rotated key) raises
-IndexError and is refused until the 24 h key cache expires; keys are fetched with blocking
-`requests.get` on the event loop, without a timeout. Outbound, every turn builds a new msal app
-(no token cache across turns). This module fixes each of those without leaving botbuilder's path.
+Inbound, the SDK's `JwtTokenValidator` checks the signature (RS256 only), the audience and the
+time claims. What it does not do, and this module adds (each has a test in tests/test_auth.py
+that fails without it; README "Edge defects"):
+- issuer: checked only when opted in, so a token from any issuer passes: we allow Bot Framework's;
+- channel endorsement of the signing key (a key endorsed for `skype` must not sign `msteams`);
+- the `serviceurl` claim: compared by host only, and only with the SDK's host validator on;
+- every failure is an exception of some kind: we map them all to `PermissionError` (401);
+- signing keys are fetched by `PyJWKClient` in a worker thread under one lock, with a 30 s
+  timeout: a stalled key server holds every turn that needs that lock. `SigningKeys` fetches
+  with aiohttp and a short timeout, keeps the keys it has, and refreshes for an unknown key id.
+
+Outbound, `BotCredentials` is the SDK's `MsalAuth` (one msal app and token cache for the
+process, acquired off the event loop) with the token kept in memory until shortly before it
+expires, so a reply costs no thread hop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from typing import Any
 
 import aiohttp
-from botbuilder.schema import Activity
-from botframework.connector.auth import (
-    AuthenticateRequestResult,
-    BotFrameworkAuthentication,
-    JwtTokenExtractor,
-    MicrosoftAppCredentials,
-    PasswordServiceClientCredentialFactory,
-)
-from botframework.connector.auth.jwt_token_extractor import _OpenIdConfig
-from jwt.algorithms import RSAAlgorithm
+import jwt
+from microsoft_agents.activity import Activity
+from microsoft_agents.authentication.msal import MsalAuth
+from microsoft_agents.hosting.core import AgentAuthConfiguration, AuthTypes, ClaimsIdentity
+from microsoft_agents.hosting.core.authorization import JwtTokenValidator
 from msal import ConfidentialClientApplication
-from msrest.authentication import Authentication
 
 log = logging.getLogger(__name__)
 
+BOT_FRAMEWORK_ISSUERS = ("https://api.botframework.com",)
+BOT_FRAMEWORK_RESOURCE = "https://api.botframework.com"
+BOT_FRAMEWORK_SCOPES = ["https://api.botframework.com/.default"]
 KEY_FETCH_TIMEOUT_SECONDS = 5.0
 KEY_MAX_AGE_SECONDS = 24 * 3600.0
+TOKEN_RENEW_BEFORE_SECONDS = 300.0
 
 
-class AsyncOpenIdMetadata:
-    """Signing keys of one OpenID metadata document: fetched without blocking the loop, with a
-    timeout, refreshed when a token names a key we do not know (at most every
-    `min_refresh_seconds`), and never an exception for an unknown key."""
+class SigningKeys:
+    """Signing keys per JWKS URL, in the shape of the SDK's key manager (`get_signing_key`)."""
 
-    def __init__(self, url: str, min_refresh_seconds: float) -> None:
-        self.url = url
-        self.keys: list[dict[str, Any]] = []
-        self._fetched_at = float("-inf")
+    def __init__(self, min_refresh_seconds: float = 300.0) -> None:
         self._min_refresh = min_refresh_seconds
-        self._lock = asyncio.Lock()
+        self._keys: dict[str, list[dict[str, Any]]] = {}
+        self._fetched_at: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
 
-    async def get(self, key_id: str | None) -> _OpenIdConfig | None:
-        if time.monotonic() - self._fetched_at > KEY_MAX_AGE_SECONDS:
-            await self._refresh(force=True)
-        key = self._find(key_id)
-        if key is None and key_id:
-            await self._refresh(force=False)
-            key = self._find(key_id)
+    async def get_signing_key(self, jwks_uri: str, header: dict[str, Any]) -> jwt.PyJWK:
+        key = await self.jwk(jwks_uri, header.get("kid"))
+        if key is None:
+            raise PermissionError("unknown signing key")
+        return jwt.PyJWK(key)
+
+    async def jwk(self, jwks_uri: str, key_id: str | None) -> dict[str, Any] | None:
+        if time.monotonic() - self._fetched_at.get(jwks_uri, float("-inf")) > KEY_MAX_AGE_SECONDS:
+            await self._refresh(jwks_uri, force=True)
+        key = self._find(jwks_uri, key_id)
+        if key is None and key_id:  # a rotated key: ask again, at most every min_refresh seconds
+            await self._refresh(jwks_uri, force=False)
+            key = self._find(jwks_uri, key_id)
         return key
 
-    async def _refresh(self, *, force: bool) -> None:
-        async with self._lock:
-            if not force and time.monotonic() - self._fetched_at < self._min_refresh:
+    def _find(self, jwks_uri: str, key_id: str | None) -> dict[str, Any] | None:
+        return next((k for k in self._keys.get(jwks_uri, []) if key_id and k.get("kid") == key_id), None)
+
+    async def _refresh(self, jwks_uri: str, *, force: bool) -> None:
+        async with self._locks.setdefault(jwks_uri, asyncio.Lock()):
+            fetched_at = self._fetched_at.get(jwks_uri, float("-inf"))
+            if not force and time.monotonic() - fetched_at < self._min_refresh:
                 return
             timeout = aiohttp.ClientTimeout(total=KEY_FETCH_TIMEOUT_SECONDS)
             try:
                 async with aiohttp.ClientSession(timeout=timeout) as session:
-                    async with session.get(self.url) as response:
-                        response.raise_for_status()
-                        jwks_uri = (await response.json(content_type=None))["jwks_uri"]
                     async with session.get(jwks_uri) as response:
                         response.raise_for_status()
-                        self.keys = (await response.json(content_type=None))["keys"]
-                self._fetched_at = time.monotonic()
-            except (aiohttp.ClientError, TimeoutError, KeyError, ValueError) as exc:
-                # Keep the keys we have; the token is refused if none matches.
-                log.warning("could not fetch signing keys from %s: %s", self.url, type(exc).__name__)
-                self._fetched_at = max(self._fetched_at, time.monotonic() - KEY_MAX_AGE_SECONDS + 60)
-
-    def _find(self, key_id: str | None) -> _OpenIdConfig | None:
-        for key in self.keys:
-            if key_id and key.get("kid") == key_id:
-                public_key = RSAAlgorithm.from_jwk(json.dumps(key))
-                return _OpenIdConfig(public_key, key.get("endorsements", []))
-        return None
+                        keys = (await response.json(content_type=None))["keys"]
+                if not isinstance(keys, list):
+                    raise ValueError("keys is not a list")
+                self._keys[jwks_uri] = [k for k in keys if isinstance(k, dict)]
+                self._fetched_at[jwks_uri] = time.monotonic()
+            except (aiohttp.ClientError, TimeoutError, KeyError, TypeError, ValueError) as exc:
+                # Keep the keys we have, and try again in a minute rather than on every token.
+                log.warning("could not fetch signing keys from %s: %s", jwks_uri, type(exc).__name__)
+                self._fetched_at[jwks_uri] = max(fetched_at, time.monotonic() - KEY_MAX_AGE_SECONDS + 60)
 
 
-class _MetadataCache(dict):
-    """Stands in for `JwtTokenExtractor.metadataCache`: every metadata URL gets our fetcher."""
+class BotFrameworkTokens:
+    """Validates the Bot Framework token of an inbound activity; any failure is PermissionError."""
 
-    def __init__(self, min_refresh_seconds: float) -> None:
-        super().__init__()
-        self._min_refresh = min_refresh_seconds
+    def __init__(self, app_id: str, tenant_id: str = "", key_refresh_seconds: float = 300.0) -> None:
+        self._configuration = AgentAuthConfiguration(
+            client_id=app_id,
+            tenant_id=tenant_id or None,
+            issuers=list(BOT_FRAMEWORK_ISSUERS),
+            validate_issuer=True,
+        )
+        self._keys = SigningKeys(key_refresh_seconds)
+        self._validator = JwtTokenValidator(self._configuration)
+        self._validator._jwk_client_manager = self._keys  # the SDK's hook for its key cache
 
-    def get(self, url: str, default: Any = None) -> AsyncOpenIdMetadata:
-        if url not in self:
-            self[url] = AsyncOpenIdMetadata(url, self._min_refresh)
-        return self[url]
+    async def authenticate(self, auth_header: str, activity: Activity) -> ClaimsIdentity:
+        try:
+            return await self._authenticate(auth_header, activity)
+        except PermissionError:
+            raise
+        except Exception as exc:  # a forged or broken token raises all sorts: each one is a 401
+            log.info("refused a request: %s", type(exc).__name__)
+            raise PermissionError("unauthorized") from None
+
+    async def _authenticate(self, auth_header: str, activity: Activity) -> ClaimsIdentity:
+        scheme, _, token = auth_header.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise PermissionError("no bearer token")
+        # Refused on the unverified issuer before any key is fetched: an attacker's token must
+        # not make us download keys from wherever its issuer points.
+        unverified = jwt.decode(token, options={"verify_signature": False})
+        if unverified.get("iss") not in BOT_FRAMEWORK_ISSUERS:
+            raise PermissionError("issuer not accepted")
+        identity = await self._validator.validate_token(token)
+        jwks_uri = _jwks_uri(identity.claims.get("iss"))
+        key = await self._keys.jwk(jwks_uri, jwt.get_unverified_header(token).get("kid"))
+        channel = str(activity.channel_id or "")
+        if channel and channel not in ((key or {}).get("endorsements") or []):
+            raise PermissionError("signing key not endorsed for this channel")
+        if identity.claims.get("serviceurl") != activity.service_url:
+            raise PermissionError("serviceUrl does not match the token")
+        return identity
 
 
-def install_key_cache(min_refresh_seconds: float = 300.0) -> None:
-    """Replace botbuilder's class-level key cache (also clears it, e.g. between tests)."""
-    JwtTokenExtractor.metadataCache = _MetadataCache(min_refresh_seconds)
+def _jwks_uri(issuer: Any) -> str:
+    from microsoft_agents.hosting.core.authorization._entra_issuers import BOTFRAMEWORK_JWKS_URIS
+
+    return BOTFRAMEWORK_JWKS_URIS[issuer]
 
 
-async def authenticate(
-    auth: BotFrameworkAuthentication, activity: Activity, auth_header: str
-) -> AuthenticateRequestResult:
-    """botbuilder's own validation; every failure (bad signature, expired, wrong audience or
-    issuer, unendorsed channel, serviceUrl mismatch, garbage) becomes PermissionError (401)."""
-    try:
-        return await auth.authenticate_request(activity, auth_header)
-    except PermissionError:
-        raise
-    except Exception as exc:
-        log.info("refused a request: %s", type(exc).__name__)
-        raise PermissionError("unauthorized") from None
+def auth_configuration(app_id: str, password: str, app_type: str, tenant_id: str) -> AgentAuthConfiguration:
+    """The Bot Framework settings (`MicrosoftAppType` and friends) in the SDK's terms."""
+    if app_type.lower() == "userassignedmsi":
+        return AgentAuthConfiguration(
+            auth_type=AuthTypes.user_managed_identity, client_id=app_id, tenant_id=tenant_id or None
+        )
+    single = app_type.lower() == "singletenant"
+    return AgentAuthConfiguration(
+        auth_type=AuthTypes.client_secret,
+        client_id=app_id,
+        client_secret=password,
+        tenant_id=tenant_id if single and tenant_id else "botframework.com",
+    )
 
 
-class ProcessCredentialFactory(PasswordServiceClientCredentialFactory):
-    """One credentials object (one msal app, one token cache) per scope for the whole process;
-    the first token is fetched in a thread so the event loop never waits on it."""
+class BotCredentials(MsalAuth):
+    """The bot's outbound token: one for the process, renewed shortly before it expires."""
 
-    def __init__(
-        self, app_id: str, password: str, tenant_id: str = "", *, msal_http_client: Any = None
-    ) -> None:
-        super().__init__(app_id, password, tenant_id)
-        self._cache: dict[tuple[str, str, str], Authentication] = {}
+    def __init__(self, configuration: AgentAuthConfiguration, *, http_client: Any = None) -> None:
+        super().__init__(configuration)
+        self._http_client = http_client
+        self._memo: dict[tuple[str, ...], tuple[str, float]] = {}
         self._lock = asyncio.Lock()
-        self._http_client = msal_http_client
 
-    async def create_credentials(
-        self, app_id: str, oauth_scope: str, login_endpoint: str, validate_authority: bool
-    ) -> Authentication:
-        if await self.is_authentication_disabled():
-            return MicrosoftAppCredentials.empty()
-        key = (app_id, oauth_scope or "", login_endpoint or "")
+    async def get_access_token(
+        self, resource_url: str, scopes: list[str], force_refresh: bool = False
+    ) -> str:
+        key = (resource_url, *scopes)
+        memo = self._memo.get(key)
+        if memo and not force_refresh and memo[1] - TOKEN_RENEW_BEFORE_SECONDS > time.time():
+            return memo[0]
         async with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                return cached
-            credentials = await super().create_credentials(
-                app_id, oauth_scope, login_endpoint, validate_authority
-            )
-            if self._http_client is not None and isinstance(credentials, MicrosoftAppCredentials):
-                credentials.app = ConfidentialClientApplication(
-                    client_id=credentials.microsoft_app_id,
-                    client_credential=credentials.microsoft_app_password,
-                    authority=credentials.oauth_endpoint,
-                    http_client=self._http_client,
-                )
-            if isinstance(credentials, MicrosoftAppCredentials) and credentials.microsoft_app_id:
-                await asyncio.to_thread(credentials.get_access_token)
-            self._cache[key] = credentials
-            return credentials
+            memo = self._memo.get(key)
+            if memo and not force_refresh and memo[1] - TOKEN_RENEW_BEFORE_SECONDS > time.time():
+                return memo[0]
+            access = await self._get_access_token(resource_url, scopes, force_refresh)
+            self._memo[key] = (access.token, float(access.expires_on))
+            return access.token
+
+    def _create_client_application(self, tenant_id: str | None = None) -> Any:
+        configuration = self._msal_configuration
+        if self._http_client is None or configuration.AUTH_TYPE != AuthTypes.client_secret:
+            return super()._create_client_application(tenant_id)
+        # Tests answer Entra ID locally: msal takes its HTTP client only at construction.
+        return ConfidentialClientApplication(
+            client_id=configuration.CLIENT_ID,
+            authority=MsalAuth._resolve_authority(configuration, tenant_id),
+            client_credential=configuration.CLIENT_SECRET,
+            http_client=self._http_client,
+        )

@@ -1,4 +1,4 @@
-"""The `Chat` and `Messenger` ports of dialogs/, over botbuilder's TurnContext and adapter."""
+"""The `Chat` and `Messenger` ports of dialogs/, over the Agents SDK's TurnContext and adapter."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
-from botbuilder.core import BotAdapter, TurnContext
-from botbuilder.schema import Activity, ActivityTypes, ConversationReference
+from microsoft_agents.activity import Activity, ActivityTypes, ConversationReference
+from microsoft_agents.hosting.core import ChannelAdapter, TurnContext
 from microsoft_teams.cards import AdaptiveCard
 
-from bot import schema_json
-from bot.cards import attachment, card_activity
+from bot.cards import attachment, card_activity, text_activity
 from dialogs.ports import DeliveryFailed, DeliveryRetry
 
 log = logging.getLogger(__name__)
@@ -48,8 +47,24 @@ class ConversationRateLimit:
             self._sent = {k: v for k, v in self._sent.items() if v and v[-1] > cutoff}
 
 
+def reference_of(activity: Activity) -> dict[str, Any]:
+    """The conversation reference of an activity, as plain JSON (the Bot Framework shape)."""
+    return activity.get_conversation_reference().model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def load_reference(stored: dict[str, Any]) -> ConversationReference:
+    """A stored reference, also one written by the botbuilder 4.17.1 release: that one names the
+    tenant `conversation.tenantID`, which the SDK's model would drop."""
+    conversation = stored.get("conversation")
+    if isinstance(conversation, dict) and "tenantID" in conversation:
+        conversation = {k: v for k, v in conversation.items() if k != "tenantID"}
+        conversation.setdefault("tenantId", stored["conversation"]["tenantID"])
+        stored = {**stored, "conversation": conversation}
+    return ConversationReference.model_validate(stored)
+
+
 def card_ref(turn: TurnContext, activity_id: str | None) -> dict[str, Any]:
-    conversation = schema_json.to_json(TurnContext.get_conversation_reference(turn.activity))
+    conversation = reference_of(turn.activity)
     # The id of the activity of this turn: a proactive update does not use it (it sends under a
     # new one), and without it every click on a card gives the same reference (no write).
     conversation.pop("activityId", None)
@@ -67,16 +82,14 @@ class TurnChat:
         return card_ref(self._turn, response.id if response else None)
 
     async def send_text(self, text: str) -> None:
-        await self._turn.send_activity(
-            Activity(type=ActivityTypes.message, text=text, text_format="markdown")
-        )
+        await self._turn.send_activity(text_activity(text))
 
     def clicked_card_ref(self) -> dict[str, Any] | None:
         reply_to = self._turn.activity.reply_to_id
         return card_ref(self._turn, reply_to) if reply_to else None
 
     def reference(self) -> dict[str, Any]:
-        return schema_json.to_json(TurnContext.get_conversation_reference(self._turn.activity))
+        return reference_of(self._turn.activity)
 
 
 class ProactiveMessenger:
@@ -84,7 +97,7 @@ class ProactiveMessenger:
 
     def __init__(
         self,
-        adapter: BotAdapter,
+        adapter: ChannelAdapter,
         app_id: str,
         trusted_hosts: tuple[str, ...] = (),
         authenticated: bool = True,
@@ -108,7 +121,7 @@ class ProactiveMessenger:
 
     async def send_text(self, conversation: dict[str, Any], text: str) -> None:
         async def callback(turn: TurnContext) -> None:
-            await turn.send_activity(Activity(type=ActivityTypes.message, text=text, text_format="markdown"))
+            await turn.send_activity(text_activity(text))
 
         await self._continue(conversation, callback)
 
@@ -140,7 +153,11 @@ class ProactiveMessenger:
         return url.scheme == "https" and any(host == h or host.endswith("." + h) for h in self._trusted_hosts)
 
     async def _continue(self, conversation: dict[str, Any], callback: Any) -> None:
-        reference = ConversationReference().deserialize(conversation)
+        try:
+            reference = load_reference(conversation)
+        except ValueError as exc:
+            log.warning("refused a proactive send to an unreadable conversation reference")
+            raise DeliveryFailed("conversation reference not readable") from exc
         if not self.is_trusted(reference.service_url):
             log.warning("refused a proactive send to an untrusted service URL host")
             raise DeliveryFailed("service URL not on the allowlist")
@@ -150,7 +167,7 @@ class ProactiveMessenger:
             wait = self._limit.delay(key, time.monotonic())
             if wait > 0:
                 await asyncio.sleep(wait)
-            # botbuilder hands exceptions raised in the callback to on_turn_error and returns
+            # The adapter hands exceptions raised in the callback to on_turn_error and returns
             # normally: catch them here, or a throttled send would count as delivered.
             failures: list[Exception] = []
 
@@ -161,7 +178,9 @@ class ProactiveMessenger:
                     failures.append(exc)
 
             try:
-                await self._adapter.continue_conversation(reference, guarded, self._app_id)
+                await self._adapter.continue_conversation(
+                    self._app_id, reference.get_continuation_activity(), guarded
+                )
             except Exception as exc:
                 raise classify(exc) from exc
             finally:

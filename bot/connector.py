@@ -1,11 +1,10 @@
-"""A fast reply path: botbuilder's connector calls over one shared aiohttp session.
+"""The reply path: the Agents SDK's connector calls over one shared keep-alive aiohttp session.
 
-Stock botbuilder 4.17.1 builds a new ConnectorClient for every turn and sends each reply through
-`requests` in a thread pool (msrest's AsyncRequestsHTTPSender): a new TCP connection per reply.
-This module keeps botbuilder's authentication objects (the same credentials, so the same tokens,
-from the process-wide `ProcessCredentialFactory`) and replaces only the HTTP client behind
-`conversations.*`, with keep-alive connections, a timeout, and retries of 429/412/502/504 that
-honour Retry-After (msrest retries none of them for POSTs).
+The SDK's `RestChannelServiceClientFactory` builds a `TeamsConnectorClient` with a new
+`aiohttp.ClientSession` for every turn (a new TCP connection per turn), asks the token provider
+for every turn, and retries nothing. This factory hands the adapter a client over one session
+for the process, with the bot's cached token (bot/auth.py), a timeout, and retries of
+429/412/502/503/504 that honour Retry-After.
 """
 
 from __future__ import annotations
@@ -18,17 +17,10 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-from botbuilder.schema import Activity, ResourceResponse
-from botframework.connector.auth import (
-    AuthenticateRequestResult,
-    BotFrameworkAuthentication,
-    ClaimsIdentity,
-    ConnectorFactory,
-    MicrosoftAppCredentials,
-)
+from microsoft_agents.activity import Activity, ResourceResponse
+from microsoft_agents.hosting.core import ClaimsIdentity, TurnContext
 
-from bot import schema_json
-from bot.cards import CARD_CONTENT_TYPE
+from bot.auth import BOT_FRAMEWORK_RESOURCE, BOT_FRAMEWORK_SCOPES, BotCredentials
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +30,7 @@ MAX_RETRY_AFTER_SECONDS = 10.0
 
 
 class _Response:
-    """Enough of a `requests.Response` for callers that look at status and headers."""
+    """Status and headers of a refused call, for `bot.chat.classify`."""
 
     def __init__(self, status: int, headers: dict[str, str], text: str) -> None:
         self.status_code = status
@@ -52,13 +44,15 @@ class ConnectorError(Exception):
         self.response = _Response(status, headers, text)
 
 
-class FastConversations:
-    """The `conversations` operations botbuilder's adapter uses: send, reply, update, delete."""
+class KeepAliveConversations:
+    """The `conversations` operations the SDK's adapter uses: send, reply, update, delete."""
 
-    def __init__(self, session: aiohttp.ClientSession, service_url: str, credentials: Any) -> None:
+    def __init__(self, session: aiohttp.ClientSession, service_url: str, token: str | None) -> None:
         self._session = session
         self._base = service_url.rstrip("/") + "/v3/conversations"
-        self._credentials = credentials
+        self._headers = {"Content-Type": "application/json; charset=utf-8"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
 
     async def send_to_conversation(self, conversation_id: str, activity: Activity) -> ResourceResponse:
         return await self._call("POST", f"{_q(conversation_id)}/activities", activity)
@@ -76,22 +70,16 @@ class FastConversations:
     async def delete_activity(self, conversation_id: str, activity_id: str) -> None:
         await self._call("DELETE", f"{_q(conversation_id)}/activities/{_q(activity_id)}", None)
 
-    async def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json; charset=utf-8"}
-        credentials = self._credentials
-        if isinstance(credentials, MicrosoftAppCredentials) and credentials.microsoft_app_id:
-            # msal answers from its in-memory cache; the first token was fetched off the loop.
-            headers["Authorization"] = f"Bearer {credentials.get_access_token()}"
-        return headers
-
     async def _call(self, method: str, path: str, activity: Activity | None) -> ResourceResponse:
-        body = _serialize(activity) if activity is not None else None
+        body = (
+            activity.model_dump(mode="json", by_alias=True, exclude_none=True)
+            if activity is not None
+            else None
+        )
         url = f"{self._base}/{path}"
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                async with self._session.request(
-                    method, url, json=body, headers=await self._headers()
-                ) as resp:
+                async with self._session.request(method, url, json=body, headers=self._headers) as resp:
                     text = await resp.text()
                     if resp.status < 300:
                         return _resource(text)
@@ -108,90 +96,51 @@ class FastConversations:
         raise AssertionError("unreachable")
 
 
-class FastConnectorClient:
-    def __init__(self, session: aiohttp.ClientSession, service_url: str, credentials: Any) -> None:
-        self.conversations = FastConversations(session, service_url, credentials)
+class KeepAliveConnectorClient:
+    """Enough of the SDK's `ConnectorClientBase` for replies, updates and proactive messages."""
+
+    def __init__(self, session: aiohttp.ClientSession, service_url: str, token: str | None) -> None:
+        self.base_uri = service_url
+        self.conversations = KeepAliveConversations(session, service_url, token)
+        self.attachments = None
+
+    async def close(self) -> None:
+        """The session is the process's, closed by app.py."""
 
 
-class FastConnectorFactory(ConnectorFactory):
-    """Wraps botbuilder's factory: same credentials for the same app id and audience."""
+class _NoUserTokens:
+    """This bot uses no user sign-in (OAuth cards): the SDK's user-token client is never called."""
 
-    def __init__(self, inner: ConnectorFactory, session: aiohttp.ClientSession) -> None:
-        self._inner = inner
+    async def close(self) -> None:
+        return None
+
+
+class KeepAliveClientFactory:
+    """The SDK's `ChannelServiceClientFactoryBase`, for the Bot Connector of Teams only."""
+
+    def __init__(self, session: aiohttp.ClientSession, credentials: BotCredentials | None) -> None:
         self._session = session
+        self._credentials = credentials  # None: local mode, nothing is authenticated
+        self._no_user_tokens = _NoUserTokens()
 
-    async def create(self, service_url: str, audience: str | None = None) -> FastConnectorClient:
-        inner = self._inner
-        credentials = await inner._credential_factory.create_credentials(
-            inner._app_id,
-            audience or inner._to_channel_from_bot_oauth_scope,
-            inner._login_endpoint,
-            inner._validate_authority,
-        )
-        return FastConnectorClient(self._session, service_url, credentials)
+    async def create_connector_client(
+        self,
+        context: TurnContext | None,
+        claims_identity: ClaimsIdentity,
+        service_url: str,
+        audience: str,
+        scopes: list[str] | None = None,
+        use_anonymous: bool = False,
+    ) -> KeepAliveConnectorClient:
+        token = None
+        if self._credentials is not None:
+            token = await self._credentials.get_access_token(BOT_FRAMEWORK_RESOURCE, BOT_FRAMEWORK_SCOPES)
+        return KeepAliveConnectorClient(self._session, service_url, token)
 
-
-class FastBotFrameworkAuthentication(BotFrameworkAuthentication):
-    """botbuilder's authentication, unchanged, whose connector factories use the fast client."""
-
-    def __init__(self, inner: BotFrameworkAuthentication, session: aiohttp.ClientSession) -> None:
-        self._inner = inner
-        self._session = session
-        self._token_clients: dict[str, Any] = {}
-
-    async def authenticate_request(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
-        result = await self._inner.authenticate_request(activity, auth_header)
-        if result.connector_factory is not None:
-            result.connector_factory = FastConnectorFactory(result.connector_factory, self._session)
-        return result
-
-    async def authenticate_streaming_request(self, auth_header: str, channel_id_header: str) -> Any:
-        return await self._inner.authenticate_streaming_request(auth_header, channel_id_header)
-
-    def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
-        return FastConnectorFactory(self._inner.create_connector_factory(claims_identity), self._session)
-
-    async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> Any:
-        # botbuilder builds one per turn (for OAuth sign-in, which this bot does not use): one per
-        # app id is enough, and saves ~3 ms a turn.
-        key = claims_identity.get_claim_value("aud") or claims_identity.get_claim_value("appid") or ""
-        client = self._token_clients.get(key)
-        if client is None:
-            client = await self._inner.create_user_token_client(claims_identity)
-            self._token_clients[key] = client
-        return client
-
-    def create_bot_framework_client(self) -> Any:
-        return self._inner.create_bot_framework_client()
-
-    def get_originating_audience(self) -> str:
-        return self._inner.get_originating_audience()
-
-    async def authenticate_channel_request(self, auth_header: str) -> ClaimsIdentity:
-        return await self._inner.authenticate_channel_request(auth_header)
-
-
-def _serialize(activity: Activity) -> dict[str, Any]:
-    """`activity.serialize()` (bot/schema_json.py), without walking every node of an adaptive
-    card's content (plain JSON already: bot/cards.py): a third of the cost of a progress update."""
-    attachments = activity.attachments or []
-    plain = [
-        a.content if a.content_type == CARD_CONTENT_TYPE and isinstance(a.content, dict) else None
-        for a in attachments
-    ]
-    try:
-        for item, content in zip(attachments, plain, strict=True):
-            if content is not None:
-                item.content = None
-        body = schema_json.to_json(activity)
-    finally:
-        for item, content in zip(attachments, plain, strict=True):
-            if content is not None:
-                item.content = content
-    for item, content in zip(body.get("attachments") or [], plain, strict=False):
-        if content is not None:
-            item["content"] = content
-    return body
+    async def create_user_token_client(
+        self, context: TurnContext, claims_identity: ClaimsIdentity, use_anonymous: bool = False
+    ) -> Any:
+        return self._no_user_tokens
 
 
 def _q(value: str) -> str:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
-from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
+from microsoft_agents.activity import Activity, ActivityTypes, ChannelAccount, InvokeResponse
+from microsoft_agents.hosting.core import ActivityHandler, TurnContext
 
-from bot import schema_json
 from bot.cards import attachment, card_invoke_response
-from bot.chat import TurnChat
+from bot.chat import TurnChat, reference_of
 from cards.common import COMMAND_KEY
 from cards.notice import notice_card
 from dialogs.add_user import CARD_ACTIONS, AddUserConversation
@@ -57,15 +56,16 @@ class PhoneConnectorBot(ActivityHandler):
     async def on_turn(self, turn: TurnContext) -> None:
         # Roles are looked up on every turn and every click, from tenant id + AAD object id (the
         # directory may answer from its cache: ROLE_CACHE_SECONDS, SECURITY.md).
-        sender = turn.activity.from_property or ChannelAccount()
+        sender = turn.activity.from_property or ChannelAccount(id="")
         actor = await self._directory.actor(
             tenant_of(turn.activity), sender.aad_object_id or "", sender.name or ""
         )
         turn.turn_state[ACTOR_KEY] = actor
         conversation = turn.activity.conversation
         if sender.id and conversation is not None and conversation.conversation_type in (None, "personal"):
-            reference = schema_json.to_json(TurnContext.get_conversation_reference(turn.activity))
-            await self._notifier.remember(actor, sender.id, actor.name or sender.name or "", reference)
+            await self._notifier.remember(
+                actor, sender.id, actor.name or sender.name or "", reference_of(turn.activity)
+            )
         await super().on_turn(turn)
 
     async def _actor(self, turn: TurnContext) -> Actor:
@@ -133,7 +133,7 @@ class PhoneConnectorBot(ActivityHandler):
             )
         if name == "application/search":
             return await self._search(turn, value)
-        # Unknown invokes are answered politely instead of with botbuilder's 501.
+        # Unknown invokes are answered politely instead of with the SDK's 501.
         return InvokeResponse(status=200, body={})
 
     async def _search(self, turn: TurnContext, value: dict[str, Any]) -> InvokeResponse:

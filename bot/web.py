@@ -1,5 +1,5 @@
-"""The HTTP routes: /api/messages (validated before botbuilder sees it), the Global Admin sign-in
-callback /api/ctt/callback, /healthz, /readyz."""
+"""The HTTP routes: /api/messages (validated and authenticated before the Agents SDK sees it), the
+Global Admin sign-in callback /api/ctt/callback, /healthz, /readyz."""
 
 from __future__ import annotations
 
@@ -13,15 +13,13 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlparse
 
 from aiohttp import web
-from botbuilder.core import TurnContext
-from botbuilder.integration.aiohttp import CloudAdapter
-from botbuilder.schema import Activity, ActivityTypes
-from msrest.serialization import Model
+from microsoft_agents.activity import Activity, ActivityTypes
+from microsoft_agents.hosting.aiohttp import CloudAdapter
+from microsoft_agents.hosting.core import ClaimsIdentity, TurnContext
 
-from bot import schema_json
-from bot.auth import authenticate
+from bot.auth import BotFrameworkTokens
 from bot.background import start_after_reply
-from bot.cards import card_invoke_response
+from bot.cards import card_invoke_response, text_activity
 from bot.teams_bot import PhoneConnectorBot
 from cards.notice import notice_card
 
@@ -50,8 +48,8 @@ class Runtime:
     adapter: CloudAdapter
     bot: PhoneConnectorBot
     readiness: dict[str, Callable[[], Awaitable[None]]]
-    # No app id: nothing is authenticated, so replies may only go to a client on this machine.
-    local_mode: bool = False
+    # None: no app id, nothing is authenticated, so replies may only go to a client on this machine.
+    tokens: BotFrameworkTokens | None = None
     # The provisioning platform's callback after a Global Admin signed in (dialogs/add_user.py).
     admin_sign_in: AdminSignInHandler | None = None
 
@@ -71,14 +69,12 @@ async def on_turn_error(turn: TurnContext, error: Exception) -> None:
     log.error("turn failed", exc_info=error)
     try:
         if turn.activity.type == ActivityTypes.invoke and turn.activity.name == "adaptiveCard/action":
+            answer = card_invoke_response(notice_card("Something went wrong", SORRY, attention=True))
             await turn.send_activity(
-                Activity(
-                    type=ActivityTypes.invoke_response,
-                    value=card_invoke_response(notice_card("Something went wrong", SORRY, attention=True)),
-                )
+                Activity(type=ActivityTypes.invoke_response, value=answer.model_dump(by_alias=True))
             )
         elif turn.activity.type == ActivityTypes.message:
-            await turn.send_activity(SORRY)
+            await turn.send_activity(text_activity(SORRY))
     except Exception:
         log.warning("could not tell the user about the failure", exc_info=True)
 
@@ -135,36 +131,28 @@ async def _messages(request: web.Request) -> tuple[web.Response, dict[str, Any]]
         "tenant": str(body["conversation"].get("tenantId") or "")[:64],
         "conversation": str(body["conversation"].get("id"))[:120],
     }
-    if runtime.local_mode and not _is_loopback_url(body["serviceUrl"]):
+    if runtime.tokens is None and not _is_loopback_url(body["serviceUrl"]):
         return _problem(
             400, "In local mode (no MicrosoftAppId) the bot only answers a client on this machine."
         ), fields
-    conversation = body["conversation"]
-    if "tenantId" in conversation and "tenantID" not in conversation:
-        # Teams sends conversation.tenantId; botbuilder's model only maps "tenantID".
-        conversation["tenantID"] = conversation["tenantId"]
     try:
-        activity = Activity().deserialize(body)
-    except Exception:
+        activity = Activity.model_validate(body)
+    except ValueError:  # pydantic's ValidationError
         return _problem(400, "Body is not a Bot Framework activity."), fields
-    auth_header = request.headers.get("Authorization", "")
-    try:
-        authenticated = await authenticate(
-            runtime.adapter.bot_framework_authentication, activity, auth_header
-        )
-    except PermissionError:
-        return _problem(401, "Unauthorized."), fields
-    invoke_response = await runtime.adapter.process_activity(authenticated, activity, runtime.bot.on_turn)
+    if runtime.tokens is None:
+        identity = ClaimsIdentity()  # anonymous: the SDK then sends without a token
+    else:
+        try:
+            identity = await runtime.tokens.authenticate(request.headers.get("Authorization", ""), activity)
+        except PermissionError:
+            return _problem(401, "Unauthorized."), fields
+    invoke_response = await runtime.adapter.process_activity(identity, activity, runtime.bot.on_turn)
     if invoke_response is None:
         return web.Response(status=201), fields
-    body_out = invoke_response.body
-    if isinstance(body_out, Model):
-        body_out = schema_json.to_json(body_out)
-    elif hasattr(body_out, "serialize"):
-        body_out = body_out.serialize()
-    if body_out is None:
-        return web.Response(status=invoke_response.status or 200), fields
-    return web.json_response(body_out, status=invoke_response.status or 200), fields
+    status = invoke_response.status or 200
+    if invoke_response.body is None:
+        return web.Response(status=status), fields
+    return web.json_response(invoke_response.body, status=status), fields
 
 
 def _activity_problem(body: Any) -> str | None:

@@ -1,4 +1,4 @@
-"""Offline stand-ins for Microsoft's identity endpoints: OpenID metadata + JWKS for inbound tokens
+"""Offline stand-ins for Microsoft's identity endpoints: the Bot Framework JWKS for inbound tokens
 (served from its own thread and loop), and an msal `http_client` that answers token requests."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class SigningKey:
 
 
 class KeyServer:
-    """OpenID metadata and JWKS on 127.0.0.1, on a thread of its own; `hold()` makes it stall."""
+    """The JWKS on 127.0.0.1 (`{url}/keys`), on a thread of its own; clearing `release` makes it stall."""
 
     def __init__(self) -> None:
         self.keys: list[SigningKey] = []
@@ -60,7 +60,6 @@ class KeyServer:
 
     async def _start(self) -> None:
         app = web.Application()
-        app.router.add_get("/metadata", self._metadata)
         app.router.add_get("/keys", self._keys)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -69,11 +68,8 @@ class KeyServer:
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://127.0.0.1:{port}"
 
-    async def _metadata(self, _request: web.Request) -> web.Response:
-        await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 30)
-        return web.json_response({"issuer": BOT_ISSUER, "jwks_uri": f"{self.url}/keys"})
-
     async def _keys(self, _request: web.Request) -> web.Response:
+        await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 30)
         self.fetches += 1
         return web.json_response({"keys": [k.jwk() for k in self.keys]})
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -13,27 +13,8 @@ import pytest
 from aiohttp import web
 
 from app import PARTS, Parts, create_app
-from bot import schema_json
 from bot.settings import Settings
 from tests.doubles import CONTOSO, CONTOSO_ADMIN, ConnectorDouble, TeamsUser
-
-
-@pytest.fixture(autouse=True)
-def schema_json_is_msrest_json(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every object the bot turns into JSON in any test (activities it sends, conversation
-    references, invoke responses) is checked against msrest's own `serialize()`."""
-    fast = schema_json.to_json
-    differences: list[str] = []
-
-    def checked(model: Any) -> dict[str, Any]:
-        ours, theirs = fast(model), model.serialize()
-        if ours != theirs:
-            differences.append(f"{type(model).__name__}: {ours!r} != {theirs!r}")
-        return ours
-
-    monkeypatch.setattr(schema_json, "to_json", checked)
-    yield
-    assert not differences, differences[:3]
 
 
 def free_port() -> int:

@@ -1,6 +1,6 @@
-"""Inbound JWT validation on botbuilder's production path, offline: every bad token is a 401 with
-no side effect; rotated keys are picked up; a slow key server stalls nobody. Outbound: one msal
-app and one token for the process."""
+"""Inbound JWT validation on the Agents SDK's validator (bot/auth.py), offline: every bad token is
+a 401 with no side effect; rotated keys are picked up; a slow key server stalls nobody. Outbound:
+one msal app and one token for the process."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import aiohttp
 import jwt
 import pytest
-from botframework.connector.auth import AuthenticationConstants, ChannelValidation
+from microsoft_agents.hosting.core.authorization._entra_issuers import BOTFRAMEWORK_JWKS_URIS
 
-from tests.auth_doubles import KeyServer, MsalHttpStub, SigningKey
+from tests.auth_doubles import BOT_ISSUER, KeyServer, MsalHttpStub, SigningKey
 from tests.conftest import RunningBot, make_settings, running_bot
 from tests.doubles import CONTOSO, CONTOSO_ADMIN, ConnectorDouble, TeamsUser, card_text
 
@@ -26,10 +26,8 @@ def key_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[KeyServer]:
     server = KeyServer()
     server.keys.append(SigningKey(kid="key-1"))
     server.start()
-    monkeypatch.setattr(ChannelValidation, "open_id_metadata_endpoint", f"{server.url}/metadata")
-    monkeypatch.setattr(
-        AuthenticationConstants, "TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL", f"{server.url}/metadata"
-    )
+    # Where the SDK looks for the Bot Framework's signing keys.
+    monkeypatch.setitem(BOTFRAMEWORK_JWKS_URIS, BOT_ISSUER, f"{server.url}/keys")
     yield server
     server.stop()
 

@@ -16,12 +16,8 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from botbuilder.core import ConversationState, StoreItem, TurnContext
-from botbuilder.core.adapters import TestAdapter
-from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationAccount
 from sqlalchemy import insert, inspect, select, text
 
-from bot.storage import DatabaseStorage, StorageConflict
 from services import ctt_records
 from services import database as db
 from services.conversations import ConversationBook
@@ -187,83 +183,6 @@ async def test_lost_update_race_one_writer_wins_the_others_conflict(database_url
     finally:
         for d in instances:
             await d.close()
-
-
-def _turn(adapter: TestAdapter, text_: str) -> TurnContext:
-    activity = Activity(
-        type=ActivityTypes.message,
-        channel_id="msteams",
-        conversation=ConversationAccount(id="a:conversation-1"),
-        from_property=ChannelAccount(id="29:user"),
-        recipient=ChannelAccount(id="28:bot"),
-        text=text_,
-    )
-    return TurnContext(adapter, activity)
-
-
-async def test_two_concurrent_turns_of_one_conversation_never_lose_an_update(database_url: str):
-    """botbuilder's ConversationState on two instances: both turns load version 1; the second save
-    is refused instead of overwriting the first turn's change."""
-    instances = [Database(database_url), Database(database_url)]
-    try:
-        await instances[0].migrate()
-        states = [ConversationState(DatabaseStorage(StateStore(d))) for d in instances]
-        adapter = TestAdapter()
-        setup = _turn(adapter, "hello")
-        await states[0].load(setup)
-        states[0].create_property("answers")
-        await states[0].set_property_value(setup, "answers", ["first"])
-        await states[0].save_changes(setup)
-
-        turns = [_turn(adapter, "one"), _turn(adapter, "two")]
-        await asyncio.gather(*(s.load(t) for s, t in zip(states, turns, strict=True)))
-        for state, turn in zip(states, turns, strict=True):
-            answers = await state.get_property_value(turn, "answers")
-            await state.set_property_value(turn, "answers", [*answers, turn.activity.text])
-        outcomes = await asyncio.gather(
-            *(s.save_changes(t) for s, t in zip(states, turns, strict=True)), return_exceptions=True
-        )
-        conflicts = [o for o in outcomes if isinstance(o, StorageConflict)]
-        assert len(conflicts) == 1 and outcomes.count(None) == 1
-        winner = turns[outcomes.index(None)].activity.text
-
-        check = _turn(adapter, "check")
-        await states[1].load(check, force=True)
-        assert await states[1].get_property_value(check, "answers") == ["first", winner]
-    finally:
-        for d in instances:
-            await d.close()
-
-
-async def test_storage_keeps_etags_current_objects_typed_and_star_overwrites(database: Database):
-    storage = DatabaseStorage(StateStore(database))
-    item = {"count": 1}
-    await storage.write({"k": item})
-    assert item["e_tag"], "a write hands back the new eTag, so the same turn can save again"
-    item["count"] = 2
-    await storage.write({"k": item})
-    assert (await storage.read(["k"]))["k"]["count"] == 2
-
-    note = StoreItem(text="typed", e_tag="*")
-    await storage.write({"note": note})
-    back = (await storage.read(["note"]))["note"]
-    assert isinstance(back, StoreItem) and back.text == "typed" and back.e_tag == note.e_tag
-
-    stale = {"count": 3, "e_tag": "not-the-current-one"}
-    with pytest.raises(StorageConflict):
-        await storage.write({"k": stale})
-    await storage.write({"k": {"count": 4, "e_tag": "*"}})
-    assert (await storage.read(["k"]))["k"]["count"] == 4
-    await storage.delete(["k", "note"])
-    assert await storage.read(["k", "note"]) == {}
-
-
-async def test_state_is_stored_as_plain_json(database: Database):
-    storage = DatabaseStorage(StateStore(database))
-    await storage.write({"k": {"answers": ["a", "b"], "n": 1}})
-    async with database.engine.connect() as conn:
-        stored = (await conn.execute(select(db.bot_state.c.data))).scalar_one()
-    assert stored == {"answers": ["a", "b"], "n": 1}
 
 
 # -- the outbox across instances --------------------------------------------------------------------

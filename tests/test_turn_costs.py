@@ -192,26 +192,6 @@ async def test_a_upn_in_another_case_still_finds_the_user(database: Database):
     assert await service.teams_user(CONTOSO, "nobody@contoso.example") is None
 
 
-def test_replies_are_serialized_as_msrest_does_without_walking_the_card():
-    from botbuilder.schema import Activity, Attachment
-
-    from bot.cards import card_activity
-    from bot.connector import _serialize
-    from cards.notice import notice_card
-
-    card = card_activity(notice_card("Title", "Some **text**", attention=True), "m1")
-    content = card.attachments[0].content
-    assert _serialize(card) == card.serialize()
-    assert card.attachments[0].content is content  # put back
-    mixed = Activity(
-        type="message",
-        text="hi",
-        attachments=[Attachment(content_type="text/plain", content={"a": [1, None]}), card.attachments[0]],
-    )
-    assert _serialize(mixed) == mixed.serialize()
-    assert _serialize(Activity(type="typing")) == Activity(type="typing").serialize()
-
-
 @pytest.mark.postgres
 async def test_the_same_paths_on_postgresql(pg_url: str):  # noqa: F811
     """RETURNING, the prebuilt statements and the caches on PostgreSQL."""
