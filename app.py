@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
 import logging
 import sys
@@ -145,6 +146,9 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
     resumed = await add_user.resume_interrupted()
     if resumed:
         log.info("resuming %d request(s) interrupted by the last stop", resumed)
+    # Everything built so far lives as long as the process: out of the collector's sight, a full
+    # collection scans only what turns create (it scanned ~all of it: 85-146 ms pauses, the p99).
+    gc.freeze()
     sender = asyncio.get_running_loop().create_task(notifier.run_forever(), name="outbox-sender")
     sweeper = asyncio.get_running_loop().create_task(
         _resume_periodically(add_user, settings.pipeline_lease_seconds / 2), name="pipeline-sweeper"

@@ -1,12 +1,19 @@
-"""Benchmark: the full admin add-user conversation against three baselines, in one run.
+"""Benchmark: the full admin add-user conversation against four baselines, in one run.
 
     .venv/bin/python -m bench [--users 16] [--duration 20] [--parked 1000] [--json bench.json]
+    .venv/bin/python -m bench --echo-pairs DIR [--rounds 3]
 
 Starts each server in its own process on 127.0.0.1 with a local connector sink in this process,
 drives `--users` concurrent simulated Teams users, and prints one table: turns/s, latency per
-turn kind, peak RSS, ratios to the baselines (the stock botbuilder echo bot, raw aiohttp, and this
-app's own route and reply path with an echo bot: bench/project_echo.py); then the click answer with provisioning slowed to
-10 s per call, and the memory of conversations parked mid-dialog.
+turn kind, peak RSS, ratios to the baselines (the stock botbuilder 4.17.1 echo bot, run from a
+virtual environment of its own that is made on first use; the Microsoft 365 Agents SDK's own
+echo agent; raw aiohttp; and this app's own route and reply path with an echo bot:
+bench/project_echo.py); then the click answer with provisioning slowed to 10 s per call, and
+the memory of conversations parked mid-dialog.
+
+`--echo-pairs DIR` compares this stack's echo with the one in another checkout DIR (e.g. a
+`git worktree` of an older commit, with its own `.venv`), alternating the two round by round in
+the same minutes, because this machine's speed drifts by a third within minutes.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import json
 import os
 import platform
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +40,32 @@ import aiohttp
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
+STOCK_VENV = ROOT / ".venv-bench-botbuilder"
+STOCK_REQUIREMENTS = ROOT / "bench" / "stock_echo_requirements.txt"
+
+
+def stock_python() -> str:
+    """The botbuilder baseline's interpreter: botbuilder never enters the bot's own environment."""
+    python = STOCK_VENV / "bin" / "python"
+    if not python.exists():
+        print(f"making {STOCK_VENV.name} for the stock botbuilder echo (first use only)...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(STOCK_VENV)], check=True)
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+                str(STOCK_REQUIREMENTS),
+            ],
+            check=True,
+        )
+    return str(python)
+
+
 TENANT = "b0000000-0000-4000-8000-000000000001"
 FIRST_EXTENSION = 10000
 
@@ -158,11 +192,17 @@ def rss_kb(pid: int, field_name: str) -> int:
 
 
 @contextlib.asynccontextmanager
-async def server(args: list[str], port: int, env: dict[str, str] | None = None) -> AsyncIterator[int]:
+async def server(
+    args: list[str],
+    port: int,
+    env: dict[str, str] | None = None,
+    python: str = sys.executable,
+    cwd: Path = ROOT,
+) -> AsyncIterator[int]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
+        python,
         *args,
-        cwd=ROOT,
+        cwd=cwd,
         env={**os.environ, **(env or {})},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
@@ -292,11 +332,17 @@ async def echo_turns(client: Client, deadline: float) -> None:
 
 
 async def run_echo(
-    script: str, users: int, duration: float, sink: Sink, http: aiohttp.ClientSession
+    script: str,
+    users: int,
+    duration: float,
+    sink: Sink,
+    http: aiohttp.ClientSession,
+    python: str = sys.executable,
+    cwd: Path = ROOT,
 ) -> dict[str, Any]:
     port = free_port()
     stats = Stats()
-    async with server([script, str(port)], port) as pid:
+    async with server([script, str(port)], port, python=python, cwd=cwd) as pid:
         url = f"http://127.0.0.1:{port}"
         warm = Client(http, url, sink, admin_id(0), TENANT, Stats())
         await echo_turns(warm, time.monotonic() + 1)
@@ -326,7 +372,13 @@ def summary(stats: Stats, elapsed: float, peak_kb: int) -> dict[str, Any]:
 
 
 async def run_bot(
-    args: argparse.Namespace, sink: Sink, http: aiohttp.ClientSession, workdir: Path
+    args: argparse.Namespace,
+    sink: Sink,
+    http: aiohttp.ClientSession,
+    workdir: Path,
+    python: str = sys.executable,
+    cwd: Path = ROOT,
+    park: bool = True,
 ) -> dict[str, Any]:
     conversations_needed = int(150 * args.duration) + 500
     world = workdir / "world.json"
@@ -341,7 +393,7 @@ async def run_bot(
     counter = iter(range(conversations_needed))
     stats = Stats()
     result: dict[str, Any] = {}
-    async with server(["app.py"], port, env) as pid:
+    async with server(["app.py"], port, env, python=python, cwd=cwd) as pid:
         url = f"http://127.0.0.1:{port}"
 
         def client_for(stats_: Stats) -> Any:
@@ -360,6 +412,8 @@ async def run_bot(
         )
         elapsed = time.monotonic() - started
         result = summary(stats, elapsed, rss_kb(pid, "VmHWM"))
+        if not park:
+            return result
         # Memory: conversations parked mid-dialog (a form card open, nothing submitted).
         before = rss_kb(pid, "VmRSS")
         semaphore = asyncio.Semaphore(args.users)
@@ -423,11 +477,12 @@ async def run_slow_click(
 
 def print_table(results: dict[str, Any]) -> None:
     bot, stock, raw = results["bot"], results["stock_echo"], results["raw_aiohttp"]
-    own = results["project_echo"]
+    own, agents = results["project_echo"], results["agents_echo"]
     print(f"\nmachine: {results['machine']}")
     print(f"{'':34}{'turns/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'peak RSS MB':>13}")
     rows = [
-        ("stock botbuilder echo", stock, "all"),
+        ("stock botbuilder 4.17.1 echo", stock, "all"),
+        ("Agents SDK echo agent", agents, "all"),
         ("raw aiohttp echo", raw, "all"),
         ("this stack's echo (no bot work)", own, "all"),
         ("bot: full add-user", bot, "all"),
@@ -447,11 +502,16 @@ def print_table(results: dict[str, Any]) -> None:
     print(
         f"throughput vs stock echo: {bot['turns_per_s'] / stock['turns_per_s']:.1f}x   "
         f"vs raw aiohttp: {bot['turns_per_s'] / raw['turns_per_s']:.2f}x   "
-        f"vs this stack's echo: {bot['turns_per_s'] / own['turns_per_s']:.2f}x"
+        f"vs this stack's echo: {bot['turns_per_s'] / own['turns_per_s']:.2f}x   "
+        f"vs Agents SDK echo: {bot['turns_per_s'] / agents['turns_per_s']:.2f}x"
     )
     print(
         f"this stack's echo (no bot work) vs stock echo: {own['turns_per_s'] / stock['turns_per_s']:.1f}x"
         " (the most any bot on this stack could reach)"
+    )
+    print(
+        f"this stack's echo vs the Agents SDK's echo agent: {own['turns_per_s'] / agents['turns_per_s']:.1f}x;"
+        f" Agents SDK echo vs stock botbuilder echo: {agents['turns_per_s'] / stock['turns_per_s']:.1f}x"
     )
     slow = results.get("slow_click")
     if slow:
@@ -475,9 +535,15 @@ async def main() -> None:
     parser.add_argument("--parked", type=int, default=1000, help="conversations parked mid-dialog (1000)")
     parser.add_argument("--skip-slow", action="store_true", help="skip the 10 s provisioning click check")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--echo-pairs", type=Path, help="compare this stack's echo with the one in DIR")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --echo-pairs (3)")
     args = parser.parse_args()
     sink = Sink()
     await sink.start()
+    if args.echo_pairs:
+        await echo_pairs(args, sink)
+        await sink.stop()
+        return
     results: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "users": args.users,
@@ -487,15 +553,13 @@ async def main() -> None:
     async with aiohttp.ClientSession(connector=connector) as http:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
+            slice_ = args.duration / 4
             results["stock_echo"] = await run_echo(
-                "bench/stock_echo.py", args.users, args.duration / 3, sink, http
+                "bench/stock_echo.py", args.users, slice_, sink, http, python=stock_python()
             )
-            results["raw_aiohttp"] = await run_echo(
-                "bench/raw_echo.py", args.users, args.duration / 3, sink, http
-            )
-            results["project_echo"] = await run_echo(
-                "bench/project_echo.py", args.users, args.duration / 3, sink, http
-            )
+            results["agents_echo"] = await run_echo("bench/agents_echo.py", args.users, slice_, sink, http)
+            results["raw_aiohttp"] = await run_echo("bench/raw_echo.py", args.users, slice_, sink, http)
+            results["project_echo"] = await run_echo("bench/project_echo.py", args.users, slice_, sink, http)
             results["bot"] = await run_bot(args, sink, http, workdir)
             if not args.skip_slow:
                 results["slow_click"] = await run_slow_click(sink, http, workdir, samples=3)
@@ -504,6 +568,35 @@ async def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
         print(f"\nresults written to {args.json}")
+
+
+async def echo_pairs(args: argparse.Namespace, sink: Sink) -> None:
+    """This stack's echo and the full bot, here and in another checkout, alternated round by round."""
+    other = args.echo_pairs.resolve()
+    other_python = str(other / ".venv" / "bin" / "python")
+    rows: list[tuple[str, int, str, float, float]] = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        for round_ in range(1, args.rounds + 1):
+            order = [("here", sys.executable, ROOT), ("other", other_python, other)]
+            for name, python, cwd in order if round_ % 2 else reversed(order):
+                echo = await run_echo(
+                    "bench/project_echo.py", args.users, args.duration / 2, sink, http, python, cwd
+                )
+                rows.append(("echo", round_, name, echo["turns_per_s"], echo["latency_ms"]["all"]["p99"]))
+                with tempfile.TemporaryDirectory() as tmp:
+                    bot = await run_bot(args, sink, http, Path(tmp), python, cwd, park=False)
+                rows.append(("bot", round_, name, bot["turns_per_s"], bot["latency_ms"]["all"]["p99"]))
+    print(f"\nhere = {ROOT}, other = {other}; {args.users} users")
+    print(f"{'':6}{'round':>6} {'':6}{'turns/s':>10}{'p99 ms':>9}")
+    for kind, round_, name, tps, p99 in rows:
+        print(f"{kind:6}{round_:>6} {name:6}{tps:10.0f}{p99:9.1f}")
+    for kind in ("echo", "bot"):
+        ratios = []
+        for round_ in range(1, args.rounds + 1):
+            here = next(r[3] for r in rows if r[:3] == (kind, round_, "here"))
+            there = next(r[3] for r in rows if r[:3] == (kind, round_, "other"))
+            ratios.append(f"{here / there:.2f}")
+        print(f"{kind}: here / other turns/s per round: {', '.join(ratios)}")
 
 
 if __name__ == "__main__":

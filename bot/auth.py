@@ -44,7 +44,7 @@ TOKEN_RENEW_BEFORE_SECONDS = 300.0
 class SigningKeys:
     """Signing keys per JWKS URL, in the shape of the SDK's key manager (`get_signing_key`)."""
 
-    def __init__(self, min_refresh_seconds: float = 300.0) -> None:
+    def __init__(self, min_refresh_seconds: float = 30.0) -> None:
         self._min_refresh = min_refresh_seconds
         self._keys: dict[str, list[dict[str, Any]]] = {}
         self._fetched_at: dict[str, float] = {}
@@ -92,7 +92,7 @@ class SigningKeys:
 class BotFrameworkTokens:
     """Validates the Bot Framework token of an inbound activity; any failure is PermissionError."""
 
-    def __init__(self, app_id: str, tenant_id: str = "", key_refresh_seconds: float = 300.0) -> None:
+    def __init__(self, app_id: str, tenant_id: str = "", key_refresh_seconds: float = 30.0) -> None:
         self._configuration = AgentAuthConfiguration(
             client_id=app_id,
             tenant_id=tenant_id or None,

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     )
 
     # A token signed with a key we do not know triggers a key refresh at most this often.
-    signing_key_refresh_seconds: float = Field(default=300.0, alias="SIGNING_KEY_REFRESH_SECONDS", ge=0)
+    signing_key_refresh_seconds: float = Field(default=30.0, alias="SIGNING_KEY_REFRESH_SECONDS", ge=0)
     # Without an app id nothing is authenticated: only loopback, unless the operator says otherwise.
     allow_unauthenticated_network: bool = Field(default=False, alias="ALLOW_UNAUTHENTICATED_NETWORK")
 

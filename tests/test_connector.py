@@ -12,7 +12,9 @@ async def test_many_turns_share_one_connection(bot: RunningBot, admin: TeamsUser
     for _ in range(20):
         assert await admin.say("help") == 201
     assert len([s for s in connector.sent if "Teams Phone Connector" in card_text(s.card)]) == 20
-    assert len(connector.peers) == 1, "stock botbuilder opens a new TCP connection per reply"
+    assert len(connector.peers) == 1, (
+        "the SDK's own client factory opens a new session (and TCP connection) per turn"
+    )
 
 
 async def test_throttled_reply_is_retried_honouring_retry_after(
