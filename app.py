@@ -27,19 +27,23 @@ from dialogs.add_user import AddUserConversation
 from dialogs.approvals import ApprovalConversation
 from dialogs.main_menu import MainMenu
 from dialogs.notifications import Notifier
-from services.connecttoteams import ConnectToTeamsConfig, ConnectToTeamsProvisioningService
-from services.conversations import ConversationBook
-from services.ctt_records import SqlPhoneUserRecords
-from services.database import Database
+from services.db import Database
 from services.directory import Directory, EmbeddedDirectory
-from services.embedded import EmbeddedProvisioningService
-from services.graph import GraphClient, GraphConfig, GraphDirectory
-from services.outbox import Outbox
-from services.partners import Partners, load_partners
-from services.pbx_directory import FilePbxDirectory
-from services.provisioning import ProvisioningService
+from services.notify.conversations import ConversationBook
+from services.notify.outbox import Outbox
+from services.provisioning.connecttoteams import (
+    ConnectToTeamsConfig,
+    ConnectToTeamsProvisioningService,
+    parse_admin_callback,
+)
+from services.provisioning.ctt_records import SqlPhoneUserRecords
+from services.provisioning.embedded import EmbeddedProvisioningService
+from services.provisioning.graph import GraphClient, GraphConfig, GraphDirectory
+from services.provisioning.partners import Partners, load_partners
+from services.provisioning.pbx_directory import FilePbxDirectory
+from services.provisioning.protocol import ProvisioningService
+from services.requests.service import RequestService
 from services.seed_data import load_world
-from services.workflow import RequestService
 
 log = logging.getLogger("app")
 
@@ -131,7 +135,9 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
         reminder_after=timedelta(hours=settings.reminder_after_hours),
         poll_seconds=settings.outbox_poll_seconds,
     )
-    add_user = AddUserConversation(requests, provisioning, messenger, background, notifier)
+    add_user = AddUserConversation(
+        requests, provisioning, messenger, background, notifier, parse_sign_in=parse_admin_callback
+    )
     approvals = ApprovalConversation(requests, notifier, background)
     menu = MainMenu(requests, add_user, approvals, provisioning)
     bot = PhoneConnectorBot(directory, menu, add_user, approvals, notifier)

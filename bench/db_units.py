@@ -1,5 +1,5 @@
 """The database layer alone: units of work per second on SQLite, one at a time and 16 at once,
-with and without group commit (services/database.py, `_SQLiteWorker`).
+with and without group commit (services/db/sqlite_worker.py, `SQLiteWorker`).
 
     .venv/bin/python -m bench.db_units [--seconds 3]
 
@@ -16,12 +16,12 @@ import time
 
 from sqlalchemy import Connection, insert
 
-from services import database as db
-from services.database import Database, utcnow
+from services import db
+from services.db import Database, utcnow
 
 
 async def run(batch: int, users: int, seconds: float) -> str:
-    db._SQLiteWorker.MAX_BATCH = batch
+    db.SQLiteWorker.MAX_BATCH = batch
     with tempfile.TemporaryDirectory() as tmp:
         database = Database(f"sqlite:///{tmp}/bench.sqlite3")
         await database.migrate()
@@ -63,7 +63,7 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=3)
     args = parser.parse_args()
-    default = db._SQLiteWorker.MAX_BATCH
+    default = db.SQLiteWorker.MAX_BATCH
     print(f"{'users':>5} {'commit':<20}{'writes/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
     for users in (1, 16):
         for batch in (1, default, 1, default):

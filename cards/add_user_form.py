@@ -26,13 +26,13 @@ from cards.common import (
     paragraph,
     request_data,
 )
-from services.add_user_form import (
+from services.models import FormOptions, ProvisioningRequest, RequestKind
+from services.requests.form import (
     EXTENSION_PATTERN,
     SIP_AUTH_ID_PATTERN,
     VOICEMAIL_WARNING,
     FieldErrors,
 )
-from services.models import FormOptions, ProvisioningRequest, RequestKind
 
 USER_DATASET = "licensedTeamsUsers"
 SHOWN_FREE_EXTENSIONS = 12

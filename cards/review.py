@@ -16,8 +16,8 @@ from cards.common import (
     paragraph,
     request_data,
 )
-from services.add_user_form import VOICEMAIL_WARNING
 from services.models import ProvisioningRequest, RequestKind
+from services.requests.form import VOICEMAIL_WARNING
 
 
 def yes_no(value: object) -> str:

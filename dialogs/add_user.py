@@ -30,8 +30,7 @@ from cards.notice import notice_card
 from cards.progress import cancelled_card, progress_card
 from cards.review import review_card
 from dialogs.notifications import Notifier
-from dialogs.ports import Background, Chat, Messenger
-from services.connecttoteams import parse_admin_callback
+from dialogs.ports import Background, Chat, Messenger, SignInParser
 from services.errors import (
     DomainError,
     NotAuthorised,
@@ -41,8 +40,8 @@ from services.errors import (
     StaleRequest,
 )
 from services.models import Actor, ProvisioningRequest, RequestKind, RequestState, Role
-from services.provisioning import ProvisioningService
-from services.workflow import FormResult, RequestService
+from services.provisioning.protocol import ProvisioningService
+from services.requests.service import FormResult, RequestService
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +74,10 @@ class AddUserConversation:
         messenger: Messenger,
         background: Background,
         notifier: Notifier,
+        parse_sign_in: SignInParser,
     ) -> None:
         self._requests = requests
+        self._parse_sign_in = parse_sign_in
         self._provisioning = provisioning
         self._messenger = messenger
         self._background = background
@@ -271,7 +272,7 @@ class AddUserConversation:
         """The provisioning platform's callback after a Global Admin signed in (or the GA's browser
         landing on it): finish enabling calling and update the cards."""
         try:
-            result = parse_admin_callback(query, body)
+            result = self._parse_sign_in(query, body)
         except ProvisioningError as exc:
             return SignInAnswer(400, "Sign-in not understood", exc.message)
         if not result.state:

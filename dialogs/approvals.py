@@ -17,7 +17,7 @@ from dialogs.notifications import Notifier
 from dialogs.ports import Background, Chat
 from services.errors import DomainError, NotAuthorised, RejectionReasonMissing, RequestNotFound, StaleRequest
 from services.models import Actor, RequestState, Role
-from services.workflow import RequestService
+from services.requests.service import RequestService
 
 APPROVAL_ACTIONS = {VERB_APPROVE, VERB_REJECT, VERB_APPROVAL_REFRESH}
 

@@ -9,8 +9,8 @@ from dialogs.approvals import ApprovalConversation
 from dialogs.commands import Command, parse_command
 from dialogs.ports import Chat
 from services.models import Actor, Role
-from services.provisioning import ProvisioningService
-from services.workflow import RequestService
+from services.provisioning.protocol import ProvisioningService
+from services.requests.service import RequestService
 
 NOT_AUTHORISED = (
     "Sorry, you are not authorised to add phone users. Only a global administrator of your "

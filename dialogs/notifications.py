@@ -15,12 +15,12 @@ from cards.approval import approval_card
 from cards.common import decision_line
 from cards.progress import progress_card
 from dialogs.ports import DeliveryFailed, DeliveryRetry, Messenger
-from services.conversations import ConversationBook
 from services.errors import RequestNotFound
 from services.models import Actor, ProvisioningRequest, RequestState
-from services.outbox import NoticeKind, Outbox, OutboxRow
-from services.provisioning import ProvisioningService
-from services.workflow import RequestService
+from services.notify.conversations import ConversationBook
+from services.notify.outbox import NoticeKind, Outbox, OutboxRow
+from services.provisioning.protocol import ProvisioningService
+from services.requests.service import RequestService
 
 log = logging.getLogger(__name__)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
 from microsoft_teams.cards import AdaptiveCard
+
+from services.models import AdminSignInResult
 
 
 class Chat(Protocol):
@@ -49,3 +51,8 @@ class Messenger(Protocol):
 
 class Background(Protocol):
     def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> None: ...
+
+
+# The provisioning platform's sign-in callback (query, body) read into a result; the backend's
+# own parser is given by app.py, so a conversation depends on no backend.
+SignInParser = Callable[[Mapping[str, str], Any], AdminSignInResult]

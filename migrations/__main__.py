@@ -13,7 +13,7 @@ import sys
 
 from alembic.config import CommandLine
 
-from services.database import alembic_config
+from services.db import alembic_config
 
 
 def main(argv: list[str] | None = None) -> int:

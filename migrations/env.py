@@ -9,7 +9,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from services import ctt_records, database
+from services import db as database
+from services.provisioning import ctt_records
 
 config = context.config
 # Every table the bot writes: its own, and the ConnecttoTeams backend's record of phone users.

@@ -9,8 +9,8 @@ from typing import Protocol
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from services import database as db
-from services.database import Database
+from services import db
+from services.db import Database
 from services.models import Actor, Role
 from services.ttl_cache import TtlCache
 

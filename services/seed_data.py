@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, Table, select
 from sqlalchemy.exc import IntegrityError
 
-from services import database as db
-from services.database import Database
+from services import db
+from services.db import Database
 
 DEMO_WORLD = Path(__file__).resolve().parent / "seed" / "demo_world.json"
 

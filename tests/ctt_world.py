@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.connecttoteams import ConnectToTeamsConfig, ConnectToTeamsProvisioningService
-from services.ctt_records import InMemoryPhoneUserRecords, PhoneUserRecord, PhoneUserRecords
-from services.graph import GraphClient, GraphConfig
 from services.outbound_http import RetryPolicy
-from services.partners import Partner, Partners
-from services.pbx_directory import FilePbxDirectory, write_pbx_csv
+from services.provisioning.connecttoteams import ConnectToTeamsConfig, ConnectToTeamsProvisioningService
+from services.provisioning.ctt_records import InMemoryPhoneUserRecords, PhoneUserRecord, PhoneUserRecords
+from services.provisioning.graph import GraphClient, GraphConfig
+from services.provisioning.partners import Partner, Partners
+from services.provisioning.pbx_directory import FilePbxDirectory, write_pbx_csv
 from services.seed_data import DEMO_WORLD
 from tests.ctt_double import CttDouble
 from tests.graph_double import FakeGraph, FakeUser

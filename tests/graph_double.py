@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from aiohttp import web
 
-from services.graph import GLOBAL_ADMIN_ROLE_TEMPLATE_ID, TEAMS_PHONE_SERVICE_PLANS
+from services.provisioning.graph import GLOBAL_ADMIN_ROLE_TEMPLATE_ID, TEAMS_PHONE_SERVICE_PLANS
 
 TEAMS_PHONE_PLAN = next(iter(TEAMS_PHONE_SERVICE_PLANS))
 TEAMS_PLAN = "57ff2da0-773e-42df-b2af-ffb7a2317929"  # TEAMS1: Teams without Phone

@@ -18,20 +18,20 @@ import aiohttp
 import pytest
 from sqlalchemy import select, update
 
-from services.connecttoteams import (
+from services.db import Database, admin_sign_ins
+from services.errors import ExtensionTaken, NotLicensed, ProvisioningError, SignInLinkInvalid, StaleRequest
+from services.models import Actor, PhoneUserSpec, ProvisioningRequest
+from services.outbound_http import Reply, retry_after_seconds
+from services.provisioning.connecttoteams import (
     ConnectToTeamsConfig,
     GlobalAdminSignInRequired,
     parse_action_url,
     parse_admin_callback,
     platform_message,
 )
-from services.ctt_records import SqlPhoneUserRecords
-from services.database import Database, admin_sign_ins
-from services.errors import ExtensionTaken, NotLicensed, ProvisioningError, SignInLinkInvalid, StaleRequest
-from services.graph import GraphDirectory
-from services.models import Actor, PhoneUserSpec, ProvisioningRequest
-from services.outbound_http import Reply, retry_after_seconds
-from services.workflow import RequestService
+from services.provisioning.ctt_records import SqlPhoneUserRecords
+from services.provisioning.graph import GraphDirectory
+from services.requests.service import RequestService
 from tests.ctt_double import CttDouble, Drop, Slow, Status, Unauthorized
 from tests.ctt_world import CALLBACK_URL, CttWorld, build_ctt_world, partners_of
 from tests.doubles import CONTOSO, CONTOSO_ADMIN, FABRIKAM, NORTHWIND

@@ -157,7 +157,7 @@ async def _database_text(bot: RunningBot) -> bytes:
     """Every row of every table, as text (SQLite or PostgreSQL alike)."""
     from sqlalchemy import select
 
-    from services.database import metadata
+    from services.db import metadata
 
     rows = []
     async with bot.runtime.database.engine.connect() as conn:

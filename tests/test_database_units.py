@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from services.database import Database
+from services.db import Database
 from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
 ENGINES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

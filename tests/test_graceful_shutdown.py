@@ -10,8 +10,8 @@ from pathlib import Path
 
 import aiohttp
 
-from services.database import Database
-from services.embedded import EmbeddedProvisioningService
+from services.db import Database
+from services.provisioning.embedded import EmbeddedProvisioningService
 from tests.conftest import free_port
 from tests.doubles import CONTOSO, CONTOSO_ADMIN, ConnectorDouble, TeamsUser, card_text
 

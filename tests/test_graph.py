@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from services.errors import ProvisioningError
-from services.graph import GraphClient, GraphConfig, GraphDirectory
 from services.models import Role
 from services.outbound_http import RetryPolicy
-from services.partners import Partners
+from services.provisioning.graph import GraphClient, GraphConfig, GraphDirectory
+from services.provisioning.partners import Partners
 from tests.ctt_world import load_demo_world, seed_graph
 from tests.doubles import CONTOSO, CONTOSO_ADMIN, FABRIKAM
 from tests.graph_double import FakeGraph, FakeUser

@@ -37,7 +37,7 @@ ARCHIVED = ("botbuilder", "botframework", "msrest", "jsonpickle")
 
 def test_services_and_cards_do_not_import_the_bot_sdk():
     assert offenders("services", (*SDK, "bot", "dialogs", "cards")) == []
-    assert offenders("cards", (*SDK, "sqlalchemy", "aiohttp", "services.database")) == []
+    assert offenders("cards", (*SDK, "sqlalchemy", "aiohttp", "services.db")) == []
 
 
 def test_nothing_imports_the_archived_botbuilder_but_the_benchmarks_baseline():
@@ -52,6 +52,28 @@ def test_nothing_imports_the_archived_botbuilder_but_the_benchmarks_baseline():
     assert offenders("bench", ARCHIVED), "the stock echo baseline still runs botbuilder"
 
 
+BACKENDS = (
+    "services.provisioning.embedded",
+    "services.provisioning.connecttoteams",
+    "services.provisioning.graph",
+    "services.provisioning.pbx_directory",
+    "services.provisioning.partners",
+    "services.provisioning.ctt_records",
+)
+
+
+def test_dialogs_and_bot_import_no_provisioning_backend():
+    """A conversation must work on either backend: app.py hands them what is backend-specific."""
+    for package in ("dialogs", "bot"):
+        found = [
+            f"{path} imports {name}"
+            for path, names in imports_of(package).items()
+            for name in names
+            if name.startswith(BACKENDS)
+        ]
+        assert found == []
+
+
 def test_dialogs_and_bot_do_not_touch_storage_or_http_clients():
     forbidden = (
         "sqlalchemy",
@@ -59,8 +81,8 @@ def test_dialogs_and_bot_do_not_touch_storage_or_http_clients():
         "asyncpg",
         "requests",
         "httpx",
-        "services.database",
-        "services.embedded",
+        "services.db",
+        "services.provisioning.embedded",
     )
     assert offenders("dialogs", (*forbidden, "aiohttp", *SDK)) == []
     assert offenders("bot", forbidden) == []

@@ -23,8 +23,8 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from services import database as db
-from services.database import Database
+from services import db
+from services.db import Database
 from tests.conftest import free_port
 from tests.doubles import (
     CONTOSO,
@@ -52,7 +52,7 @@ CALL_RECORDER = textwrap.dedent(
     import sys
 
     sys.path.insert(0, os.environ["BOT_ROOT"])
-    import services.embedded as embedded
+    import services.provisioning.embedded as embedded
 
     def _recorded(name):
         real = getattr(embedded.EmbeddedProvisioningService, name)

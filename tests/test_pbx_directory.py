@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.pbx_directory import FilePbxDirectory, PbxDirectoryError, parse_pbx_csv
+from services.provisioning.pbx_directory import FilePbxDirectory, PbxDirectoryError, parse_pbx_csv
 
 HEADER = "tenant_id,pbx_location,pbx_domain,extension,caller_id"
 

@@ -1,4 +1,4 @@
-"""The storage layer on both engines: migrations, eTag state, outbox claims across instances.
+"""The storage layer on both engines: migrations and outbox claims across instances.
 
 Every test here runs on SQLite and on PostgreSQL (see tests/pg.py for how PostgreSQL is found).
 "Instances" are separate `Database` objects, each with its own connection pool, as separate
@@ -18,12 +18,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import insert, inspect, select, text
 
-from services import ctt_records
-from services import database as db
-from services.conversations import ConversationBook
-from services.database import Database, metadata, utcnow
-from services.outbox import Notice, NoticeKind, Outbox
-from services.state_store import StateConflict, StateStore
+from services import db
+from services.db import Database, metadata, utcnow
+from services.notify.conversations import ConversationBook
+from services.notify.outbox import Notice, NoticeKind, Outbox
+from services.provisioning import ctt_records
 from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
 ENGINES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -112,10 +111,37 @@ async def test_a_database_made_before_migrations_is_adopted_with_its_data(tmp_pa
         await database.close()
 
 
+async def test_the_release_before_loses_its_unused_bot_state_table(database_url: str):
+    """Upgrading from the botbuilder release's schema (0004, with a `bot_state` row) drops the
+    table that only its storage adapter used, and keeps everything else."""
+    from alembic import command
+
+    from services.db import alembic_config
+
+    database = Database(database_url)
+    try:
+        async with database.migration_connection() as conn:
+            await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "base"))
+            await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "0004"))
+        async with database.engine.begin() as conn:
+            await conn.execute(text("INSERT INTO bot_state (key, etag, data) VALUES ('k', 'e', '{}')"))
+            await conn.execute(
+                insert(db.tenants).values(tenant_id="t1", name="Kept", kind="customer", sync_required=False)
+            )
+        await database.migrate()
+        assert await schema_differences(database) == []
+        async with database.engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+            assert "bot_state" not in tables
+            assert (await conn.execute(select(db.tenants.c.name))).scalars().all() == ["Kept"]
+    finally:
+        await database.close()
+
+
 async def test_migrations_downgrade_to_nothing_and_up_again(database: Database):
     from alembic import command
 
-    from services.database import alembic_config
+    from services.db import alembic_config
 
     def down(connection):
         command.downgrade(alembic_config(connection), "base")
@@ -130,59 +156,6 @@ async def test_migrations_downgrade_to_nothing_and_up_again(database: Database):
 
 
 # -- eTag state --------------------------------------------------------------------------------------
-
-
-async def test_state_store_writes_are_conditional_on_the_etag(database: Database):
-    store = StateStore(database)
-    first = await store.write("conv/1", {"step": 1})  # no eTag: created
-    read = (await store.read(["conv/1", "missing"]))["conv/1"]
-    assert read.etag == first and read.data == {"step": 1}
-    second = await store.write("conv/1", {"step": 2}, first)
-    with pytest.raises(StateConflict):
-        await store.write("conv/1", {"step": 3}, first)  # stale
-    assert (await store.read(["conv/1"]))["conv/1"].data == {"step": 2}
-    third = await store.write("conv/1", {"step": 4}, "*")  # overwrite whatever is there
-    assert third not in (first, second)
-    await store.delete(["conv/1"])
-    assert await store.read(["conv/1"]) == {}
-    with pytest.raises(StateConflict):
-        await store.write("conv/1", {"step": 5}, third)  # deleted meanwhile
-
-
-async def test_state_store_keeps_long_keys_apart(database: Database):
-    store = StateStore(database)
-    a, b = "msteams/conversations/" + "a" * 500 + "/x", "msteams/conversations/" + "a" * 500 + "/y"
-    await store.write(a, {"who": "a"})
-    await store.write(b, {"who": "b"})
-    found = await store.read([a, b])
-    assert found[a].data == {"who": "a"} and found[b].data == {"who": "b"}
-
-
-async def test_lost_update_race_one_writer_wins_the_others_conflict(database_url: str):
-    """Ten writers (two instances) read the same version and write at once: exactly one wins."""
-    instances = [Database(database_url), Database(database_url)]
-    try:
-        await instances[0].migrate()
-        stores = [StateStore(d) for d in instances]
-        for round_ in range(10):
-            key = f"msteams/conversations/race-{round_}/"
-            etag = await stores[0].write(key, {"count": 0})
-
-            async def writer(i: int, key: str = key, etag: str = etag) -> str:
-                try:
-                    await stores[i % 2].write(key, {"count": 1, "writer": i}, etag)
-                    return f"won:{i}"
-                except StateConflict:
-                    return "conflict"
-
-            outcomes = await asyncio.gather(*(writer(i) for i in range(10)))
-            winners = [o for o in outcomes if o.startswith("won")]
-            assert len(winners) == 1 and outcomes.count("conflict") == 9
-            stored = (await stores[1].read([key]))[key].data
-            assert stored == {"count": 1, "writer": int(winners[0].split(":")[1])}
-    finally:
-        for d in instances:
-            await d.close()
 
 
 # -- the outbox across instances --------------------------------------------------------------------

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from services.ctt_records import SqlPhoneUserRecords
-from services.database import Database
+from services.db import Database
 from services.directory import Directory, EmbeddedDirectory
-from services.embedded import EmbeddedProvisioningService
 from services.errors import ExtensionTaken, NotLicensed, ProvisioningError
-from services.graph import GraphDirectory
 from services.models import PhoneUserSpec, Role
-from services.provisioning import ProvisioningService
+from services.provisioning.ctt_records import SqlPhoneUserRecords
+from services.provisioning.embedded import EmbeddedProvisioningService
+from services.provisioning.graph import GraphDirectory
+from services.provisioning.protocol import ProvisioningService
 from services.seed_data import load_world
 from tests.ctt_world import build_ctt_world, partners_of
 from tests.doubles import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import string
 
 from dialogs.commands import Command, parse_command
-from services.add_user_form import AddUserInput, needs_voicemail_confirmation, to_spec
 from services.passwords import generate_device_password, is_valid_device_password
+from services.requests.form import AddUserInput, needs_voicemail_confirmation, to_spec
 
 
 def test_device_passwords_are_8_letters_and_digits_with_both():

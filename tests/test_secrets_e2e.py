@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from bot.logging_setup import redact
-from services import embedded
+from services.provisioning import embedded
 from tests.auth_doubles import KeyServer, MsalHttpStub
 from tests.conftest import RunningBot, make_settings, running_bot
 from tests.doubles import (

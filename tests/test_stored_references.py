@@ -12,7 +12,7 @@ from typing import Any
 from bot.chat import ProactiveMessenger, load_reference
 from bot.web import RUNTIME
 from cards.notice import notice_card
-from services.conversations import ConversationBook
+from services.notify.conversations import ConversationBook
 from tests.conftest import RunningBot
 from tests.doubles import CONTOSO, CONTOSO_ADMIN, ConnectorDouble, card_text
 from tests.test_partner_flow_e2e import APPROVAL_HEADING, World, partner_requests, world  # noqa: F401

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, insert, select, update
 
-from services import database as db
-from services.database import Database
+from services import db
+from services.db import Database
 from services.directory import EmbeddedDirectory
-from services.embedded import EmbeddedProvisioningService
 from services.models import Role
+from services.provisioning.embedded import EmbeddedProvisioningService
+from services.requests.service import RequestService
 from services.seed_data import load_world
 from services.ttl_cache import TtlCache
-from services.workflow import RequestService
 from tests.doubles import CONTOSO, CONTOSO_ADMIN
 from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
@@ -220,7 +220,7 @@ async def test_the_same_paths_on_postgresql(pg_url: str):  # noqa: F811
 
 
 async def test_an_unchanged_reference_is_rewritten_after_a_while_for_other_instances(database: Database):
-    from services.conversations import SEEN_SECONDS, ConversationBook
+    from services.notify.conversations import SEEN_SECONDS, ConversationBook
 
     clock = Clock()
     amer = {"serviceUrl": "https://smba.trafficmanager.net/amer/", "conversation": {"id": "c1"}}
@@ -238,7 +238,7 @@ async def test_an_unchanged_reference_is_rewritten_after_a_while_for_other_insta
 
 
 async def test_the_seen_references_stay_bounded(database: Database, monkeypatch: pytest.MonkeyPatch):
-    import services.conversations as conversations
+    import services.notify.conversations as conversations
 
     monkeypatch.setattr(conversations, "SEEN_MAX", 3)
     book = conversations.ConversationBook(database)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services import embedded
+from services.provisioning import embedded
 from services.seed_data import load_world
 from tests.conftest import RunningBot
 from tests.doubles import CONTOSO, ConnectorDouble, TeamsUser, card_text

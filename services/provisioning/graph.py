@@ -26,7 +26,7 @@ from services.directory import Person
 from services.errors import ProvisioningError
 from services.models import Actor, Role, TeamsUser, Tenant
 from services.outbound_http import Caller, GaveUp, Reply, RetryPolicy, Sleep, redact
-from services.partners import Partners
+from services.provisioning.partners import Partners
 from services.ttl_cache import TtlCache
 
 log = logging.getLogger(__name__)

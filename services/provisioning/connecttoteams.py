@@ -30,8 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from services.ctt_records import ExtensionHeld, PhoneUserRecord, PhoneUserRecords
-from services.database import utcnow
+from services.db import utcnow
 from services.errors import AdminSignInRequired, ExtensionTaken, NotLicensed, ProvisioningError
 from services.models import (
     FREE_EXTENSION_HINT,
@@ -45,9 +44,10 @@ from services.models import (
     VoiceRoute,
 )
 from services.outbound_http import Authorize, Caller, GaveUp, Reply, RetryPolicy, Sleep, redact
-from services.partners import Partners
 from services.passwords import is_valid_device_password
-from services.pbx_directory import PbxDirectory, PbxLocation
+from services.provisioning.ctt_records import ExtensionHeld, PhoneUserRecord, PhoneUserRecords
+from services.provisioning.partners import Partners
+from services.provisioning.pbx_directory import PbxDirectory, PbxLocation
 from services.ttl_cache import TtlCache
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, and_, exists, insert, or_, select, update
 
-from services import database as db
-from services.database import Database, as_utc, utcnow
+from services import db
+from services.db import Database, as_utc, utcnow
 
 MAX_ATTEMPTS = 8
 WAIT_FOR_CONVERSATION = timedelta(hours=6)

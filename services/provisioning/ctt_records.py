@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from services.database import Database, as_utc, utcnow
+from services.db import Database, as_utc, utcnow
 
 
 class PhoneUserRecord(BaseModel):

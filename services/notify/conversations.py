@@ -12,8 +12,8 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from services import database as db
-from services.database import Database, utcnow
+from services import db
+from services.db import Database, utcnow
 
 SEEN_SECONDS = 60.0
 SEEN_MAX = 50_000

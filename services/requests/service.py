@@ -22,15 +22,8 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, desc, insert, or_, select, update
 from sqlalchemy.sql import Executable
 
-from services import database as db
-from services.add_user_form import (
-    AddUserInput,
-    FieldErrors,
-    check_form,
-    needs_voicemail_confirmation,
-    to_spec,
-)
-from services.database import Database, as_utc, utcnow
+from services import db
+from services.db import Database, as_utc, utcnow
 from services.directory import Directory, Person
 from services.errors import (
     AdminSignInRequired,
@@ -54,9 +47,16 @@ from services.models import (
     StepOutcome,
     Steps,
 )
-from services.outbox import Notice, NoticeKind, enqueue
+from services.notify.outbox import Notice, NoticeKind, enqueue
 from services.passwords import generate_device_password
-from services.provisioning import ProvisioningService
+from services.provisioning.protocol import ProvisioningService
+from services.requests.form import (
+    AddUserInput,
+    FieldErrors,
+    check_form,
+    needs_voicemail_confirmation,
+    to_spec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -1252,7 +1252,7 @@ _STEPS: dict[
 
 def _as_card_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """Draft values (our names) back into card input ids, to re-check them on submit."""
-    from services.add_user_form import INPUT_IDS
+    from services.requests.form import INPUT_IDS
 
     by_name = {name: key for key, name in INPUT_IDS.items()}
     return {by_name[k]: v for k, v in values.items() if k in by_name}

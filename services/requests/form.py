@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from services.models import FormOptions, PhoneUserSpec
-from services.provisioning import ProvisioningService
+from services.provisioning.protocol import ProvisioningService
 
 FieldErrors = dict[str, str]
 

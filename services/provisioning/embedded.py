@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
-from services import database as db
-from services.database import Database
+from services import db
+from services.db import Database
 from services.errors import ExtensionTaken, NotLicensed, ProvisioningError
 from services.models import (
     FREE_EXTENSION_HINT,
