@@ -1,6 +1,6 @@
 """Data written by the botbuilder 4.17.1 release keeps working on the Agents SDK, with no manual
 step: a conversation reference and a card reference in botbuilder's JSON shape (its conversation
-names the tenant `tenantID`), as that release stored them (tests/data/botbuilder_4_17_references.json,
+names the tenant `tenantID`), as that release stored them (tests/fixtures/botbuilder_4_17_references.json,
 written by that code), still deliver an approval card and update a card in place."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tests.conftest import RunningBot
 from tests.doubles import CONTOSO, CONTOSO_ADMIN, ConnectorDouble, card_text
 from tests.test_partner_flow_e2e import APPROVAL_HEADING, World, partner_requests, world  # noqa: F401
 
-STORED = Path(__file__).resolve().parent / "data" / "botbuilder_4_17_references.json"
+STORED = Path(__file__).resolve().parent / "fixtures" / "botbuilder_4_17_references.json"
 
 
 def stored(service_url: str) -> dict[str, Any]:
