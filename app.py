@@ -34,9 +34,9 @@ from services.notify.outbox import Outbox
 from services.provisioning.connecttoteams import (
     ConnectToTeamsConfig,
     ConnectToTeamsProvisioningService,
+    SqlPhoneUserRecords,
     parse_admin_callback,
 )
-from services.provisioning.ctt_records import SqlPhoneUserRecords
 from services.provisioning.embedded import EmbeddedProvisioningService
 from services.provisioning.graph import GraphClient, GraphConfig, GraphDirectory
 from services.provisioning.partners import Partners, load_partners

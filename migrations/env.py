@@ -10,7 +10,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from services import db as database
-from services.provisioning import ctt_records
+from services.provisioning.connecttoteams import records as ctt_records
 
 config = context.config
 # Every table the bot writes: its own, and the ConnecttoTeams backend's record of phone users.

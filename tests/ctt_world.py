@@ -13,8 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from services.outbound_http import RetryPolicy
-from services.provisioning.connecttoteams import ConnectToTeamsConfig, ConnectToTeamsProvisioningService
-from services.provisioning.ctt_records import InMemoryPhoneUserRecords, PhoneUserRecord, PhoneUserRecords
+from services.provisioning.connecttoteams import (
+    ConnectToTeamsConfig,
+    ConnectToTeamsProvisioningService,
+    InMemoryPhoneUserRecords,
+    PhoneUserRecord,
+    PhoneUserRecords,
+)
 from services.provisioning.graph import GraphClient, GraphConfig
 from services.provisioning.partners import Partner, Partners
 from services.provisioning.pbx_directory import FilePbxDirectory, write_pbx_csv

@@ -25,11 +25,11 @@ from services.outbound_http import Reply, retry_after_seconds
 from services.provisioning.connecttoteams import (
     ConnectToTeamsConfig,
     GlobalAdminSignInRequired,
+    SqlPhoneUserRecords,
     parse_action_url,
     parse_admin_callback,
     platform_message,
 )
-from services.provisioning.ctt_records import SqlPhoneUserRecords
 from services.provisioning.graph import GraphDirectory
 from services.requests.service import RequestService
 from tests.ctt_double import CttDouble, Drop, Slow, Status, Unauthorized

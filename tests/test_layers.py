@@ -58,7 +58,6 @@ BACKENDS = (
     "services.provisioning.graph",
     "services.provisioning.pbx_directory",
     "services.provisioning.partners",
-    "services.provisioning.ctt_records",
 )
 
 

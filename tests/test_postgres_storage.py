@@ -22,7 +22,7 @@ from services import db
 from services.db import Database, metadata, utcnow
 from services.notify.conversations import ConversationBook
 from services.notify.outbox import Notice, NoticeKind, Outbox
-from services.provisioning import ctt_records
+from services.provisioning.connecttoteams import records as ctt_records
 from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
 ENGINES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

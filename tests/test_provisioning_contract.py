@@ -17,7 +17,7 @@ from services.db import Database
 from services.directory import Directory, EmbeddedDirectory
 from services.errors import ExtensionTaken, NotLicensed, ProvisioningError
 from services.models import PhoneUserSpec, Role
-from services.provisioning.ctt_records import SqlPhoneUserRecords
+from services.provisioning.connecttoteams import SqlPhoneUserRecords
 from services.provisioning.embedded import EmbeddedProvisioningService
 from services.provisioning.graph import GraphDirectory
 from services.provisioning.protocol import ProvisioningService

@@ -194,7 +194,7 @@ def _tables() -> dict[str, tuple[Callable[[], list[sa.SchemaItem]], list[tuple[s
             ],
             [],
         ),
-        # The ConnecttoTeams backend's record of the phone users it configured (services/ctt_records.py).
+        # The ConnecttoTeams backend's record of the phone users it configured (services/provisioning/connecttoteams/records.py).
         "ctt_phone_users": (
             lambda: [
                 sa.Column("tenant_id", sa.String(64), primary_key=True),

@@ -6,7 +6,7 @@ maintains. A later implementation can ask the PBX's own API behind the same thre
 Which extensions are *assigned* is not the PBX directory's business alone: the platform's API has no
 documented user listing, so the ConnecttoTeams service combines (1) the optional `assigned_to` column
 of this file (users that existed before the bot) with (2) its own record of every add it made
-(services/ctt_records.py). The platform itself stays the final judge: it refuses a taken extension.
+(services/provisioning/connecttoteams/records.py). The platform itself stays the final judge: it refuses a taken extension.
 """
 
 from __future__ import annotations

@@ -1,0 +1,27 @@
+"""The ConnecttoTeams backend: the platform's REST API as a `ProvisioningService` (service.py), over
+its HTTP client (api.py), the enterprises it lists (enterprises.py), the shapes it reads and writes
+(wire.py), the Global Admin step (admin_sign_in.py) and our record of configured users (records.py)."""
+
+from services.provisioning.connecttoteams.admin_sign_in import GlobalAdminSignInRequired, parse_admin_callback
+from services.provisioning.connecttoteams.config import ConnectToTeamsConfig
+from services.provisioning.connecttoteams.records import (
+    InMemoryPhoneUserRecords,
+    PhoneUserRecord,
+    PhoneUserRecords,
+    SqlPhoneUserRecords,
+)
+from services.provisioning.connecttoteams.service import ConnectToTeamsProvisioningService
+from services.provisioning.connecttoteams.wire import parse_action_url, platform_message
+
+__all__ = [
+    "ConnectToTeamsConfig",
+    "ConnectToTeamsProvisioningService",
+    "GlobalAdminSignInRequired",
+    "InMemoryPhoneUserRecords",
+    "PhoneUserRecord",
+    "PhoneUserRecords",
+    "SqlPhoneUserRecords",
+    "parse_action_url",
+    "parse_admin_callback",
+    "platform_message",
+]

@@ -1,0 +1,401 @@
+"""The ConnecttoTeams platform's REST API as a `ProvisioningService` (what a provider runs in production).
+
+What the platform documents is used as documented (issue 4): OAuth password grant at /oauth/token,
+getEnterprisesForReseller, getAvailableSBCGatewayRegionsByResellerId, configureUser (the same body is
+an edit, so every retry is safe), getActionItemUrl. What it does not list comes from injected sources:
+licensed Teams users from Microsoft Graph (`TeamsUserSource`), PBX locations, extensions and caller IDs
+from the provider's PBX directory, and what we configured from our own record (`PhoneUserRecords`).
+docs/connecttoteams.md says what is assumed where the contract is silent.
+
+Secrets (device passwords, a Global Admin's MSAL result) never reach a log line or an exception
+message: nothing here logs headers or bodies, and text the platform writes is scrubbed of the secrets
+of the call (`PlatformApi.platform_message`) before it is used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import aiohttp
+
+from services.errors import ExtensionTaken, NotLicensed, ProvisioningError
+from services.models import (
+    FREE_EXTENSION_HINT,
+    AdminSignInResult,
+    Extension,
+    FormOptions,
+    PhoneUserSpec,
+    PhoneUserState,
+    TeamsUser,
+    Tenant,
+)
+from services.outbound_http import Reply, Sleep
+from services.passwords import is_valid_device_password
+from services.provisioning.connecttoteams.admin_sign_in import ask_for_sign_in
+from services.provisioning.connecttoteams.api import Forbidden, PlatformApi
+from services.provisioning.connecttoteams.config import ConnectToTeamsConfig, Enterprise, TeamsUserSource
+from services.provisioning.connecttoteams.enterprises import EnterpriseCatalog
+from services.provisioning.connecttoteams.records import ExtensionHeld, PhoneUserRecord, PhoneUserRecords
+from services.provisioning.connecttoteams.wire import configure_refusal, configure_user_body, strings_in
+from services.provisioning.partners import Partners
+from services.provisioning.pbx_directory import PbxDirectory, PbxLocation
+
+# The package's name, as the single module had: log filters written for this backend keep matching.
+log = logging.getLogger(__package__)
+
+FIRST_USERS_SHOWN = 50  # the form lists this many; larger tenants search (models.TYPEAHEAD_THRESHOLD)
+
+
+class ConnectToTeamsProvisioningService:
+    """`ProvisioningService` over the platform's API; call `start()` before use and `close()` at the end."""
+
+    def __init__(
+        self,
+        config: ConnectToTeamsConfig,
+        *,
+        users: TeamsUserSource,
+        pbx: PbxDirectory,
+        records: PhoneUserRecords,
+        partners: Partners | None = None,
+        session: aiohttp.ClientSession | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._config = config
+        self._users = users
+        self._pbx = pbx
+        self._records = records
+        self._partners = partners or Partners()
+        self._api = PlatformApi(config, session=session, clock=clock, sleep=sleep, rand=rand)
+        self._catalog = EnterpriseCatalog(self._api, config, self._partners, clock)
+        self._extension_locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._api.start()
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    # -- ProvisioningService ---------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """One quick call (no retries), bounded as a whole even when a token must be fetched first."""
+        try:
+            async with asyncio.timeout(2 * self._config.ping_timeout_seconds):
+                reply = await self._api.call(
+                    "PUT",
+                    "/reseller/getAuthenticatedUser",
+                    json=self._config.api_username,
+                    policy=self._config.ping_policy,
+                )
+        except TimeoutError:
+            raise ProvisioningError("The provisioning platform did not answer in time.") from None
+        if not reply.ok:
+            raise self._api.refused(reply, "checking the API user")
+
+    async def tenant(self, tenant_id: str) -> Tenant | None:
+        partner = self._partners.get(tenant_id)
+        if partner is not None:
+            return Tenant(tenant_id=partner.tenant_id, name=partner.name)
+        enterprise = await self._catalog.find(tenant_id)
+        return Tenant(tenant_id=enterprise.tenant_id, name=enterprise.name) if enterprise else None
+
+    async def enterprises_of(self, partner_tenant_id: str) -> list[Tenant]:
+        partner = self._partners.get(partner_tenant_id)
+        if partner is None:
+            return []
+        if partner.reseller_id:
+            found = await self._catalog.of_reseller(partner.reseller_id)
+            if partner.enterprise_tenant_ids:
+                found = [e for e in found if e.tenant_id in partner.enterprise_tenant_ids]
+        else:
+            found = [e for e in await self._catalog.listed() if e.tenant_id in partner.enterprise_tenant_ids]
+        unique = {e.tenant_id: Tenant(tenant_id=e.tenant_id, name=e.name) for e in found}
+        return sorted(unique.values(), key=lambda t: t.name.casefold())
+
+    async def form_options(self, tenant_id: str) -> FormOptions:
+        enterprise = await self._catalog.require(tenant_id)
+        locations, routes, licensed, extensions, assigned = await asyncio.gather(
+            self._pbx.locations(tenant_id),
+            self._catalog.voice_routes(enterprise),
+            self._users.licensed_users(tenant_id),
+            self._pbx.extensions(tenant_id),
+            self._assignments(tenant_id),
+        )
+        free = [
+            Extension(pbx_location=e.pbx_location, number=e.number, caller_id=e.caller_id)
+            for e in extensions
+            if (e.pbx_location, e.number) not in assigned
+        ]
+        return FormOptions(
+            tenant=Tenant(tenant_id=tenant_id, name=enterprise.name),
+            pbx_locations=[loc.name for loc in locations],
+            voice_routes=routes,
+            licensed_users=licensed[:FIRST_USERS_SHOWN],
+            licensed_user_count=len(licensed),
+            free_extensions=free[:FREE_EXTENSION_HINT],
+        )
+
+    async def search_licensed_users(self, tenant_id: str, query: str, limit: int = 25) -> list[TeamsUser]:
+        needle = query.strip().casefold()
+        users = await self._users.licensed_users(tenant_id)
+        found = [u for u in users if needle in u.upn.casefold() or needle in u.display_name.casefold()]
+        return found[: max(0, limit)]
+
+    async def teams_user(self, tenant_id: str, upn: str) -> TeamsUser | None:
+        return await self._users.user(tenant_id, upn)
+
+    async def extension(self, tenant_id: str, pbx_location: str, number: str) -> Extension | None:
+        ext = await self._pbx.extension(tenant_id, pbx_location, number)
+        if ext is None:
+            return None
+        assigned = await self._assignments(tenant_id)
+        return Extension(
+            pbx_location=ext.pbx_location,
+            number=ext.number,
+            caller_id=ext.caller_id,
+            assigned_to=assigned.get((ext.pbx_location, ext.number)),
+        )
+
+    async def add_user(self, tenant_id: str, spec: PhoneUserSpec, device_password: str) -> None:
+        if not is_valid_device_password(device_password):
+            raise ProvisioningError("The device password must be 8 letters and digits.", retryable=False)
+        enterprise = await self._catalog.require(tenant_id)
+        location = await self._location(tenant_id, spec.pbx_location)
+        route = next(
+            (r for r in await self._catalog.voice_routes(enterprise) if r.name == spec.voice_route), None
+        )
+        if route is None:
+            raise ProvisioningError(
+                f"Voice route {spec.voice_route} is not offered to {enterprise.name}.", retryable=False
+            )
+        user = await self._users.user(tenant_id, spec.teams_user)
+        if user is None or not user.licensed:
+            raise NotLicensed(spec.teams_user)
+        existing = await self._records.get(tenant_id, user.upn)
+        if existing is not None and (existing.extension, existing.pbx_location) != (
+            spec.extension,
+            spec.pbx_location,
+        ):
+            raise ProvisioningError(
+                f"{user.upn} is already a phone user with extension {existing.extension}.", retryable=False
+            )
+        if await self._pbx.extension(tenant_id, spec.pbx_location, spec.extension) is None:
+            raise ProvisioningError(
+                f"Extension {spec.extension} does not exist on {spec.pbx_location}.", retryable=False
+            )
+        key = (tenant_id, spec.pbx_location, spec.extension)
+        async with self._extension_locks.setdefault(key, asyncio.Lock()):
+            holder = (await self._assignments(tenant_id)).get((spec.pbx_location, spec.extension))
+            if holder is not None and holder.casefold() != user.upn.casefold():
+                raise ExtensionTaken(spec.extension, holder)
+            record = PhoneUserRecord(
+                tenant_id=tenant_id,
+                upn=user.upn,
+                pbx_location=spec.pbx_location,
+                extension=spec.extension,
+                voice_route=route.name,
+                sbc_gateway_id=route.route_id,
+                phone_number=spec.phone_number,
+                voicemail_disabled=spec.disable_voicemail,
+                default_dial_plan=spec.default_dial_plan,
+                sip_auth_id=spec.sip_auth_id,
+                device_password_set=True,
+                # A changed user needs the Microsoft side again; calling stays as it was.
+                synced=False,
+                calling_enabled=bool(existing and existing.calling_enabled),
+            )
+            try:
+                await self._configure(record, location, device_password=device_password)
+            except Forbidden as forbidden:
+                raise forbidden.error from None
+            try:
+                await self._records.save(record)
+            except ExtensionHeld as held:
+                log.error(
+                    "platform accepted %s on extension %s, but our record has %s there",
+                    user.upn,
+                    spec.extension,
+                    held.holder,
+                )
+                raise ExtensionTaken(spec.extension, held.holder) from None
+        log.info(
+            "configured %s on extension %s at %s (tenant %s)",
+            user.upn,
+            spec.extension,
+            location.name,
+            tenant_id,
+        )
+
+    async def sync_required(self, tenant_id: str) -> bool:
+        return any(not r.synced for r in await self._records.for_tenant(tenant_id))
+
+    async def sync_users(self, tenant_id: str) -> None:
+        """Records the sync step for every user added since the last one; makes no platform call.
+
+        The contract documents no separate sync call: the Microsoft-side work (the user synced to
+        Teams, calling enabled) is what configureUser does with the Global Admin's authentication
+        result or, for a consenting tenant, the reseller token. That call is made per user in
+        `enable_calling`, which the workflow reaches only after a partner's request was approved;
+        a tenant-wide call here would also enable users whose requests still wait for approval.
+        """
+        await self._catalog.require(tenant_id)
+        for record in await self._records.for_tenant(tenant_id):
+            if not record.synced:
+                await self._records.mark(tenant_id, record.upn, synced=True)
+
+    async def calling_enabled(self, tenant_id: str, upn: str) -> bool:
+        record = await self._records.get(tenant_id, upn)
+        return bool(record and record.calling_enabled)
+
+    async def enable_calling(self, tenant_id: str, upn: str) -> None:
+        """configureUser again (an edit of the same values, no password) to do the Microsoft side.
+
+        With service-provider consent the reseller token is enough; without it the tenant's Global
+        Admin must sign in first (GlobalAdminSignInRequired; then `complete_admin_sign_in`). The
+        platform finishes asynchronously and has no status endpoint: "enabled" means accepted.
+        """
+        record = await self._records.get(tenant_id, upn)
+        if record is None:
+            raise ProvisioningError(f"{upn} is not a phone user yet.", retryable=False)
+        if not record.synced:
+            raise ProvisioningError("Teams users must be synced before calling can be enabled.")
+        enterprise = await self._catalog.require(tenant_id)
+        if not self._consented(enterprise):
+            raise await ask_for_sign_in(self._api, self._config, enterprise, [record.upn])
+        await self._configure_microsoft_side(enterprise, record)
+        await self._records.mark(tenant_id, record.upn, calling_enabled=True)
+
+    async def user_state(self, tenant_id: str, upn: str) -> PhoneUserState | None:
+        user = await self._users.user(tenant_id, upn)
+        if user is None:
+            return None
+        record = await self._records.get(tenant_id, user.upn)
+        if record is None:
+            return PhoneUserState(
+                upn=user.upn, licensed=user.licensed, provisioned=False, calling_enabled=False
+            )
+        return PhoneUserState(
+            upn=user.upn,
+            licensed=user.licensed,
+            provisioned=True,
+            calling_enabled=record.calling_enabled,
+            pbx_location=record.pbx_location,
+            voice_route=record.voice_route,
+            extension=record.extension,
+            phone_number=record.phone_number,
+            voicemail_disabled=record.voicemail_disabled,
+            default_dial_plan=record.default_dial_plan,
+            sip_auth_id=record.sip_auth_id,
+            device_password_set=record.device_password_set,
+        )
+
+    # -- the Global Admin step -------------------------------------------------------------------
+
+    async def complete_admin_sign_in(
+        self, tenant_id: str, result: AdminSignInResult, upns: Iterable[str]
+    ) -> list[str]:
+        """configureUser with the GA's authentication result for `upns` (the users the sign-in was
+        asked for, as GlobalAdminSignInRequired.upns said), and only those: another user of the
+        tenant may still be waiting for its own approval.
+
+        The caller (the bot's callback) has already matched `result.state` to a pending request.
+        Returns the UPNs now synced with calling enabled.
+        """
+        if result.tenant_id and result.tenant_id.lower() != tenant_id.lower():
+            raise ProvisioningError(
+                "That sign-in was for another Microsoft 365 tenant; sign in with a Global Admin of this one.",
+                retryable=False,
+            )
+        enterprise = await self._catalog.require(tenant_id)
+        done = []
+        for upn in dict.fromkeys(upns):
+            record = await self._records.get(tenant_id, upn)
+            if record is None:
+                log.warning("Global Admin sign-in for %s, who is not a phone user we added", upn)
+                continue
+            if not record.calling_enabled:
+                await self._configure_microsoft_side(enterprise, record, result.authentication_result)
+                await self._records.mark(tenant_id, record.upn, synced=True, calling_enabled=True)
+            done.append(record.upn)
+        log.info("Global Admin sign-in completed %d user(s) in tenant %s", len(done), tenant_id)
+        return done
+
+    def _consented(self, enterprise: Enterprise) -> bool:
+        return enterprise.tenant_id in self._config.consented_tenant_ids
+
+    # -- configureUser ---------------------------------------------------------------------------
+
+    async def _configure_microsoft_side(
+        self,
+        enterprise: Enterprise,
+        record: PhoneUserRecord,
+        authentication_result: dict[str, Any] | None = None,
+    ) -> None:
+        location = await self._location(record.tenant_id, record.pbx_location)
+        try:
+            await self._configure(record, location, authentication_result=authentication_result)
+        except Forbidden:
+            if authentication_result is not None:
+                raise ProvisioningError(
+                    "The provisioning platform did not accept the Global Admin's sign-in; sign in again.",
+                    retryable=False,
+                ) from None
+            # Consent we believed in was refused (revoked, or never granted): fall back to the GA.
+            log.warning("tenant %s refused management by the service provider", enterprise.tenant_id)
+            raise await ask_for_sign_in(self._api, self._config, enterprise, [record.upn]) from None
+
+    async def _configure(
+        self,
+        record: PhoneUserRecord,
+        location: PbxLocation,
+        *,
+        device_password: str | None = None,
+        authentication_result: dict[str, Any] | None = None,
+    ) -> None:
+        body = configure_user_body(self._config, record, location, device_password, authentication_result)
+        reply = await self._api.call(
+            "POST",
+            "/enterprise/configureUser",
+            json=body,
+            secrets=[device_password, *strings_in(authentication_result)],
+        )
+        if reply.ok:
+            return
+        if reply.status == 403:
+            raise Forbidden(self._api.refused(reply, "configuring the user"))
+        raise self._configure_refused(reply, record, [device_password, *strings_in(authentication_result)])
+
+    def _configure_refused(
+        self, reply: Reply, record: PhoneUserRecord, call_secrets: list[str | None]
+    ) -> Exception:
+        message = self._api.platform_message(reply, call_secrets)
+        known = configure_refusal(reply.status, message, record)
+        return known or self._api.refused(reply, "configuring the user", call_secrets, message)
+
+    # -- PBX ------------------------------------------------------------------------------------
+
+    async def _location(self, tenant_id: str, name: str) -> PbxLocation:
+        location = next((loc for loc in await self._pbx.locations(tenant_id) if loc.name == name), None)
+        if location is None:
+            raise ProvisioningError(f"PBX location {name} does not exist.", retryable=False)
+        return location
+
+    async def _assignments(self, tenant_id: str) -> dict[tuple[str, str], str]:
+        """(location, extension) -> UPN: the provider's file first, our own record of adds over it."""
+        assigned = {
+            (e.pbx_location, e.number): e.assigned_to
+            for e in await self._pbx.extensions(tenant_id)
+            if e.assigned_to
+        }
+        for record in await self._records.for_tenant(tenant_id):
+            assigned[(record.pbx_location, record.extension)] = record.upn
+        return assigned

@@ -1,0 +1,217 @@
+"""What travels to and from the ConnecttoTeams platform: its answers read defensively (their formats
+are not documented: error bodies, lists, enterprises, the action URL) and the configureUser body."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from services.errors import ExtensionTaken, NotLicensed, ProvisioningError
+from services.outbound_http import Reply
+from services.provisioning.connecttoteams.config import ConnectToTeamsConfig, Enterprise
+from services.provisioning.connecttoteams.records import PhoneUserRecord
+from services.provisioning.pbx_directory import PbxLocation
+
+_MESSAGE_KEYS = ("message", "errorMessage", "error_description", "detail", "description", "title")
+_LIST_KEYS = ("content", "enterprises", "items", "data", "results", "result")
+
+
+def configure_user_body(
+    config: ConnectToTeamsConfig,
+    record: PhoneUserRecord,
+    location: PbxLocation,
+    device_password: str | None = None,
+    authentication_result: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The documented body. Without a password (a later edit) the device keeps the one it has."""
+    body: dict[str, Any] = {
+        "loginID": config.api_username,
+        "pbxLocation": location.platform_location,
+        "pbxUserId": f"{record.extension}@{location.domain}",
+        "sbcGatewayId": record.sbc_gateway_id,
+        "teamsUserId": record.upn,
+        "tenantId": record.tenant_id,
+        "phoneNumber": record.phone_number,
+        "useTeamsVoicemail": not record.voicemail_disabled,
+        "useEnterpriseDialPlan": record.default_dial_plan,
+        "pbxAuthUserId": record.sip_auth_id,
+        "pbxCallPolicyInfo": {
+            "callPolicyCNAM": config.call_policy_cnam,
+            "callPolicyName": config.call_policy_name,
+            "forwardedCallsCallerId": config.forwarded_calls_caller_id,
+        },
+    }
+    if device_password is not None:
+        body["password"] = device_password
+        body["rePassword"] = device_password
+    if authentication_result is not None:
+        body["authenticationResult"] = authentication_result
+    return body
+
+
+def configure_refusal(status: int, message: str, record: PhoneUserRecord) -> ProvisioningError | None:
+    """What a refused configureUser means for the person, when its (scrubbed) message says it."""
+    low = message.casefold()
+    if status in (400, 409, 422):
+        if "password" in low:
+            return ProvisioningError(
+                f"The PBX device of extension {record.extension} already exists with another password; "
+                "the provider must reset it before this user can be added.",
+                retryable=False,
+            )
+        if re.search(r"licen[cs]", low):
+            return NotLicensed(record.upn)
+        if re.search(r"already|in use|taken|exists|assigned|duplicate", low):
+            return ExtensionTaken(record.extension, holder_named(message, record) or "another user")
+    return None
+
+
+def platform_message(reply: Reply, limit: int = 300) -> str:
+    """A one-line message from an error body in any of the usual shapes (Spring, OAuth, plain text)."""
+    data = reply.json()
+    parts: list[str] = []
+    if isinstance(data, dict):
+        parts += [data[k] for k in _MESSAGE_KEYS if isinstance(data.get(k), str) and data[k].strip()]
+        errors = data.get("errors") or data.get("fieldErrors") or data.get("violations")
+        if isinstance(errors, dict):
+            parts += [f"{k}: {v}" for k, v in errors.items() if isinstance(v, str | int)]
+        elif isinstance(errors, list):
+            for item in errors:
+                if isinstance(item, str):
+                    parts.append(item)
+                elif isinstance(item, dict):
+                    text = item.get("defaultMessage") or item.get("message") or item.get("description")
+                    field = item.get("field") or item.get("propertyPath")
+                    if isinstance(text, str):
+                        parts.append(f"{field}: {text}" if isinstance(field, str) else text)
+        if not parts and isinstance(data.get("error"), str):
+            parts.append(data["error"])
+    elif isinstance(data, str):
+        parts.append(data)
+    elif isinstance(data, list):
+        parts += [x for x in data if isinstance(x, str)]
+    elif data is None and reply.body.strip() and not reply.text.lstrip().startswith("<"):
+        parts.append(reply.text)
+    unique = list(dict.fromkeys(_one_line(p) for p in parts if p))
+    text = "; ".join(p for p in unique if p)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def parse_action_url(reply: Reply) -> str | None:
+    """getActionItemUrl's URL, whether sent as a JSON string, an object, or plain text."""
+    data = reply.json()
+    candidates: list[Any] = []
+    if isinstance(data, str):
+        candidates.append(data)
+    elif isinstance(data, dict):
+        candidates += [data.get(k) for k in ("url", "actionItemUrl", "actionUrl", "link", "redirectUrl")]
+    elif data is None:
+        candidates.append(reply.text.strip())
+    for value in candidates:
+        if isinstance(value, str) and urlsplit(value.strip()).scheme in ("https", "http"):
+            if urlsplit(value.strip()).netloc:
+                return value.strip()
+    return None
+
+
+def list_in(data: Any) -> tuple[list[Any], int]:
+    """The items of a list answer (bare list, or a page object) and how many pages there are."""
+    if isinstance(data, list):
+        return data, 1
+    if isinstance(data, dict):
+        for key in _LIST_KEYS:
+            if isinstance(data.get(key), list):
+                total = as_int(data.get("totalPages")) or 1
+                return data[key], max(1, min(total, 100))
+    return [], 1
+
+
+def enterprise_from(raw: Any, listed_under: str) -> Enterprise | None:
+    """One item of getEnterprisesForReseller, or None without a tenant id or an enterprise id."""
+    if not isinstance(raw, dict):
+        return None
+    tenant_id = _first_str(raw, ("tenantId", "tenantID", "msTenantId", "o365TenantId", "azureTenantId"))
+    enterprise_id = _first_str(raw, ("enterpriseId", "id"))
+    if not tenant_id or not enterprise_id:
+        return None
+    name = _first_str(raw, ("enterpriseName", "name", "companyName")) or tenant_id
+    reseller = _first_str(raw, ("resellerId",)) or listed_under
+    gateways = raw.get("sbcGateways")
+    gateway_ids: frozenset[int] | None = None
+    if isinstance(gateways, list) and gateways:
+        ids = [as_int(g.get("sbcGatewayId") if isinstance(g, dict) else g) for g in gateways]
+        gateway_ids = frozenset(i for i in ids if i)
+    return Enterprise(
+        enterprise_id=enterprise_id,
+        name=name,
+        tenant_id=tenant_id,
+        reseller_id=reseller,
+        sbc_gateway_ids=gateway_ids,
+    )
+
+
+def _first_str(raw: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        value = raw.get(key)
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | str) and str(value).strip():
+            return str(value).strip()
+    return None
+
+
+def as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def as_positive_float(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def platform_id(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
+
+
+def with_query(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    query = [*parse_qsl(parts.query, keep_blank_values=True), *params.items()]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _one_line(text: str) -> str:
+    cleaned = "".join(" " if unicodedata.category(c) in ("Cc", "Cf") else c for c in str(text))
+    return " ".join(cleaned.split())
+
+
+_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def holder_named(message: str, record: PhoneUserRecord) -> str | None:
+    """The other user a "taken" message names, if it names one (not the SIP user, not ourselves)."""
+    for candidate in _EMAIL.findall(message):
+        if candidate.casefold() == record.upn.casefold() or candidate.startswith(f"{record.extension}@"):
+            continue
+        return candidate
+    return None
+
+
+def strings_in(value: Any) -> list[str]:
+    """The long strings inside a (nested) value: the tokens of an MSAL result, to scrub from messages."""
+    if isinstance(value, str):
+        return [value] if len(value) >= 16 else []
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in strings_in(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in strings_in(v)]
+    return []
