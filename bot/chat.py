@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
@@ -14,6 +15,7 @@ from microsoft_teams.cards import AdaptiveCard
 
 from bot.cards import attachment, card_activity, text_activity
 from dialogs.ports import DeliveryFailed, DeliveryRetry
+from services.retry import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -196,12 +198,8 @@ def classify(error: Exception) -> Exception:
     if status is None:
         return DeliveryRetry(f"{type(error).__name__}")
     if status == 429 or status >= 500 or status in (408, 412):
-        retry_after = None
-        headers = getattr(response, "headers", {}) or {}
-        value = headers.get("Retry-After") if hasattr(headers, "get") else None
-        try:
-            retry_after = float(value) if value is not None else None
-        except ValueError:
-            retry_after = None
+        headers = getattr(response, "headers", None)
+        # Not capped: the outbox retries later in the background, so a long wait holds up no one.
+        retry_after = retry_after_seconds(headers) if isinstance(headers, Mapping) else None
         return DeliveryRetry(f"HTTP {status}", retry_after)
     return DeliveryFailed(f"HTTP {status}")

@@ -4,7 +4,7 @@ The SDK's `RestChannelServiceClientFactory` builds a `TeamsConnectorClient` with
 `aiohttp.ClientSession` for every turn (a new TCP connection per turn), asks the token provider
 for every turn, and retries nothing. This factory hands the adapter a client over one session
 for the process, with the bot's cached token (bot/auth.py), a timeout, and retries of
-429/412/502/503/504 that honour Retry-After.
+429/412/502/503/504 that honour Retry-After (services/retry.py, with CONNECTOR_RETRY's numbers).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from typing import Any
 from urllib.parse import quote
 
@@ -21,12 +20,20 @@ from microsoft_agents.activity import Activity, ResourceResponse
 from microsoft_agents.hosting.core import ClaimsIdentity, TurnContext
 
 from bot.auth import BOT_FRAMEWORK_RESOURCE, BOT_FRAMEWORK_SCOPES, BotCredentials
+from services.retry import RetryPolicy, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({412, 429, 502, 503, 504})
-MAX_ATTEMPTS = 3
-MAX_RETRY_AFTER_SECONDS = 10.0
+# A reply is waited for by a person in a turn that has no later retry: few attempts, short waits, and a
+# long Retry-After is waited up to the cap rather than given up on. The timeout is the session's (app.py).
+CONNECTOR_RETRY = RetryPolicy(
+    attempts=3,
+    backoff_base_seconds=0.2,
+    backoff_max_seconds=10.0,
+    retry_after_max_seconds=10.0,
+    give_up_beyond_retry_after_max=False,
+    retry_statuses=frozenset({412, 429, 502, 503, 504}),
+)
 
 
 class _Response:
@@ -77,20 +84,21 @@ class KeepAliveConversations:
             else None
         )
         url = f"{self._base}/{path}"
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        policy = CONNECTOR_RETRY
+        for attempt in range(1, policy.attempts + 1):
             try:
                 async with self._session.request(method, url, json=body, headers=self._headers) as resp:
                     text = await resp.text()
                     if resp.status < 300:
                         return _resource(text)
                     headers = dict(resp.headers)
-                    if resp.status not in RETRY_STATUSES or attempt == MAX_ATTEMPTS:
+                    if not policy.retryable(resp.status) or attempt == policy.attempts:
                         raise ConnectorError(resp.status, headers, text[:500])
-                    delay = _retry_after(headers.get("Retry-After"), attempt)
+                    delay = policy.delay(attempt, retry_after_seconds(headers))
             except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-                if attempt == MAX_ATTEMPTS:
+                if attempt == policy.attempts:
                     raise ConnectorError(503, {}, type(exc).__name__) from exc
-                delay = _retry_after(None, attempt)
+                delay = policy.delay(attempt)
             log.info("connector %s retry %d in %.2fs", method, attempt, delay)
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
@@ -153,12 +161,3 @@ def _resource(text: str) -> ResourceResponse:
     except ValueError:
         data = {}
     return ResourceResponse(id=str(data.get("id") or "")) if isinstance(data, dict) else ResourceResponse()
-
-
-def _retry_after(value: str | None, attempt: int) -> float:
-    try:
-        if value is not None:
-            return min(MAX_RETRY_AFTER_SECONDS, max(0.0, float(value)))
-    except ValueError:
-        pass
-    return min(MAX_RETRY_AFTER_SECONDS, 0.2 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)

@@ -1,5 +1,6 @@
 """Outbound HTTP calls with a timeout, bounded retries (backoff + jitter, Retry-After) and one 401 refresh.
 
+When to retry and how long to wait is services/retry.py's RetryPolicy; this is the loop that applies it.
 Shared by the ConnecttoTeams client and the Microsoft Graph client. It never logs headers, bodies or
 query strings: only the method, the path, the status and timings, so no secret can reach a log line.
 """
@@ -13,42 +14,17 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# RetryPolicy and retry_after_seconds live in services/retry.py; re-exported here for the modules that
+# import them from this one (services/provisioning/connecttoteams*, tests) until they import from there.
+from services.retry import RetryPolicy, retry_after_seconds
 
 # What a caller gives to get the Authorization header: `refresh=True` means "the last one was refused".
 Authorize = Callable[[bool], Awaitable[Mapping[str, str]]]
 Sleep = Callable[[float], Awaitable[None]]
-
-
-class RetryPolicy(BaseModel):
-    """How hard to try one call. Retries are only for calls that are safe to repeat (all of ours are)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    attempts: int = Field(default=4, ge=1, le=10)
-    backoff_base_seconds: float = Field(default=0.5, ge=0)
-    backoff_max_seconds: float = Field(default=8.0, ge=0)
-    # A Retry-After longer than this is not waited for: the call fails as retryable instead, so a
-    # person's card is not held for minutes.
-    retry_after_max_seconds: float = Field(default=30.0, ge=0)
-    timeout_seconds: float = Field(default=15.0, gt=0)
-    connect_timeout_seconds: float = Field(default=5.0, gt=0)
-
-    def backoff(self, retry_number: int, rand: Callable[[], float] = random.random) -> float:
-        """Exponential backoff with "equal jitter": half fixed, half random, capped."""
-        ceiling = min(self.backoff_max_seconds, self.backoff_base_seconds * 2 ** (retry_number - 1))
-        return ceiling / 2 + rand() * ceiling / 2
-
-    @property
-    def client_timeout(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=self.timeout_seconds, connect=self.connect_timeout_seconds)
 
 
 @dataclass(frozen=True)
@@ -135,7 +111,7 @@ class Caller:
             reply: Reply | None = None
             try:
                 async with self.session.request(
-                    method, url, headers=sent_headers, timeout=policy.client_timeout, **kwargs
+                    method, url, headers=sent_headers, timeout=_client_timeout(policy), **kwargs
                 ) as response:
                     reply = Reply(response.status, dict(response.headers), await response.read())
             except TimeoutError:
@@ -153,33 +129,30 @@ class Caller:
                     await authorize(True)
                     attempt -= 1  # the refresh does not use up a retry
                     continue
-                if reply.status not in RETRY_STATUSES:
+                if not policy.retryable(reply.status):
                     self.log.debug(
                         "%s %s -> %d in %.0f ms (attempt %d)", method, what, reply.status, elapsed_ms, attempt
                     )
                     return reply
             history.append(outcome)
-            delay = policy.backoff(attempt, self.rand)
             retry_after = retry_after_seconds(reply.headers) if reply is not None else None
             last_retry_after = retry_after
-            if retry_after is not None:
-                if retry_after > policy.retry_after_max_seconds:
-                    self.log.warning(
-                        "%s %s -> %s, asked to wait %.0f s (more than %.0f s): giving up for now",
-                        method,
-                        what,
-                        outcome,
-                        retry_after,
-                        policy.retry_after_max_seconds,
-                    )
-                    raise GaveUp(
-                        f"{outcome}, asked to wait {retry_after:.0f} s",
-                        last_status,
-                        attempt,
-                        retry_after,
-                        history,
-                    )
-                delay = max(delay, retry_after)
+            if retry_after is not None and policy.gives_up_on(retry_after):
+                self.log.warning(
+                    "%s %s -> %s, asked to wait %.0f s (more than %.0f s): giving up for now",
+                    method,
+                    what,
+                    outcome,
+                    retry_after,
+                    policy.retry_after_max_seconds,
+                )
+                raise GaveUp(
+                    f"{outcome}, asked to wait {retry_after:.0f} s",
+                    last_status,
+                    attempt,
+                    retry_after,
+                    history,
+                )
             if attempt >= policy.attempts:
                 self.log.warning(
                     "%s %s failed after %d attempt(s): %s", method, what, attempt, "; ".join(history)
@@ -187,6 +160,7 @@ class Caller:
                 raise GaveUp(
                     f"{outcome} after {attempt} attempt(s)", last_status, attempt, last_retry_after, history
                 )
+            delay = policy.delay(attempt, retry_after, self.rand)
             self.log.info(
                 "%s %s -> %s in %.0f ms (attempt %d/%d), retrying in %.2f s",
                 method,
@@ -200,21 +174,8 @@ class Caller:
             await self.sleep(delay)
 
 
-def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
-    """Retry-After as seconds (delta-seconds or an HTTP date); None when absent or unreadable."""
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+def _client_timeout(policy: RetryPolicy) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=policy.timeout_seconds, connect=policy.connect_timeout_seconds)
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:

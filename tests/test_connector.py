@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 from tests.conftest import RunningBot
 from tests.doubles import ConnectorDouble, TeamsUser, card_text
@@ -24,6 +26,18 @@ async def test_throttled_reply_is_retried_honouring_retry_after(
     started = time.monotonic()
     assert await admin.say("help") == 201
     assert time.monotonic() - started >= 0.5
+    assert connector.refused == [("POST", 429)]
+    assert len([s for s in connector.sent if "Teams Phone Connector" in card_text(s.card)]) == 1
+
+
+async def test_throttled_reply_is_retried_at_the_http_date_of_retry_after(
+    bot: RunningBot, admin: TeamsUser, connector: ConnectorDouble
+):
+    # An HTTP-date has whole seconds: this one is between one and two seconds ahead.
+    retry_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    connector.fail_next(429, retry_after=format_datetime(retry_at, usegmt=True))
+    assert await admin.say("help") == 201
+    assert datetime.now(UTC) >= retry_at, "the reply was retried before the date the connector named"
     assert connector.refused == [("POST", 429)]
     assert len([s for s in connector.sent if "Teams Phone Connector" in card_text(s.card)]) == 1
 
