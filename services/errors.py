@@ -50,6 +50,20 @@ class NotLicensed(ProvisioningError):
         self.teams_user = teams_user
 
 
+class AlreadyPhoneUser(ProvisioningError):
+    def __init__(self, teams_user: str, extension: str) -> None:
+        super().__init__(f"{teams_user} is already a phone user with extension {extension}.", retryable=False)
+        self.teams_user = teams_user
+        self.extension = extension
+
+
+class ExtensionUnknown(ProvisioningError):
+    def __init__(self, extension: str, pbx_location: str) -> None:
+        super().__init__(f"Extension {extension} does not exist on {pbx_location}.", retryable=False)
+        self.extension = extension
+        self.pbx_location = pbx_location
+
+
 class AdminSignInRequired(ProvisioningError):
     """The tenant has not allowed management by the service provider: one of its Global Admins
     must sign in (at `action_url`) before calling can be enabled for `upns`.

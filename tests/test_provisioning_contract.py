@@ -15,7 +15,7 @@ import pytest
 
 from services.db import Database
 from services.directory import Directory, EmbeddedDirectory
-from services.errors import ExtensionTaken, NotLicensed, ProvisioningError
+from services.errors import AlreadyPhoneUser, ExtensionTaken, ExtensionUnknown, NotLicensed, ProvisioningError
 from services.models import PhoneUserSpec, Role
 from services.provisioning.connecttoteams import SqlPhoneUserRecords
 from services.provisioning.embedded import EmbeddedProvisioningService
@@ -243,8 +243,14 @@ async def test_refusals_that_try_again_cannot_fix(backend: Backend, tenant, over
     assert refused.value.message
 
 
+async def test_an_unknown_extension_is_the_same_error_on_both(backend: Backend):
+    with pytest.raises(ExtensionUnknown) as refused:
+        await backend.service.add_user(CONTOSO, spec(extension="999", phone_number="999"), PASSWORD)
+    assert refused.value.message == "Extension 999 does not exist on PBX."
+
+
 async def test_a_phone_user_cannot_get_a_second_extension(backend: Backend):
-    with pytest.raises(ProvisioningError) as refused:
+    with pytest.raises(AlreadyPhoneUser) as refused:
         await backend.service.add_user(
             CONTOSO, spec(teams_user="megan@contoso.example", extension="106", phone_number="106"), PASSWORD
         )

@@ -13,8 +13,14 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
 from services import db
+from services.add_user_rules import (
+    require_extension_exists,
+    require_extension_free,
+    require_licensed,
+    require_not_phone_user_elsewhere,
+)
 from services.db import Database
-from services.errors import ExtensionTaken, NotLicensed, ProvisioningError
+from services.errors import ProvisioningError
 from services.models import (
     FREE_EXTENSION_HINT,
     AdminSignInResult,
@@ -224,23 +230,20 @@ class EmbeddedProvisioningService:
             raise ProvisioningError(
                 f"Voice route {spec.voice_route} is not offered to this tenant.", retryable=False
             )
-        user = await self.teams_user(tenant_id, spec.teams_user)
-        if user is None or not user.licensed:
-            raise NotLicensed(spec.teams_user)
+        user = require_licensed(await self.teams_user(tenant_id, spec.teams_user), spec.teams_user)
         # scrypt is deliberately slow: keep it off the event loop.
         password_hash = await asyncio.to_thread(_hash_password, device_password)
         tu, ex = db.teams_users, db.extensions
 
         def work(conn: Connection) -> None:
             current = conn.execute(
-                select(tu.c.extension, tu.c.provisioned).where(
+                select(tu.c.pbx_location, tu.c.extension, tu.c.provisioned).where(
                     tu.c.tenant_id == tenant_id, tu.c.upn == user.upn
                 )
             ).one()
-            if current.provisioned and current.extension not in (None, spec.extension):
-                raise ProvisioningError(
-                    f"{user.upn} is already a phone user with extension {current.extension}.",
-                    retryable=False,
+            if current.provisioned:
+                require_not_phone_user_elsewhere(
+                    user.upn, (current.pbx_location, current.extension), (spec.pbx_location, spec.extension)
                 )
             claimed = conn.execute(
                 update(ex)
@@ -260,12 +263,9 @@ class EmbeddedProvisioningService:
                         ex.c.number == spec.extension,
                     )
                 ).first()
-                if row is None:
-                    raise ProvisioningError(
-                        f"Extension {spec.extension} does not exist on {spec.pbx_location}.",
-                        retryable=False,
-                    )
-                raise ExtensionTaken(spec.extension, row.assigned_to)
+                require_extension_exists(row is not None, spec.extension, spec.pbx_location)
+                require_extension_free(row.assigned_to, spec.extension, user.upn)
+                raise AssertionError("the extension was free, yet not claimed")
             conn.execute(
                 update(tu)
                 .where(tu.c.tenant_id == tenant_id, tu.c.upn == user.upn)

@@ -23,7 +23,13 @@ from typing import Any
 
 import aiohttp
 
-from services.errors import ExtensionTaken, NotLicensed, ProvisioningError
+from services.add_user_rules import (
+    require_extension_exists,
+    require_extension_free,
+    require_licensed,
+    require_not_phone_user_elsewhere,
+)
+from services.errors import ExtensionTaken, ProvisioningError
 from services.models import (
     FREE_EXTENSION_HINT,
     AdminSignInResult,
@@ -177,26 +183,20 @@ class ConnectToTeamsProvisioningService:
             raise ProvisioningError(
                 f"Voice route {spec.voice_route} is not offered to {enterprise.name}.", retryable=False
             )
-        user = await self._users.user(tenant_id, spec.teams_user)
-        if user is None or not user.licensed:
-            raise NotLicensed(spec.teams_user)
+        user = require_licensed(await self._users.user(tenant_id, spec.teams_user), spec.teams_user)
         existing = await self._records.get(tenant_id, user.upn)
-        if existing is not None and (existing.extension, existing.pbx_location) != (
-            spec.extension,
-            spec.pbx_location,
-        ):
-            raise ProvisioningError(
-                f"{user.upn} is already a phone user with extension {existing.extension}.", retryable=False
+        if existing is not None:
+            require_not_phone_user_elsewhere(
+                user.upn,
+                (existing.pbx_location, existing.extension),
+                (spec.pbx_location, spec.extension),
             )
-        if await self._pbx.extension(tenant_id, spec.pbx_location, spec.extension) is None:
-            raise ProvisioningError(
-                f"Extension {spec.extension} does not exist on {spec.pbx_location}.", retryable=False
-            )
+        exists = await self._pbx.extension(tenant_id, spec.pbx_location, spec.extension) is not None
+        require_extension_exists(exists, spec.extension, spec.pbx_location)
         key = (tenant_id, spec.pbx_location, spec.extension)
         async with self._extension_locks.setdefault(key, asyncio.Lock()):
             holder = (await self._assignments(tenant_id)).get((spec.pbx_location, spec.extension))
-            if holder is not None and holder.casefold() != user.upn.casefold():
-                raise ExtensionTaken(spec.extension, holder)
+            require_extension_free(holder, spec.extension, user.upn)
             record = PhoneUserRecord(
                 tenant_id=tenant_id,
                 upn=user.upn,
