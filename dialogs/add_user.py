@@ -1,6 +1,6 @@
 """The add-user conversation: form, review, provisioning with a progress card, retry and cancel.
 
-The conversation's state is the persisted request (services/workflow.py), not a dialog stack:
+The conversation's state is the persisted request (services/requests/), not a dialog stack:
 every click carries the request id and version, is re-checked against the database and the
 clicking user's role, and answers with the card that replaces the clicked one.
 """
@@ -39,9 +39,11 @@ from services.errors import (
     SignInLinkInvalid,
     StaleRequest,
 )
-from services.models import Actor, ProvisioningRequest, RequestKind, RequestState, Role
+from services.models import Actor, ProvisioningRequest, RequestKind, RequestState
 from services.provisioning.protocol import ProvisioningService
-from services.requests.service import FormResult, RequestService
+from services.requests import access
+from services.requests.drafts import FormResult
+from services.requests.service import RequestService
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +90,7 @@ class AddUserConversation:
     async def start(self, chat: Chat, actor: Actor, tenant_id: str | None = None) -> None:
         """ "add user": a new draft and its form card, or the open one if there is one. A partner
         first picks which of its enterprises."""
-        if actor.role is Role.partner and tenant_id is None:
+        if access.may_pick_enterprise(actor) and tenant_id is None:
             draft = await self._requests.open_draft_of(actor)
             if draft is None:
                 enterprises = await self._provisioning.enterprises_of(actor.tenant_id)
@@ -157,7 +159,7 @@ class AddUserConversation:
     ) -> AdaptiveCard:
         if verb == VERB_DISMISS:
             return dismissed_card()
-        if actor.role is not Role.partner:
+        if not access.may_pick_enterprise(actor):
             await self._requests.audit(
                 actor, actor.tenant_id, None, "refused", None, None, "pick enterprise: not a partner"
             )
@@ -186,13 +188,13 @@ class AddUserConversation:
         version: int,
         data: Mapping[str, Any],
     ) -> AdaptiveCard:
-        if actor.role is Role.none:
+        if not access.may_start_add(actor):
             # Roles are re-checked on every click: a user who lost the role can no longer act.
             await self._requests.audit(actor, actor.tenant_id, request_id, "refused", None, None, "no role")
             raise NotAuthorised("Only a global administrator or a managing partner can do that.")
         card, request = await self._act(actor, verb, request_id, version, data)
         clicked = chat.clicked_card_ref()
-        if clicked and request is not None and self._requests.is_requester(actor, request):
+        if clicked and request is not None and access.is_requester(actor, request):
             # The clicked card becomes the request's progress card: only the requester's (an
             # approver's copy, or an unauthorised click, must not take the requester's updates).
             # Work started by the click waits until the answer is out (bot/background.py).
@@ -229,13 +231,13 @@ class AddUserConversation:
 
     async def _current_card(self, actor: Actor, request_id: str, note: str | None) -> AdaptiveCard:
         request = await self._requests.get_for(actor, request_id)
-        if request.requester_id != actor.aad_object_id:
+        if not access.is_requester(actor, request):
             return await self.card_for_viewer(actor, request)
         return await self.card_for(request, note)
 
     async def card_for_viewer(self, actor: Actor, request: ProvisioningRequest) -> AdaptiveCard:
         """A global admin looking at a partner's request sees the approval card; others the progress."""
-        if request.kind is RequestKind.partner and self._requests.is_approver(actor, request):
+        if request.kind is RequestKind.partner and access.may_approve(actor, request):
             return await self._notifier.approval_card_for(request)
         return await self.card_for(request)
 

@@ -1,6 +1,6 @@
 """The global admin's side of a partner request: Approve, Reject with a reason, "pending", "audit".
 
-A decision is one conditional write in services/workflow.py; this module only answers the click
+A decision is one conditional write in services/requests/decisions.py; this module only answers the click
 with the current card and starts the admin's half of the procedure (sync, enable calling)."""
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from cards.notice import notice_card
 from dialogs.notifications import Notifier
 from dialogs.ports import Background, Chat
 from services.errors import DomainError, NotAuthorised, RejectionReasonMissing, RequestNotFound, StaleRequest
-from services.models import Actor, RequestState, Role
+from services.models import Actor, RequestState
+from services.requests import access
 from services.requests.service import RequestService
 
 APPROVAL_ACTIONS = {VERB_APPROVE, VERB_REJECT, VERB_APPROVAL_REFRESH}
@@ -51,7 +52,7 @@ class ApprovalConversation:
             return notice_card("Not found", exc.message, attention=True)
         try:
             if verb == VERB_APPROVAL_REFRESH:
-                if not self._requests.is_approver(actor, request):
+                if not access.may_approve(actor, request):
                     raise NotAuthorised("Only the tenant's global admins see this card.")
             elif verb == VERB_APPROVE:
                 request = await self._requests.approve(actor, request_id, version)
@@ -90,7 +91,7 @@ class ApprovalConversation:
         self._notifier.wake()
 
     async def show_pending(self, chat: Chat, actor: Actor) -> None:
-        if actor.role is not Role.tenant_admin:
+        if not access.may_list_pending(actor):
             await chat.send_text("Only a tenant's global admins approve requests.")
             return
         pending = await self._requests.awaiting_approval(actor.tenant_id)
@@ -109,7 +110,7 @@ class ApprovalConversation:
             )
 
     async def show_audit(self, chat: Chat, actor: Actor, tenant_name: str) -> None:
-        if actor.role is not Role.tenant_admin:
+        if not access.may_read_audit(actor):
             await chat.send_text("Only a tenant's global admins can read its audit trail.")
             return
         entries = await self._requests.audit_of_tenant(actor.tenant_id, limit=50)

@@ -8,8 +8,9 @@ from dialogs.add_user import AddUserConversation
 from dialogs.approvals import ApprovalConversation
 from dialogs.commands import Command, parse_command
 from dialogs.ports import Chat
-from services.models import Actor, Role
+from services.models import Actor
 from services.provisioning.protocol import ProvisioningService
+from services.requests import access
 from services.requests.service import RequestService
 
 NOT_AUTHORISED = (
@@ -40,11 +41,11 @@ class MainMenu:
         if command is Command.help:
             await self.welcome(chat, actor)
         elif command is Command.cancel:
-            if actor.role is not Role.none and await self._add_user.cancel_open(chat, actor):
+            if access.may_start_add(actor) and await self._add_user.cancel_open(chat, actor):
                 await chat.send_text("Cancelled. Nothing was sent to the provisioning service.")
             else:
                 await chat.send_text("There is nothing to cancel. Type **help** to see what I can do.")
-        elif actor.role is Role.none:
+        elif not access.may_start_add(actor):
             await self._requests.audit(actor, actor.tenant_id, None, "refused", None, None, command.value)
             await chat.send_text(NOT_AUTHORISED)
         elif command is Command.add_user:

@@ -1,0 +1,206 @@
+"""The requester's part before provisioning: start a draft, save the form (every value kept, good or
+bad), back to the form, submit (draft -> submitted, which starts the pipeline), cancel."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, insert, update
+
+from services import db
+from services.db import utcnow
+from services.errors import NotAuthorised, ProvisioningError, StaleRequest
+from services.models import Actor, FormOptions, ProvisioningRequest, RequestKind, RequestState, Steps
+from services.requests.access import add_kind, may_add_for
+from services.requests.decisions import Decisions
+from services.requests.form import (
+    INPUT_IDS,
+    AddUserInput,
+    FieldErrors,
+    check_form,
+    needs_voicemail_confirmation,
+    to_spec,
+)
+from services.requests.repository import request_from_row
+
+
+@dataclass
+class FormResult:
+    """The outcome of a form submit: the saved draft, and what is still wrong with it."""
+
+    request: ProvisioningRequest
+    options: FormOptions
+    errors: FieldErrors = field(default_factory=dict)
+    confirm_voicemail: bool = False
+
+    @property
+    def ready_for_review(self) -> bool:
+        return not self.errors and not self.confirm_voicemail
+
+
+class Drafts(Decisions):
+    """Based on Decisions for one case: "cancel" on a request that waits for a Global Admin's
+    sign-in is a stop, which is the tenant's admins' decision for a partner's request."""
+
+    async def start_draft(self, actor: Actor, tenant_id: str | None = None) -> ProvisioningRequest:
+        """A new draft for the actor's own tenant (admin) or an enterprise it manages (partner)."""
+        kind = add_kind(actor)
+        if kind is RequestKind.admin:
+            tenant_id = actor.tenant_id
+        elif kind is RequestKind.partner:
+            managed = {t.tenant_id for t in await self._provisioning.enterprises_of(actor.tenant_id)}
+            if not may_add_for(actor, tenant_id, managed):
+                await self.audit(actor, tenant_id, None, "refused", None, None, "not managed")
+                raise NotAuthorised("You do not manage that enterprise.")
+        else:
+            await self.audit(actor, tenant_id or actor.tenant_id, None, "refused", None, None, "no role")
+            raise NotAuthorised(
+                "Only a global administrator of this tenant or a partner who manages it can add phone users."
+            )
+        tenant = await self._provisioning.tenant(tenant_id)
+        if tenant is None:
+            raise ProvisioningError("That tenant is not set up at the provisioning service.")
+        options = await self._provisioning.form_options(tenant_id)
+        now = utcnow()
+        values: dict[str, str | bool] = {
+            "pbx_location": options.pbx_locations[0] if len(options.pbx_locations) == 1 else "",
+            "voice_route": options.voice_routes[0].name if len(options.voice_routes) == 1 else "",
+            "disable_voicemail": True,
+            "default_dial_plan": True,
+        }
+        row = {
+            "request_id": str(uuid.uuid4()),
+            "kind": kind.value,
+            "tenant_id": tenant.tenant_id,
+            "tenant_name": tenant.name,
+            "requester_tenant_id": actor.tenant_id,
+            "requester_id": actor.aad_object_id,
+            "requester_name": actor.name,
+            "state": RequestState.draft.value,
+            "version": 1,
+            "values": values,
+            "steps": Steps().model_dump(mode="json"),
+            "created_at": now,
+            "updated_at": now,
+        }
+
+        def work(conn: Connection) -> Any:
+            created = conn.execute(insert(db.requests).values(**row).returning(*db.requests.c)).one()
+            self._audit(
+                conn,
+                actor,
+                tenant.tenant_id,
+                row["request_id"],
+                "create",
+                None,
+                RequestState.draft,
+                "draft created",
+            )
+            return created
+
+        return request_from_row(await self._db.write(work))
+
+    async def save_form(
+        self, actor: Actor, request_id: str, version: int, data: Mapping[str, Any]
+    ) -> FormResult:
+        """Validate and keep what the form card sent; the draft keeps every value, good or bad."""
+        request = await self._for_change(actor, request_id, version, RequestState.draft)
+        form, errors = AddUserInput.from_card(data)
+        options = await self._provisioning.form_options(request.tenant_id)
+        errors = await check_form(self._provisioning, options, form, errors)
+        values = form.model_dump(mode="json")
+        if "extension" not in errors and form.extension:
+            # The portal's manual fixes, automated: phone number = extension, device id = ext + "t".
+            if not values.get("phone_number"):
+                values["phone_number"] = form.extension
+            if not values.get("sip_auth_id") and "sip_auth_id" in errors:
+                values["sip_auth_id"] = f"{form.extension}t"
+                errors.pop("sip_auth_id")
+        confirm = not errors and needs_voicemail_confirmation(form)
+        values["reviewed"] = not errors and not confirm
+        request = await self._update_draft(request, values)
+        return FormResult(request=request, options=options, errors=errors, confirm_voicemail=confirm)
+
+    async def reopen_form(self, actor: Actor, request_id: str, version: int) -> FormResult:
+        """Back from the review (or a refused add) to the form, values kept."""
+        request = await self._for_change(actor, request_id, version)
+        if request.state is RequestState.failed and request.resume_state is RequestState.submitted:
+            request = await self._transition(
+                actor,
+                request,
+                RequestState.failed,
+                RequestState.draft,
+                "edit",
+                "back to the form",
+                error=None,
+                resume_state=None,
+                steps=Steps().model_dump(mode="json"),
+            )
+        elif request.state is not RequestState.draft:
+            raise StaleRequest("This request can no longer be edited.")
+        values = dict(request.values) | {"reviewed": False}
+        request = await self._update_draft(request, values)
+        return FormResult(request=request, options=await self.form_options(request))
+
+    async def _update_draft(
+        self, request: ProvisioningRequest, values: dict[str, Any]
+    ) -> ProvisioningRequest:
+        """A draft's values change, its state does not: no audit row, but the same version guard."""
+        r = db.requests
+        change = (
+            update(r)
+            .where(r.c.request_id == request.request_id)
+            .where(r.c.state == RequestState.draft.value, r.c.version == request.version)
+            .values(values=values, version=request.version + 1, updated_at=utcnow())
+            .returning(*r.c)
+        )
+        row = await self._db.write(lambda conn: conn.execute(change).first())
+        if row is None:
+            raise StaleRequest("This card is out of date: the request changed meanwhile.")
+        return request_from_row(row)
+
+    async def submit(self, actor: Actor, request_id: str, version: int) -> FormResult:
+        """Review confirmed: check everything once more, then draft -> submitted."""
+        request = await self._for_change(actor, request_id, version, RequestState.draft)
+        options = await self._provisioning.form_options(request.tenant_id)
+        form, errors = AddUserInput.from_card(_as_card_values(request.values))
+        errors = await check_form(self._provisioning, options, form, errors)
+        if errors or not request.values.get("reviewed"):
+            values = dict(request.values) | {"reviewed": False}
+            request = await self._update_draft(request, values)
+            return FormResult(request=request, options=options, errors=errors)
+        spec = to_spec(form)
+        request = await self._transition(
+            actor,
+            request,
+            RequestState.draft,
+            RequestState.submitted,
+            "submit",
+            f"add {spec.teams_user} with extension {spec.extension}",
+            values=spec.model_dump(mode="json") | {"voicemail_confirmed": form.voicemail_confirmed},
+            **self._lease_values(),
+        )
+        return FormResult(request=request, options=options)
+
+    async def cancel(self, actor: Actor, request_id: str, version: int | None = None) -> ProvisioningRequest:
+        request = await self._for_change(actor, request_id, version)
+        if request.state is RequestState.failed and request.resume_state is RequestState.submitted:
+            from_state = RequestState.failed
+        elif request.state is RequestState.draft:
+            from_state = RequestState.draft
+        elif request.state is RequestState.awaiting_admin_sign_in:
+            return await self._stop_waiting_for_sign_in(actor, request)
+        else:
+            raise StaleRequest("This request is already being provisioned and cannot be cancelled.")
+        return await self._transition(
+            actor, request, from_state, RequestState.cancelled, "cancel", "cancelled by requester"
+        )
+
+
+def _as_card_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Draft values (our names) back into card input ids, to re-check them on submit."""
+    by_name = {name: key for key, name in INPUT_IDS.items()}
+    return {by_name[k]: v for k, v in values.items() if k in by_name}

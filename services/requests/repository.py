@@ -1,0 +1,198 @@
+"""Reading requests (by id, of a person, waiting for a tenant's admins, open drafts, interrupted ones),
+the row -> ProvisioningRequest mapping, the cards a request is shown on, and the audit trail read back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Row, Select, and_, bindparam, desc, insert, or_, select, update
+
+from services import db
+from services.db import Database, as_utc, utcnow
+from services.directory import Directory, Person
+from services.errors import RequestNotFound
+from services.models import (
+    WORKING_STATES,
+    Actor,
+    AuditEntry,
+    FormOptions,
+    ProvisioningRequest,
+    RequestKind,
+    RequestState,
+    Steps,
+)
+from services.provisioning.protocol import ProvisioningService
+
+
+class RequestRepository:
+    """The reads every other part of RequestService builds on, and the state they share (set by
+    RequestService.__init__)."""
+
+    _db: Database
+    _provisioning: ProvisioningService
+    _directory: Directory
+
+    @staticmethod
+    def get_in(conn: Connection, request_id: str) -> ProvisioningRequest:
+        return request_from_row(conn.execute(_BY_ID, {"request_id": request_id}).one())
+
+    async def get(self, request_id: str) -> ProvisioningRequest:
+        row = await self._db.read(lambda conn: conn.execute(_BY_ID, {"request_id": request_id}).first())
+        if row is None:
+            raise RequestNotFound("That request does not exist (any more).")
+        return request_from_row(row)
+
+    async def requests_of(self, actor: Actor, limit: int = 20) -> list[ProvisioningRequest]:
+        r = db.requests
+        query = (
+            select(r)
+            .where(r.c.requester_tenant_id == actor.tenant_id, r.c.requester_id == actor.aad_object_id)
+            .where(r.c.state != RequestState.cancelled.value)
+            .order_by(desc(r.c.created_at))
+            .limit(limit)
+        )
+        return await self._all(query)
+
+    async def awaiting_approval(self, tenant_id: str, limit: int = 10) -> list[ProvisioningRequest]:
+        """Partner requests of the tenant that wait for one of its global admins: to approve, or to
+        sign in (a tenant without service-provider consent)."""
+        r = db.requests
+        waiting = (RequestState.awaiting_approval.value, RequestState.awaiting_admin_sign_in.value)
+        query = (
+            select(r)
+            .where(
+                r.c.tenant_id == tenant_id,
+                r.c.kind == RequestKind.partner.value,
+                r.c.state.in_(waiting),
+            )
+            # Approvals first (the sign-ins have their own button and reminder), then oldest first.
+            .order_by((r.c.state == RequestState.awaiting_approval.value).desc(), r.c.created_at)
+            .limit(limit)
+        )
+        return await self._all(query)
+
+    async def open_draft_of(self, actor: Actor) -> ProvisioningRequest | None:
+        r = db.requests
+        query = (
+            select(r)
+            .where(r.c.requester_tenant_id == actor.tenant_id, r.c.requester_id == actor.aad_object_id)
+            .where(r.c.state == RequestState.draft.value)
+            .order_by(desc(r.c.created_at))
+            .limit(1)
+        )
+        row = await self._db.read(lambda conn: conn.execute(query).first())
+        return request_from_row(row) if row else None
+
+    async def in_flight(self) -> list[ProvisioningRequest]:
+        """Requests whose pipeline was interrupted (e.g. by a restart) and should be resumed."""
+        r = db.requests
+        states = [s.value for s in WORKING_STATES]
+        free = or_(r.c.worker_lease_until.is_(None), r.c.worker_lease_until < utcnow())
+        return await self._all(select(r).where(r.c.state.in_(states), free))
+
+    async def _all(self, query: Select[Any]) -> list[ProvisioningRequest]:
+        return [request_from_row(row) for row in await self._db.read(lambda conn: conn.execute(query).all())]
+
+    async def global_admins(self, tenant_id: str) -> list[Person]:
+        return await self._directory.global_admins(tenant_id)
+
+    async def form_options(self, request: ProvisioningRequest) -> FormOptions:
+        return await self._provisioning.form_options(request.tenant_id)
+
+    # -- the cards a request is shown on ---------------------------------------------------------
+
+    async def card_ref(self, request_id: str) -> dict[str, Any] | None:
+        return await self._db.read(
+            lambda conn: conn.execute(_CARD_REF, {"request_id": request_id}).scalar_one_or_none()
+        )
+
+    async def set_card_ref(self, request_id: str, card_ref: dict[str, Any]) -> None:
+        """Written only when it changed: every click on a card sends its reference again, and a
+        read costs much less than a write (on SQLite the write waits for the one writer)."""
+        if await self.card_ref(request_id) == card_ref:
+            return
+        change = update(db.requests).where(db.requests.c.request_id == request_id).values(card_ref=card_ref)
+        await self._db.write(lambda conn: conn.execute(change))
+
+    async def set_approval_card(
+        self, request_id: str, approver_tenant_id: str, approver_id: str, card_ref: dict[str, Any]
+    ) -> None:
+        a = db.approval_cards
+        key = and_(
+            a.c.request_id == request_id,
+            a.c.approver_tenant_id == approver_tenant_id,
+            a.c.approver_id == approver_id,
+        )
+
+        def work(conn: Connection) -> None:
+            if conn.execute(update(a).where(key).values(card_ref=card_ref)).rowcount == 0:
+                conn.execute(
+                    insert(a).values(
+                        request_id=request_id,
+                        approver_tenant_id=approver_tenant_id,
+                        approver_id=approver_id,
+                        card_ref=card_ref,
+                    )
+                )
+
+        await self._db.write(work)
+
+    async def approval_cards(self, request_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+        a = db.approval_cards
+        rows = await self._db.read(
+            lambda conn: conn.execute(select(a).where(a.c.request_id == request_id)).all()
+        )
+        return [(r.approver_tenant_id, r.approver_id, r.card_ref) for r in rows]
+
+    # -- the audit trail -------------------------------------------------------------------------
+
+    async def audit_of_tenant(self, tenant_id: str, limit: int = 50) -> list[AuditEntry]:
+        a = db.audit
+        query = select(a).where(a.c.tenant_id == tenant_id).order_by(desc(a.c.id)).limit(limit)
+        rows = await self._db.read(lambda conn: conn.execute(query).all())
+        return [
+            AuditEntry(
+                at=as_utc(row.at),
+                actor_tenant_id=row.actor_tenant_id,
+                actor_id=row.actor_id,
+                actor_name=row.actor_name,
+                tenant_id=row.tenant_id,
+                request_id=row.request_id,
+                action=row.action,
+                from_state=row.from_state,
+                to_state=row.to_state,
+                outcome=row.outcome,
+            )
+            for row in rows
+        ]
+
+
+# The statements of every turn, built once (building one costs as much as running it on SQLite).
+_BY_ID = select(db.requests).where(db.requests.c.request_id == bindparam("request_id"))
+_CARD_REF = select(db.requests.c.card_ref).where(db.requests.c.request_id == bindparam("request_id"))
+
+
+def request_from_row(row: Row[Any]) -> ProvisioningRequest:
+    return ProvisioningRequest(
+        request_id=row.request_id,
+        kind=RequestKind(row.kind),
+        tenant_id=row.tenant_id,
+        tenant_name=row.tenant_name,
+        requester_tenant_id=row.requester_tenant_id,
+        requester_id=row.requester_id,
+        requester_name=row.requester_name,
+        state=RequestState(row.state),
+        version=row.version,
+        values=row.values or {},
+        steps=Steps.model_validate(row.steps or {}),
+        error=row.error,
+        resume_state=RequestState(row.resume_state) if row.resume_state else None,
+        decided_by=row.decided_by,
+        decision_note=row.decision_note,
+        decided_at=as_utc(row.decided_at) if row.decided_at else None,
+        reminded_at=as_utc(row.reminded_at) if row.reminded_at else None,
+        sign_in_url=row.sign_in_url,
+        sign_in_expires_at=as_utc(row.sign_in_expires_at) if row.sign_in_expires_at else None,
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
+    )
