@@ -27,15 +27,46 @@ from cards.common import (
     request_data,
 )
 from services.models import FormOptions, ProvisioningRequest, RequestKind
-from services.requests.form import (
-    EXTENSION_PATTERN,
-    SIP_AUTH_ID_PATTERN,
-    VOICEMAIL_WARNING,
-    FieldErrors,
-)
+from services.requests.form import EXTENSION_PATTERN, SIP_AUTH_ID_PATTERN, FieldErrors
 
 USER_DATASET = "licensedTeamsUsers"
 SHOWN_FREE_EXTENSIONS = 12
+
+# The form's input ids, as the card names them, and the field of the request each one fills: the
+# card's names stay on this side; services/ take and store field names only.
+INPUT_IDS = {
+    "pbxLocation": "pbx_location",
+    "voiceRoute": "voice_route",
+    "teamsUser": "teams_user",
+    "extension": "extension",
+    "phoneNumber": "phone_number",
+    "disableVoicemail": "disable_voicemail",
+    "defaultDialPlan": "default_dial_plan",
+    "sipAuthId": "sip_auth_id",
+    "voicemailConfirmed": "voicemail_confirmed",
+}
+
+# Keys a card may send besides its inputs: our ids, the Submit fallback's verb, Teams' own.
+CARD_DATA_KEYS = frozenset({"requestId", "version", "verb", "msteams"})
+
+VOICEMAIL_WARNING = (
+    "Leaving Teams voicemail on stops calls from reaching the user's PBX voicemail "
+    "and can break call queue routing."
+)
+
+
+def form_values(data: Mapping[str, Any]) -> tuple[dict[str, Any], FieldErrors]:
+    """What the form card sent, by field name. Keys the form does not have are an error under
+    "form", and nothing is kept from them (a crafted submit cannot set other columns)."""
+    values = {name: data[key] for key, name in INPUT_IDS.items() if key in data}
+    unexpected = sorted(k for k in data if k not in INPUT_IDS and k not in CARD_DATA_KEYS)
+    errors: FieldErrors = {}
+    if unexpected:
+        shown = ", ".join(repr(k[:40]) for k in unexpected[:3])
+        errors["form"] = (
+            f"The card sent fields this form does not have ({shown}). Nothing was saved from them."
+        )
+    return values, errors
 
 
 def add_user_form(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from microsoft_teams.cards import AdaptiveCard
 
+from cards.add_user_form import VOICEMAIL_WARNING
 from cards.common import (
     VERB_CANCEL,
     VERB_CONFIRM,
@@ -17,7 +18,6 @@ from cards.common import (
     request_data,
 )
 from services.models import ProvisioningRequest, RequestKind
-from services.requests.form import VOICEMAIL_WARNING
 
 
 def yes_no(value: object) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from microsoft_teams.cards import AdaptiveCard
 
-from cards.add_user_form import USER_DATASET, add_user_form
+from cards.add_user_form import USER_DATASET, add_user_form, form_values
 from cards.common import (
     VERB_CANCEL,
     VERB_CONFIRM,
@@ -205,7 +205,8 @@ class AddUserConversation:
         self, actor: Actor, verb: str, request_id: str, version: int, data: Mapping[str, Any]
     ) -> tuple[AdaptiveCard, ProvisioningRequest | None]:
         if verb == VERB_SUBMIT_FORM:
-            result = await self._requests.save_form(actor, request_id, version, data)
+            values, card_errors = form_values(data)
+            result = await self._requests.save_form(actor, request_id, version, values, card_errors)
             return _form_or_review(result), result.request
         if verb == VERB_EDIT:
             result = await self._requests.reopen_form(actor, request_id, version)

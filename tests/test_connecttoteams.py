@@ -612,8 +612,8 @@ async def run_admin_request(
     requests = RequestService(database, world.service, directory)
     actor = await directory.actor(CONTOSO, CONTOSO_ADMIN, "Ada")
     draft = await requests.start_draft(actor)
-    card = {"pbxLocation": "PBX", "voiceRoute": "CA Central", "teamsUser": "adele@contoso.example"}
-    form = await requests.save_form(actor, draft.request_id, draft.version, card | {"extension": "105"})
+    values = {"pbx_location": "PBX", "voice_route": "CA Central", "teams_user": "adele@contoso.example"}
+    form = await requests.save_form(actor, draft.request_id, draft.version, values | {"extension": "105"})
     assert form.errors == {}, form.errors
     submitted = await requests.submit(actor, draft.request_id, form.request.version)
     return requests, actor, await requests.run(submitted.request.request_id, actor=actor)

@@ -37,8 +37,8 @@ def test_commands_are_whole_phrases_not_substrings():
 
 
 def test_form_input_keeps_good_fields_when_others_are_bad():
-    form, errors = AddUserInput.from_card(
-        {"teamsUser": "adele@contoso.example", "extension": ["105"], "disableVoicemail": "false"}
+    form, errors = AddUserInput.from_values(
+        {"teams_user": "adele@contoso.example", "extension": ["105"], "disable_voicemail": "false"}
     )
     assert form.teams_user == "adele@contoso.example"
     assert errors == {"extension": "Must be text."}
@@ -46,22 +46,35 @@ def test_form_input_keeps_good_fields_when_others_are_bad():
 
 
 def test_voicemail_on_needs_confirmation_and_defaults_are_on():
-    form, _ = AddUserInput.from_card({})
+    form, _ = AddUserInput.from_values({})
     assert form.disable_voicemail is True and form.default_dial_plan is True
-    off, _ = AddUserInput.from_card({"disableVoicemail": "false"})
+    off, _ = AddUserInput.from_values({"disable_voicemail": "false"})
     assert needs_voicemail_confirmation(off)
-    confirmed, _ = AddUserInput.from_card({"disableVoicemail": "false", "voicemailConfirmed": "true"})
+    confirmed, _ = AddUserInput.from_values({"disable_voicemail": "false", "voicemail_confirmed": "true"})
     assert not needs_voicemail_confirmation(confirmed)
 
 
 def test_phone_number_defaults_to_the_extension():
-    form, _ = AddUserInput.from_card(
+    form, _ = AddUserInput.from_values(
         {
-            "pbxLocation": "PBX",
-            "voiceRoute": "US West",
-            "teamsUser": "a@b.c",
+            "pbx_location": "PBX",
+            "voice_route": "US West",
+            "teams_user": "a@b.c",
             "extension": "105",
-            "sipAuthId": "105t",
+            "sip_auth_id": "105t",
         }
     )
     assert to_spec(form).phone_number == "105"
+
+
+def test_the_card_speaks_in_input_ids_and_services_in_field_names():
+    from cards.add_user_form import form_values
+
+    values, errors = form_values(
+        {"teamsUser": "adele@contoso.example", "disableVoicemail": "false", "requestId": "r", "version": 3}
+    )
+    assert values == {"teams_user": "adele@contoso.example", "disable_voicemail": "false"}
+    assert errors == {}
+    values, errors = form_values({"extension": "105", "tenant_id": "someone-else", "state": "done"})
+    assert values == {"extension": "105"}
+    assert "'state', 'tenant_id'" in errors["form"]

@@ -17,7 +17,6 @@ from services.models import Actor, FormOptions, ProvisioningRequest, RequestKind
 from services.requests.access import add_kind, may_add_for
 from services.requests.decisions import Decisions
 from services.requests.form import (
-    INPUT_IDS,
     AddUserInput,
     FieldErrors,
     check_form,
@@ -104,11 +103,18 @@ class Drafts(Decisions):
         return request_from_row(await self._db.write(work))
 
     async def save_form(
-        self, actor: Actor, request_id: str, version: int, data: Mapping[str, Any]
+        self,
+        actor: Actor,
+        request_id: str,
+        version: int,
+        values: Mapping[str, Any],
+        errors: FieldErrors | None = None,
     ) -> FormResult:
-        """Validate and keep what the form card sent; the draft keeps every value, good or bad."""
+        """Validate and keep the form's values (by field name); the draft keeps every value, good or
+        bad. `errors` are problems the card itself had (cards.add_user_form.form_values)."""
         request = await self._for_change(actor, request_id, version, RequestState.draft)
-        form, errors = AddUserInput.from_card(data)
+        form, parse_errors = AddUserInput.from_values(values)
+        errors = dict(errors or {}) | parse_errors
         options = await self._provisioning.form_options(request.tenant_id)
         errors = await check_form(self._provisioning, options, form, errors)
         values = form.model_dump(mode="json")
@@ -166,7 +172,7 @@ class Drafts(Decisions):
         """Review confirmed: check everything once more, then draft -> submitted."""
         request = await self._for_change(actor, request_id, version, RequestState.draft)
         options = await self._provisioning.form_options(request.tenant_id)
-        form, errors = AddUserInput.from_card(_as_card_values(request.values))
+        form, errors = AddUserInput.from_values(request.values)
         errors = await check_form(self._provisioning, options, form, errors)
         if errors or not request.values.get("reviewed"):
             values = dict(request.values) | {"reviewed": False}
@@ -198,9 +204,3 @@ class Drafts(Decisions):
         return await self._transition(
             actor, request, from_state, RequestState.cancelled, "cancel", "cancelled by requester"
         )
-
-
-def _as_card_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Draft values (our names) back into card input ids, to re-check them on submit."""
-    by_name = {name: key for key, name in INPUT_IDS.items()}
-    return {by_name[k]: v for k, v in values.items() if k in by_name}

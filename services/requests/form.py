@@ -1,4 +1,4 @@
-"""The add-user form's rules: parse what a card submitted, check it against the provisioning side."""
+"""The add-user form's rules: parse the values a person gave, check them against the provisioning side."""
 
 from __future__ import annotations
 
@@ -17,27 +17,6 @@ FieldErrors = dict[str, str]
 EXTENSION_PATTERN = r"^[0-9]{2,8}$"
 SIP_AUTH_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 MAX_TEXT = 320
-
-# Card input ids, as the card names them, mapped to our field names.
-INPUT_IDS = {
-    "pbxLocation": "pbx_location",
-    "voiceRoute": "voice_route",
-    "teamsUser": "teams_user",
-    "extension": "extension",
-    "phoneNumber": "phone_number",
-    "disableVoicemail": "disable_voicemail",
-    "defaultDialPlan": "default_dial_plan",
-    "sipAuthId": "sip_auth_id",
-    "voicemailConfirmed": "voicemail_confirmed",
-}
-
-# Keys a card may send besides its inputs: our ids, the Submit fallback's verb, Teams' own.
-CARD_DATA_KEYS = frozenset({"requestId", "version", "verb", "msteams"})
-
-VOICEMAIL_WARNING = (
-    "Leaving Teams voicemail on stops calls from reaching the user's PBX voicemail "
-    "and can break call queue routing."
-)
 
 
 def _clean(value: Any) -> str:
@@ -89,19 +68,11 @@ class AddUserInput(BaseModel):
         return _as_bool(value)
 
     @classmethod
-    def from_card(cls, data: Mapping[str, Any]) -> tuple[AddUserInput, FieldErrors]:
-        """Parse card values; fields that fail type checks come back as errors, others are kept."""
-        unexpected = sorted(k for k in data if k not in INPUT_IDS and k not in CARD_DATA_KEYS)
-        raw = {name: data[key] for key, name in INPUT_IDS.items() if key in data}
-        # Toggles that were not on the card keep their defaults.
-        raw.setdefault("disable_voicemail", data.get("disableVoicemail", "true"))
-        raw.setdefault("default_dial_plan", data.get("defaultDialPlan", "true"))
+    def from_values(cls, values: Mapping[str, Any]) -> tuple[AddUserInput, FieldErrors]:
+        """Parse the form's values (by field name: the card's ids are cards/' business); fields that
+        fail type checks come back as errors, the others are kept."""
+        raw = {name: values[name] for name in cls.model_fields if name in values}
         errors: FieldErrors = {}
-        if unexpected:
-            shown = ", ".join(repr(k[:40]) for k in unexpected[:3])
-            errors["form"] = (
-                f"The card sent fields this form does not have ({shown}). Nothing was saved from them."
-            )
         try:
             return cls.model_validate(raw), errors
         except ValidationError as exc:

@@ -81,10 +81,10 @@ async def test_a_form_with_errors_stays_a_draft_and_keeps_every_value(world: Wor
 
 async def test_voicemail_left_on_needs_a_confirmation_before_the_review(world: World):
     draft = await world.draft(world.admin)
-    form = dict(CONTOSO_FORM) | {"disableVoicemail": "false"}
+    form = dict(CONTOSO_FORM) | {"disable_voicemail": "false"}
     asked = await world.requests.save_form(world.admin, draft.request_id, draft.version, form)
     assert asked.confirm_voicemail and not asked.ready_for_review
-    confirmed = form | {"voicemailConfirmed": "true"}
+    confirmed = form | {"voicemail_confirmed": "true"}
     saved = await world.requests.save_form(world.admin, draft.request_id, asked.request.version, confirmed)
     assert saved.ready_for_review
 

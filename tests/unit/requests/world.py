@@ -19,11 +19,11 @@ from tests import doubles
 
 # A valid add for Contoso: one PBX ("PBX"), two voice routes, extension 102 free, Adele licensed.
 CONTOSO_FORM: Mapping[str, Any] = {
-    "pbxLocation": "PBX",
-    "voiceRoute": "CA Central",
-    "teamsUser": "adele@contoso.example",
+    "pbx_location": "PBX",
+    "voice_route": "CA Central",
+    "teams_user": "adele@contoso.example",
     "extension": "102",
-    "sipAuthId": "102t",
+    "sip_auth_id": "102t",
 }
 
 
