@@ -1,1 +1,1 @@
-"""The domain: provisioning rules, the request workflow and persistence. No botbuilder here."""
+"""The domain: provisioning rules, the request workflow and persistence. No bot SDK here."""
