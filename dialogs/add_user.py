@@ -69,6 +69,10 @@ class SignInAnswer:
 
 
 class AddUserConversation:
+    """The add-user conversation: a partner's enterprise picker, the form, the review, the progress
+    card that updates in place, "Try again", cancel, and the Global Admin sign-in's callback. Its
+    state is the persisted request (services/requests/); each click re-reads it."""
+
     def __init__(
         self,
         requests: RequestService,

@@ -24,6 +24,9 @@ APPROVAL_ACTIONS = {VERB_APPROVE, VERB_REJECT, VERB_APPROVAL_REFRESH}
 
 
 class ApprovalConversation:
+    """A global admin's side of a partner's request: Approve, Reject with a reason, the refresh of
+    their copy of the approval card, `pending` and `audit`."""
+
     def __init__(self, requests: RequestService, notifier: Notifier, background: Background) -> None:
         self._requests = requests
         self._notifier = notifier

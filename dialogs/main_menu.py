@@ -21,6 +21,8 @@ NOT_AUTHORISED = (
 
 
 class MainMenu:
+    """Typed commands and the welcome card: routes each to its conversation, or says what it can do."""
+
     def __init__(
         self,
         requests: RequestService,

@@ -28,6 +28,9 @@ MAX_BACKOFF_SECONDS = 300.0
 
 
 class Notifier:
+    """Messages to other people: remembers how to reach each person, queues approval cards and
+    notices in the outbox, delivers them in the background, and sends the reminders."""
+
     def __init__(
         self,
         requests: RequestService,

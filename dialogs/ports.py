@@ -50,6 +50,8 @@ class Messenger(Protocol):
 
 
 class Background(Protocol):
+    """Work that runs after the turn has answered (provisioning steps), tracked for shutdown."""
+
     def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> None: ...
 
 
