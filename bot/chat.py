@@ -15,6 +15,7 @@ from microsoft_teams.cards import AdaptiveCard
 
 from bot.cards import attachment, card_activity, text_activity
 from dialogs.ports import DeliveryFailed, DeliveryRetry
+from i18n import Words, language_of, time_zone
 from services.retry import retry_after_seconds
 
 log = logging.getLogger(__name__)
@@ -73,11 +74,26 @@ def card_ref(turn: TurnContext, activity_id: str | None) -> dict[str, Any]:
     return {"conversation": conversation, "activity_id": activity_id}
 
 
+def words_of(activity: Activity) -> Words:
+    """The person's language (the activity's locale, as Teams sets it from their client) and time
+    zone (Teams' `clientInfo` entity), for what this turn shows them."""
+    zone = None
+    for entity in activity.entities or []:
+        if getattr(entity, "type", None) == "clientInfo":
+            name = getattr(entity, "timezone", None)
+            zone = time_zone(name if isinstance(name, str) else None)
+            locale = getattr(entity, "locale", None)
+            if not activity.locale and isinstance(locale, str):
+                return Words(language_of(locale), zone)
+    return Words(language_of(activity.locale), zone)
+
+
 class TurnChat:
     """The conversation of the current turn."""
 
     def __init__(self, turn: TurnContext) -> None:
         self._turn = turn
+        self.words = words_of(turn.activity)
 
     async def send_card(self, card: AdaptiveCard) -> dict[str, Any]:
         response = await self._turn.send_activity(card_activity(card))

@@ -1,50 +1,56 @@
-"""The welcome and help card: what the bot does and where to start."""
+"""The welcome and help card: what the bot does and where to start, in the reader's language."""
 
 from __future__ import annotations
 
 from microsoft_teams.cards import AdaptiveCard
 
 from cards.common import card, command, heading, paragraph
+from i18n import ENGLISH_WORDS, Words
 from services.models import Role
 
-COMMANDS = [
-    ("add user", "add a Teams phone user to the Phone Connector"),
-    ("my requests", "see the requests you made and where they stand"),
-    ("pending", "global admins: partner requests waiting for your approval"),
-    ("audit", "global admins: the last 50 entries of your tenant's audit trail"),
-    ("help", "show this card"),
-    ("cancel", "stop what you are doing, at any step"),
-]
+
+def commands(words: Words) -> list[tuple[str, str]]:
+    """Each command as the reader types it, and what it does (dialogs/commands.py knows both spellings)."""
+    return [
+        (words("add user"), words("add a Teams phone user to the Phone Connector")),
+        (words("my requests"), words("see the requests you made and where they stand")),
+        (words("pending"), words("global admins: partner requests waiting for your approval")),
+        (words("audit"), words("global admins: the last 50 entries of your tenant's audit trail")),
+        (words("help"), words("show this card")),
+        (words("cancel"), words("stop what you are doing, at any step")),
+    ]
 
 
-def welcome_card(name: str, role: Role) -> AdaptiveCard:
-    greeting = f"Hi {name}!" if name else "Hi!"
+def welcome_card(name: str, role: Role, words: Words = ENGLISH_WORDS) -> AdaptiveCard:
+    greeting = words("Hi {name}!", name=name) if name else words("Hi!")
     if role is Role.tenant_admin:
-        who = (
+        who = words(
             "You are a global administrator of your tenant: you can add phone users "
             "to the Teams Phone Connector here, without the provisioning portal."
         )
     elif role is Role.partner:
-        who = (
+        who = words(
             "You are a partner: pick one of the enterprises you manage and add phone users "
             "there; a global admin of that tenant approves the last steps."
         )
     else:
-        who = (
+        who = words(
             "Only a tenant's global administrators and the partners who manage the tenant "
             "can add phone users. Ask your administrator if you need one."
         )
-    lines = "\n".join(f"- **{c}**: {d}" for c, d in COMMANDS)
+    lines = "\n".join(
+        "- " + words("**{command}**: {meaning}", command=c, meaning=d) for c, d in commands(words)
+    )
     return card(
         [
-            heading("Teams Phone Connector"),
+            heading(words("Teams Phone Connector")),
             paragraph(greeting),
             paragraph(who),
-            paragraph(f"You can also type:\n\n{lines}", subtle=True),
+            paragraph(words("You can also type:") + f"\n\n{lines}", subtle=True),
         ],
         [
-            command("Add a phone user", "add user"),
-            command("My requests", "my requests"),
-            command("Help", "help"),
+            command(words("Add a phone user"), "add user"),
+            command(words("My requests"), "my requests"),
+            command(words("Help"), "help"),
         ],
     )

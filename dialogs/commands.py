@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 import re
 
+from i18n import fold
+
 
 class Command(enum.StrEnum):
     add_user = "add user"
@@ -38,16 +40,36 @@ _ALIASES = {
     "cancel": Command.cancel,
     "stop": Command.cancel,
     "quit": Command.cancel,
+    # French (Canada), written without accents: what is typed is folded the same way (i18n.fold).
+    "ajouter un utilisateur": Command.add_user,
+    "ajouter utilisateur": Command.add_user,
+    "ajouter un utilisateur telephonique": Command.add_user,
+    "nouvel utilisateur": Command.add_user,
+    "mes demandes": Command.my_requests,
+    "demandes": Command.my_requests,
+    "etat": Command.my_requests,
+    "en attente": Command.pending,
+    "approbations": Command.pending,
+    "journal": Command.audit,
+    "journal d audit": Command.audit,
+    "aide": Command.help,
+    "bonjour": Command.help,
+    "allo": Command.help,
+    "salut": Command.help,
+    "annuler": Command.cancel,
+    "arreter": Command.cancel,
+    "quitter": Command.cancel,
 }
 
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE)
 
 
 def parse_command(text: str | None) -> Command:
-    """Whole-phrase match after removing @mentions, case and punctuation; no substring guessing."""
+    """Whole-phrase match, in English or French, after removing @mentions, case, accents and
+    punctuation; no substring guessing."""
     if not text:
         return Command.unknown
     cleaned = _MENTION.sub(" ", text)
-    cleaned = re.sub(r"[^\w\s]", " ", cleaned.lower())
+    cleaned = re.sub(r"[^\w\s]", " ", fold(cleaned))
     cleaned = " ".join(cleaned.split())
     return _ALIASES.get(cleaned, Command.unknown)

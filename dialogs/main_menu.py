@@ -8,15 +8,21 @@ from dialogs.add_user import AddUserConversation
 from dialogs.approvals import ApprovalConversation
 from dialogs.commands import Command, parse_command
 from dialogs.ports import Chat
+from i18n import N_
 from services.models import Actor
 from services.provisioning.protocol import ProvisioningService
 from services.requests import access
 from services.requests.service import RequestService
 
-NOT_AUTHORISED = (
+NOT_AUTHORISED = N_(
     "Sorry, you are not authorised to add phone users. Only a global administrator of your "
     "tenant, or a partner who manages it, can. Ask your Microsoft 365 administrator if you "
     "think you should have access."
+)
+NOTHING_SENT = N_("Cancelled. Nothing was sent to the provisioning service.")
+NOTHING_TO_CANCEL = N_("There is nothing to cancel. Type **help** to see what I can do.")
+NOT_UNDERSTOOD = N_(
+    "Sorry, I did not understand that. Type **add user**, **my requests**, **pending**, **help** or **cancel**."
 )
 
 
@@ -36,7 +42,7 @@ class MainMenu:
         self._provisioning = provisioning
 
     async def welcome(self, chat: Chat, actor: Actor) -> None:
-        await chat.send_card(welcome_card(actor.name, actor.role))
+        await chat.send_card(welcome_card(actor.name, actor.role, chat.words))
 
     async def on_text(self, chat: Chat, actor: Actor, text: str | None) -> None:
         command = parse_command(text)
@@ -44,12 +50,12 @@ class MainMenu:
             await self.welcome(chat, actor)
         elif command is Command.cancel:
             if access.may_start_add(actor) and await self._add_user.cancel_open(chat, actor):
-                await chat.send_text("Cancelled. Nothing was sent to the provisioning service.")
+                await chat.send_text(chat.words(NOTHING_SENT))
             else:
-                await chat.send_text("There is nothing to cancel. Type **help** to see what I can do.")
+                await chat.send_text(chat.words(NOTHING_TO_CANCEL))
         elif not access.may_start_add(actor):
             await self._requests.audit(actor, actor.tenant_id, None, "refused", None, None, command.value)
-            await chat.send_text(NOT_AUTHORISED)
+            await chat.send_text(chat.words(NOT_AUTHORISED))
         elif command is Command.add_user:
             await self._add_user.start(chat, actor)
         elif command is Command.pending:
@@ -60,7 +66,4 @@ class MainMenu:
         elif command is Command.my_requests:
             await chat.send_card(my_requests_card(await self._requests.requests_of(actor)))
         else:
-            await chat.send_text(
-                "Sorry, I did not understand that. Type **add user**, **my requests**, **pending**, "
-                "**help** or **cancel**."
-            )
+            await chat.send_text(chat.words(NOT_UNDERSTOOD))

@@ -7,11 +7,15 @@ from typing import Any, Protocol
 
 from microsoft_teams.cards import AdaptiveCard
 
+from i18n import Words
 from services.models import AdminSignInResult
 
 
 class Chat(Protocol):
     """The conversation the current turn belongs to."""
+
+    # The texts of the person of this turn: their language and time zone (i18n/).
+    words: Words
 
     async def send_card(self, card: AdaptiveCard) -> dict[str, Any]:
         """Send a card; returns a card reference that `Messenger.update` can use later."""

@@ -16,6 +16,7 @@ from cards.notice import notice_card
 from cards.progress import cancelled_card, progress_card
 from cards.review import review_card
 from cards.welcome import welcome_card
+from i18n import FRENCH, Words
 from services.models import (
     AuditEntry,
     Extension,
@@ -104,6 +105,9 @@ ALL_CARDS = {
     "welcome-admin": welcome_card("Ada Admin", Role.tenant_admin),
     "welcome-partner": welcome_card("Pat", Role.partner),
     "welcome-none": welcome_card("", Role.none),
+    # French runs longer: the same cards in French validate and render too.
+    "welcome-admin-fr": welcome_card("Ada Admin", Role.tenant_admin, Words(FRENCH)),
+    "welcome-partner-fr": welcome_card("Pat", Role.partner, Words(FRENCH)),
     "form-empty": add_user_form(request(values={}), options()),
     "form-errors": add_user_form(
         request(), options(), {"extension": "Extension 101 is already assigned to alex@contoso.example."}
