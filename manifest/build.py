@@ -88,16 +88,25 @@ def render_manifest(app_id: str, publisher: ManifestSettings, template: Path = T
 
 
 def package_files(manifest: Mapping[str, Any], asset_dir: Path = PACKAGE_DIR) -> dict[str, bytes]:
-    """manifest.json and the icon files it names, as they go into the zip's root.
+    """manifest.json and the icon and language files it names, as they go into the zip's root.
 
     A named icon missing from asset_dir is left out, for the checks to report.
     """
     files = {MANIFEST_FILE: (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")}
     icons = manifest.get("icons")
-    for name in icons.values() if isinstance(icons, dict) else []:
-        path = asset_dir / str(name)
+    named = [str(name) for name in icons.values()] if isinstance(icons, dict) else []
+    # The language files (e.g. fr-ca.json): Teams shows the app's name, descriptions and command
+    # list in the user's language from them.
+    info = manifest.get("localizationInfo")
+    if isinstance(info, dict):
+        languages = info.get("additionalLanguages")
+        for language in languages if isinstance(languages, list) else []:
+            if isinstance(language, dict) and isinstance(language.get("file"), str):
+                named.append(language["file"])
+    for name in named:
+        path = asset_dir / name
         if path.is_file():
-            files[str(name)] = path.read_bytes()
+            files[name] = path.read_bytes()
     return files
 
 

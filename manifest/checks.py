@@ -27,6 +27,7 @@ from referencing.jsonschema import DRAFT4
 MANIFEST_FILE = "manifest.json"
 SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 SCHEMA_FILE = "MicrosoftTeams.schema.json"
+LOCALIZATION_SCHEMA_FILE = "MicrosoftTeams.Localization.schema.json"
 SCHEMA_URL = "https://developer.microsoft.com/json-schemas/teams/v{version}/{file}"
 
 ICON_SIZES = {"color": (192, 192), "outline": (32, 32), "color32x32": (32, 32)}
@@ -112,9 +113,9 @@ def _refuse_remote(uri: str) -> Resource:
 
 
 @cache
-def _validator(version: str) -> Draft4Validator | None:
+def _validator(version: str, schema_file: str = SCHEMA_FILE) -> Draft4Validator | None:
     folder = SCHEMA_DIR / f"v{version}"
-    if not re.fullmatch(r"[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*", version) or not (folder / SCHEMA_FILE).is_file():
+    if not re.fullmatch(r"[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*", version) or not (folder / schema_file).is_file():
         return None
     registry: Registry = Registry(retrieve=_refuse_remote)
     root: dict[str, Any] = {}
@@ -125,7 +126,7 @@ def _validator(version: str) -> Draft4Validator | None:
         contents["id"] = SCHEMA_URL.format(version=version, file=path.name)
         contents = _inline_deep_pointers(contents, contents)
         registry = registry.with_resource(contents["id"], Resource.from_contents(contents, DRAFT4))
-        if path.name == SCHEMA_FILE:
+        if path.name == schema_file:
             root = contents
     return _TeamsValidator(root, registry=registry, format_checker=_FORMATS)
 
@@ -295,11 +296,50 @@ def _localization_problems(manifest: Mapping[str, Any], files: Mapping[str, byte
         (f"localizationInfo.additionalLanguages[{i}].file", language.get("file"))
         for i, language in _items(info.get("additionalLanguages"))
     ]
-    return [
+    problems = [
         f"{where} names {name!r}, which is not in the package."
         for where, name in named
         if isinstance(name, str) and name not in files
     ]
+    for _where, name in named:
+        if isinstance(name, str) and name in files:
+            problems += _language_file_problems(manifest, name, files[name])
+    return problems
+
+
+def _language_file_problems(manifest: Mapping[str, Any], name: str, content: bytes) -> list[str]:
+    """A language file against the official localization schema of the manifest's version, and
+    every command it translates must exist in the manifest (Teams refuses the package otherwise)."""
+    try:
+        strings = json.loads(content.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return [f"{name} is not valid JSON: {exc}."]
+    if not isinstance(strings, dict):
+        return [f"{name} must hold a JSON object."]
+    problems = []
+    validator = _validator(str(manifest.get("manifestVersion")), LOCALIZATION_SCHEMA_FILE)
+    if validator is None:
+        problems.append(
+            f"{name}: no localization schema for manifestVersion {manifest.get('manifestVersion')!r}."
+        )
+    else:
+        for error in sorted(validator.iter_errors(strings), key=lambda e: e.message):
+            problems.append(f"{name}: {_describe(error)}")
+    for key in strings:
+        found = COMMAND_KEY.fullmatch(key)
+        if found and not _has_command(manifest, *map(int, found.groups())):
+            problems.append(f"{name}: {key} translates a command the manifest does not have.")
+    return problems
+
+
+COMMAND_KEY = re.compile(r"bots\[(\d+)\]\.commandLists\[(\d+)\]\.commands\[(\d+)\]\.(?:title|description)")
+
+
+def _has_command(manifest: Mapping[str, Any], bot: int, command_list: int, command: int) -> bool:
+    try:
+        return isinstance(manifest["bots"][bot]["commandLists"][command_list]["commands"][command], dict)
+    except (KeyError, IndexError, TypeError):
+        return False
 
 
 def _domain_problems(manifest: Mapping[str, Any]) -> list[str]:

@@ -90,7 +90,7 @@ def test_build_writes_manifest_and_icons_at_the_zip_root(tmp_path: Path) -> None
     build_package(bot_settings(), publisher(TEAMS_APP_DOMAIN="bot.contoso.com"), output)
 
     with zipfile.ZipFile(output) as archive:
-        assert sorted(archive.namelist()) == ["color.png", "manifest.json", "outline.png"]
+        assert sorted(archive.namelist()) == ["color.png", "fr-ca.json", "manifest.json", "outline.png"]
         files = {name: archive.read(name) for name in archive.namelist()}
     manifest = json.loads(files["manifest.json"])
     assert schema_problems(manifest) == []
@@ -349,3 +349,34 @@ def test_a_broken_package_is_refused_with_the_problem_named(case: str) -> None:
 def test_an_unreadable_manifest_is_refused(files: dict[str, bytes], expected: str) -> None:
     [problem] = check_package(files)
     assert problem.startswith(expected)
+
+
+def test_the_app_speaks_french_in_teams_too(tmp_path: Path) -> None:
+    """The French (Canada) language file: Teams shows the name, descriptions and every command of
+    the app in French to a French client; checked against the official localization schema."""
+    output = tmp_path / "appPackage.zip"
+    manifest = build_package(bot_settings(), publisher(TEAMS_APP_DOMAIN="bot.contoso.com"), output)
+    assert manifest["localizationInfo"]["additionalLanguages"] == [
+        {"languageTag": "fr-ca", "file": "fr-ca.json"}
+    ]
+    with zipfile.ZipFile(output) as archive:
+        french = json.loads(archive.read("fr-ca.json"))
+    titles = [
+        french[f"bots[0].commandLists[{i}].commands[{j}].title"]
+        for i, commands in enumerate(manifest["bots"][0]["commandLists"])
+        for j, _ in enumerate(commands["commands"])
+    ]
+    assert "ajouter un utilisateur" in titles and "aide" in titles and len(titles) == 11
+    from dialogs.commands import Command, parse_command
+
+    assert all(parse_command(title) is not Command.unknown for title in titles), "each French command works"
+
+
+def test_a_broken_language_file_is_refused(tmp_path: Path) -> None:
+    files = package_files(render_manifest(APP_ID, publisher(TEAMS_APP_DOMAIN="bot.contoso.com")))
+    french = json.loads(files["fr-ca.json"])
+    french["name.shrot"] = "Phone Connector"  # a key the localization schema does not have
+    french["bots[0].commandLists[0].commands[9].title"] = "fantôme"
+    problems = check_package({**files, "fr-ca.json": json.dumps(french).encode()})
+    assert any("fr-ca.json" in p and "name.shrot" in p for p in problems), problems
+    assert any("commands[9].title translates a command the manifest does not have" in p for p in problems)
