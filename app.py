@@ -25,6 +25,7 @@ from bot.teams_bot import PhoneConnectorBot
 from bot.web import RUNTIME, Runtime, add_routes, on_turn_error
 from dialogs.add_user import AddUserConversation
 from dialogs.approvals import ApprovalConversation
+from dialogs.language import LanguageConversation
 from dialogs.main_menu import MainMenu
 from dialogs.notifications import Notifier
 from services.db import Database
@@ -139,7 +140,8 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
         requests, provisioning, messenger, background, notifier, parse_sign_in=parse_admin_callback
     )
     approvals = ApprovalConversation(requests, notifier, background)
-    menu = MainMenu(requests, add_user, approvals, provisioning)
+    # A person's choice of language is kept by the notifier, which knows each person's conversation.
+    menu = MainMenu(requests, add_user, approvals, provisioning, LanguageConversation(notifier))
     bot = PhoneConnectorBot(directory, menu, add_user, approvals, notifier)
     app[RUNTIME] = Runtime(
         adapter=adapter,

@@ -74,18 +74,40 @@ def card_ref(turn: TurnContext, activity_id: str | None) -> dict[str, Any]:
     return {"conversation": conversation, "activity_id": activity_id}
 
 
-def words_of(activity: Activity) -> Words:
-    """The person's language (the activity's locale, as Teams sets it from their client) and time
-    zone (Teams' `clientInfo` entity), for what this turn shows them."""
-    zone = None
+def words_of(activity: Activity, chosen: str | None = None) -> Words:
+    """The person's language (their own choice if they made one, else the activity's locale, as
+    Teams sets it from their client) and time zone (Teams' `clientInfo` entity), for what this
+    turn shows them."""
+    zone = time_zone(time_zone_name_of(activity))
+    if chosen:
+        return Words(chosen, zone)
+    locale = activity.locale
+    for entity in activity.entities or []:
+        if not locale and getattr(entity, "type", None) == "clientInfo":
+            found = getattr(entity, "locale", None)
+            locale = found if isinstance(found, str) else None
+    return Words(language_of(locale), zone)
+
+
+def time_zone_name_of(activity: Activity) -> str | None:
+    """The IANA time zone of the person's client (Teams' `clientInfo` entity), if it is a real one."""
     for entity in activity.entities or []:
         if getattr(entity, "type", None) == "clientInfo":
             name = getattr(entity, "timezone", None)
-            zone = time_zone(name if isinstance(name, str) else None)
-            locale = getattr(entity, "locale", None)
-            if not activity.locale and isinstance(locale, str):
-                return Words(language_of(locale), zone)
-    return Words(language_of(activity.locale), zone)
+            if isinstance(name, str) and time_zone(name) is not None:
+                return name
+    return None
+
+
+# Where a turn keeps the words of the person talking (bot/teams_bot.py), for its replies and for
+# the apology when the turn fails (bot/web.py).
+WORDS_KEY = "phone_connector.words"
+
+
+def turn_words(turn: TurnContext) -> Words:
+    """The words of the person of this turn: as worked out when the turn began, else from the activity."""
+    words = turn.turn_state.get(WORDS_KEY)
+    return words if isinstance(words, Words) else words_of(turn.activity)
 
 
 class TurnChat:
@@ -93,7 +115,7 @@ class TurnChat:
 
     def __init__(self, turn: TurnContext) -> None:
         self._turn = turn
-        self.words = words_of(turn.activity)
+        self.words = turn_words(turn)
 
     async def send_card(self, card: AdaptiveCard) -> dict[str, Any]:
         response = await self._turn.send_activity(card_activity(card))

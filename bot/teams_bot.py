@@ -9,18 +9,22 @@ from microsoft_agents.activity import Activity, ActivityTypes, ChannelAccount, I
 from microsoft_agents.hosting.core import ActivityHandler, TurnContext
 
 from bot.cards import attachment, card_invoke_response
-from bot.chat import TurnChat, reference_of
+from bot.chat import WORDS_KEY, TurnChat, reference_of, time_zone_name_of, words_of
 from cards.common import COMMAND_KEY
 from cards.notice import notice_card
-from dialogs.add_user import CARD_ACTIONS, AddUserConversation
+from dialogs.add_user import BUTTON_NOT_KNOWN, CARD_ACTIONS, AddUserConversation
 from dialogs.approvals import APPROVAL_ACTIONS, ApprovalConversation
 from dialogs.main_menu import MainMenu
 from dialogs.notifications import Notifier
+from i18n import N_
 from services.directory import Directory
 from services.errors import DomainError
 from services.models import Actor
 
 log = logging.getLogger(__name__)
+
+UNKNOWN_BUTTON = N_("Unknown button")
+TYPE_HELP = N_("Type **help** to see what I can do.")
 
 SEARCH_RESPONSE_TYPE = "application/vnd.microsoft.search.searchResponse"
 MAX_SEARCH_RESULTS = 25
@@ -62,10 +66,13 @@ class PhoneConnectorBot(ActivityHandler):
         )
         turn.turn_state[ACTOR_KEY] = actor
         conversation = turn.activity.conversation
+        zone = time_zone_name_of(turn.activity)
         if sender.id and conversation is not None and conversation.conversation_type in (None, "personal"):
             await self._notifier.remember(
-                actor, sender.id, actor.name or sender.name or "", reference_of(turn.activity)
+                actor, sender.id, actor.name or sender.name or "", reference_of(turn.activity), zone
             )
+        # The person's own choice of language wins over their Teams client's locale.
+        turn.turn_state[WORDS_KEY] = words_of(turn.activity, await self._notifier.chosen_language(actor))
         await super().on_turn(turn)
 
     async def _actor(self, turn: TurnContext) -> Actor:
@@ -93,7 +100,7 @@ class PhoneConnectorBot(ActivityHandler):
         elif verb in CARD_ACTIONS:
             card = await self._add_user.on_card_action(chat, actor, verb, value)
         else:
-            await chat.send_text("That button is not known. Type **help** to see what I can do.")
+            await chat.send_text(chat.words(BUTTON_NOT_KNOWN))
             return
         if turn.activity.reply_to_id:
             await turn.update_activity(
@@ -129,7 +136,7 @@ class PhoneConnectorBot(ActivityHandler):
             if isinstance(verb, str) and verb in CARD_ACTIONS:
                 return card_invoke_response(await self._add_user.on_card_action(chat, actor, verb, data))
             return card_invoke_response(
-                notice_card("Unknown button", "Type **help** to see what I can do.", attention=True)
+                notice_card(UNKNOWN_BUTTON, TYPE_HELP, attention=True, words=chat.words)
             )
         if name == "application/search":
             return await self._search(turn, value)

@@ -20,25 +20,30 @@ from microsoft_agents.hosting.core import ClaimsIdentity, TurnContext
 from bot.auth import BotFrameworkTokens
 from bot.background import start_after_reply
 from bot.cards import card_invoke_response, text_activity
+from bot.chat import turn_words
 from bot.teams_bot import PhoneConnectorBot
 from cards.notice import notice_card
+from i18n import ENGLISH, N_, Words, language_of
 
 log = logging.getLogger(__name__)
 turns_log = logging.getLogger("bot.turns")
 
-SORRY = (
+SORRY = N_(
     "Sorry, something went wrong on my side. Nothing you entered is lost: try again in a "
     "moment, or type **help**."
 )
+SOMETHING_WENT_WRONG = N_("Something went wrong")
 
 
 class SignInAnswer(Protocol):
     status: int
     title: str
     message: str
+    language: str  # of the title and the message
 
 
-AdminSignInHandler = Callable[[Mapping[str, str], Any], Awaitable[SignInAnswer]]
+# (query, body, the language of the browser's Accept-Language) -> the page's answer.
+AdminSignInHandler = Callable[[Mapping[str, str], Any, str], Awaitable[SignInAnswer]]
 
 
 @dataclass
@@ -68,13 +73,16 @@ def add_routes(app: web.Application) -> None:
 async def on_turn_error(turn: TurnContext, error: Exception) -> None:
     log.error("turn failed", exc_info=error)
     try:
+        words = turn_words(turn)
         if turn.activity.type == ActivityTypes.invoke and turn.activity.name == "adaptiveCard/action":
-            answer = card_invoke_response(notice_card("Something went wrong", SORRY, attention=True))
+            answer = card_invoke_response(
+                notice_card(SOMETHING_WENT_WRONG, SORRY, attention=True, words=words)
+            )
             await turn.send_activity(
                 Activity(type=ActivityTypes.invoke_response, value=answer.model_dump(by_alias=True))
             )
         elif turn.activity.type == ActivityTypes.message:
-            await turn.send_activity(text_activity(SORRY))
+            await turn.send_activity(text_activity(words(SORRY)))
     except Exception:
         log.warning("could not tell the user about the failure", exc_info=True)
 
@@ -191,36 +199,65 @@ ADMIN_SIGN_IN_PATH = "/api/ctt/callback"
 async def admin_sign_in_callback(request: web.Request) -> web.Response:
     """The platform (or the Global Admin's browser) brings a sign-in result back. The unguessable,
     single-use state in the query is the proof; the answer is a small page for a person. Never 500,
-    and neither the state nor the result is logged."""
+    and neither the state nor the result is logged.
+
+    The page's language: that of the tenant's Global Admins when the request is known and they
+    all read one (dialogs/add_user.py decides), else the browser's (Accept-Language), else English."""
     runtime = request.app[RUNTIME]
+    browser = browser_language(request.headers.get("Accept-Language"))
+    words = Words(browser)
     query = {k: v for k, v in request.query.items() if isinstance(v, str)}
     body: Any = {k: _maybe_json(v) for k, v in query.items()}
     if request.method == "POST":
         try:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return _page(413, "Too large", "The sign-in result is too large.")
+            return _page(413, words("Too large"), words("The sign-in result is too large."), browser)
         if request.content_type == "application/x-www-form-urlencoded":
             body = {k: _maybe_json(v) for k, v in parse_qsl(raw.decode("utf-8", "replace"))}
         elif raw.strip():
             try:
                 body = json.loads(raw)
             except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
-                return _page(400, "Sign-in not understood", "The sign-in result is not valid JSON.")
+                return _page(
+                    400,
+                    words("Sign-in not understood"),
+                    words("The sign-in result is not valid JSON."),
+                    browser,
+                )
     if runtime.admin_sign_in is None:
-        return _page(404, "Not here", "This bot does not take Global Admin sign-ins.")
+        return _page(404, words("Not here"), words("This bot does not take Global Admin sign-ins."), browser)
     try:
-        answer = await runtime.admin_sign_in(query, body)
+        answer = await runtime.admin_sign_in(query, body, browser)
     except Exception:
         log.exception("the Global Admin sign-in callback failed")
         return _page(
             503,
-            "Please try again",
-            "Something went wrong on our side. The request's card in Teams shows where it stands; if it "
-            'still asks for a sign-in, click "Get a new sign-in link" there.',
+            words("Please try again"),
+            words(
+                "Something went wrong on our side. The request's card in Teams shows where it stands; "
+                'if it still asks for a sign-in, click "Get a new sign-in link" there.'
+            ),
+            browser,
         )
     log.info("Global Admin sign-in callback answered %d", answer.status)
-    return _page(answer.status, answer.title, answer.message)
+    return _page(answer.status, answer.title, answer.message, answer.language)
+
+
+def browser_language(accept_language: str | None) -> str:
+    """The language we speak for a browser's Accept-Language (its most wanted one), English if none."""
+    best, best_quality = "", 0.0
+    for item in (accept_language or "")[:400].split(","):
+        tag, _, params = item.partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if tag.strip() and tag.strip() != "*" and quality > best_quality:
+            best, best_quality = tag.strip(), quality
+    return language_of(best) if best else ENGLISH
 
 
 def _maybe_json(value: str) -> Any:
@@ -232,9 +269,9 @@ def _maybe_json(value: str) -> Any:
     return value
 
 
-def _page(status: int, title: str, message: str) -> web.Response:
+def _page(status: int, title: str, message: str, language: str = ENGLISH) -> web.Response:
     text = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{html.escape(language)}"><head><meta charset="utf-8">'
         f'<title>{html.escape(title)}</title></head><body style="font-family: sans-serif; max-width: 40em; '
         f'margin: 3em auto"><h1>{html.escape(title)}</h1><p>{html.escape(message)}</p></body></html>'
     )

@@ -26,6 +26,7 @@ from cards.common import (
     paragraph,
     request_data,
 )
+from i18n import ENGLISH_WORDS, N_, T, Words
 from services.models import FormOptions, ProvisioningRequest, RequestKind
 from services.requests.form import EXTENSION_PATTERN, SIP_AUTH_ID_PATTERN, FieldErrors
 
@@ -49,10 +50,15 @@ INPUT_IDS = {
 # Keys a card may send besides its inputs: our ids, the Submit fallback's verb, Teams' own.
 CARD_DATA_KEYS = frozenset({"requestId", "version", "verb", "msteams"})
 
-VOICEMAIL_WARNING = (
+VOICEMAIL_WARNING = N_(
     "Leaving Teams voicemail on stops calls from reaching the user's PBX voicemail "
     "and can break call queue routing."
 )
+
+
+def voicemail_warning(words: Words = ENGLISH_WORDS) -> str:
+    """The warning the form and the review card show when Teams voicemail stays on."""
+    return words("**Teams voicemail stays on.**") + " " + words(VOICEMAIL_WARNING)
 
 
 def form_values(data: Mapping[str, Any]) -> tuple[dict[str, Any], FieldErrors]:
@@ -63,8 +69,10 @@ def form_values(data: Mapping[str, Any]) -> tuple[dict[str, Any], FieldErrors]:
     errors: FieldErrors = {}
     if unexpected:
         shown = ", ".join(repr(k[:40]) for k in unexpected[:3])
-        errors["form"] = (
-            f"The card sent fields this form does not have ({shown}). Nothing was saved from them."
+        # A Text: the form is drawn again later, in the language of whoever reads it then.
+        errors["form"] = T(
+            "The card sent fields this form does not have ({fields}). Nothing was saved from them.",
+            fields=shown,
         )
     return values, errors
 
@@ -75,37 +83,45 @@ def add_user_form(
     errors: FieldErrors | None = None,
     *,
     confirm_voicemail: bool = False,
+    words: Words = ENGLISH_WORDS,
 ) -> AdaptiveCard:
     errors = errors or {}
     values: Mapping[str, Any] = request.values
     extension = str(values.get("extension") or "")
-    body: list[CardElement] = [heading(f"Add a phone user to {options.tenant.name}")]
+    tenant = options.tenant.name
+    body: list[CardElement] = [heading(words("Add a phone user to {tenant}", tenant=tenant))]
     if request.kind is RequestKind.partner:
         body.append(
             paragraph(
-                f"A global admin of {options.tenant.name} approves the last steps (sync and enable calling).",
+                words(
+                    "A global admin of {tenant} approves the last steps (sync and enable calling).",
+                    tenant=tenant,
+                ),
                 subtle=True,
             )
         )
-    if "form" in errors:
-        body.append(paragraph(errors["form"], color="Attention"))
+    # Errors come from services/ and from form_values as plain strings or Texts; words() shows both.
+    form_error = errors.get("form")
+    if form_error:
+        body.append(paragraph(words(form_error), color="Attention"))
     elif errors:
-        body.append(paragraph("Please fix the fields marked below.", color="Attention"))
+        body.append(paragraph(words("Please fix the fields marked below."), color="Attention"))
 
     def add(element: CardElement, field: str, note: str | None = None) -> None:
         body.append(element)
         if note:
             body.append(paragraph(note, subtle=True))
-        if field in errors:
-            body.append(field_error(errors[field]))
+        problem = errors.get(field)
+        if problem:
+            body.append(field_error(words(problem)))
 
     add(
         ChoiceSetInput(
             id="pbxLocation",
-            label="PBX location",
+            label=words("PBX location"),
             style="compact",
             is_required=True,
-            error_message="Choose a PBX location.",
+            error_message=words("Choose a PBX location."),
             choices=[Choice(title=name, value=name) for name in options.pbx_locations],
             value=str(values.get("pbx_location") or "") or None,
         ),
@@ -114,54 +130,60 @@ def add_user_form(
     add(
         ChoiceSetInput(
             id="voiceRoute",
-            label="Voice route",
+            label=words("Voice route"),
             style="compact",
             is_required=True,
-            error_message="Choose a voice route.",
+            error_message=words("Choose a voice route."),
             choices=[Choice(title=r.name, value=r.name) for r in options.voice_routes],
             value=str(values.get("voice_route") or "") or None,
         ),
         "voice_route",
     )
     add(
-        _teams_user_input(options, str(values.get("teams_user") or ""), request.request_id),
+        _teams_user_input(options, str(values.get("teams_user") or ""), request.request_id, words),
         "teams_user",
-        "Only users with a Teams Phone licence are listed.",
+        words("Only users with a Teams Phone licence are listed."),
     )
     free = [e.number for e in options.free_extensions][:SHOWN_FREE_EXTENSIONS]
-    free_note = f"Free extensions: {', '.join(free)}." if free else "No free extensions left."
+    free_note = (
+        words("Free extensions: {extensions}.", extensions=", ".join(free))
+        if free
+        else words("No free extensions left.")
+    )
     add(
         TextInput(
             id="extension",
-            label="SIP user (PBX extension)",
+            label=words("SIP user (PBX extension)"),
             is_required=True,
             regex=EXTENSION_PATTERN,
-            error_message="Enter the extension, digits only.",
-            placeholder="e.g. 105",
+            error_message=words("Enter the extension, digits only."),
+            placeholder=words("e.g. 105"),
             value=extension or None,
             max_length=8,
         ),
         "extension",
-        f"{free_note} An extension can belong to one user only.",
+        free_note + " " + words("An extension can belong to one user only."),
     )
     add(
         TextInput(
             id="phoneNumber",
-            label="Phone number",
+            label=words("Phone number"),
             regex=r"^[0-9]*$",
-            error_message="Digits only.",
-            placeholder="Same as the extension",
+            error_message=words("Digits only."),
+            placeholder=words("Same as the extension"),
             value=str(values.get("phone_number") or extension) or None,
             max_length=8,
         ),
         "phone_number",
-        "The portal pre-fills the PBX caller ID here, but the Phone Connector needs the "
-        "extension: the bot fills in the extension for you.",
+        words(
+            "The portal pre-fills the PBX caller ID here, but the Phone Connector needs the "
+            "extension: the bot fills in the extension for you."
+        ),
     )
     add(
         ToggleInput(
             id="disableVoicemail",
-            title="Disable voicemail in Teams",
+            title=words("Disable voicemail in Teams"),
             value="true" if values.get("disable_voicemail", True) else "false",
             value_on="true",
             value_off="false",
@@ -174,10 +196,10 @@ def add_user_form(
             Container(
                 style="warning",
                 items=[
-                    paragraph(f"**Teams voicemail stays on.** {VOICEMAIL_WARNING}"),
+                    paragraph(voicemail_warning(words)),
                     ToggleInput(
                         id="voicemailConfirmed",
-                        title="I understand: keep Teams voicemail on",
+                        title=words("I understand: keep Teams voicemail on"),
                         value="false",
                         value_on="true",
                         value_off="false",
@@ -189,7 +211,7 @@ def add_user_form(
     add(
         ToggleInput(
             id="defaultDialPlan",
-            title="Assign default dial plan policy",
+            title=words("Assign default dial plan policy"),
             value="true" if values.get("default_dial_plan", True) else "false",
             value_on="true",
             value_off="false",
@@ -200,52 +222,47 @@ def add_user_form(
     add(
         TextInput(
             id="sipAuthId",
-            label="Device: SIP authentication ID",
+            label=words("Device: SIP authentication ID"),
             regex=SIP_AUTH_ID_PATTERN,
-            error_message="Letters, digits, dots, dashes or underscores.",
-            placeholder="The extension followed by t, e.g. 105t",
+            error_message=words("Letters, digits, dots, dashes or underscores."),
+            placeholder=words("The extension followed by t, e.g. 105t"),
             value=str(values.get("sip_auth_id") or (f"{extension}t" if extension else "")) or None,
             max_length=64,
         ),
         "sip_auth_id",
-        "Device password: the bot generates one (8 letters and digits) and sends it straight "
-        "to the PBX. Nobody sees it and the bot does not keep it.",
+        words(
+            "Device password: the bot generates one (8 letters and digits) and sends it straight "
+            "to the PBX. Nobody sees it and the bot does not keep it."
+        ),
     )
     data = request_data(request.request_id, request.version)
     return card(
         body,
         [
-            execute("Review", VERB_SUBMIT_FORM, data, style="positive"),
-            execute("Cancel", VERB_CANCEL, data, validate_inputs=False),
+            execute(words("Review"), VERB_SUBMIT_FORM, data, style="positive"),
+            execute(words("Cancel"), VERB_CANCEL, data, validate_inputs=False),
         ],
     )
 
 
-def _teams_user_input(options: FormOptions, current: str, request_id: str) -> ChoiceSetInput:
+def _teams_user_input(options: FormOptions, current: str, request_id: str, words: Words) -> ChoiceSetInput:
     choices = [Choice(title=f"{u.display_name} ({u.upn})", value=u.upn) for u in options.licensed_users]
+    field = ChoiceSetInput(
+        id="teamsUser",
+        label=words("Teams user"),
+        style="filtered",
+        is_required=True,
+        error_message=words("Choose the Teams user."),
+        placeholder=words("Choose a user"),
+        choices=choices,
+        value=current or None,
+    )
     if options.needs_user_search:
         # A large tenant: Teams asks the bot as the admin types (application/search invoke).
         selected = [c for c in choices if c.value == current]
         if current and not selected:
             selected = [Choice(title=current, value=current)]
-        return ChoiceSetInput(
-            id="teamsUser",
-            label="Teams user",
-            style="filtered",
-            is_required=True,
-            error_message="Choose the Teams user.",
-            placeholder="Type a name or address",
-            choices=selected,
-            choices_data=QueryData(dataset=f"{USER_DATASET}:{request_id}"),
-            value=current or None,
-        )
-    return ChoiceSetInput(
-        id="teamsUser",
-        label="Teams user",
-        style="filtered",
-        is_required=True,
-        error_message="Choose the Teams user.",
-        placeholder="Choose a user",
-        choices=choices,
-        value=current or None,
-    )
+        field.placeholder = words("Type a name or address")
+        field.choices = selected
+        field.choices_data = QueryData(dataset=f"{USER_DATASET}:{request_id}")
+    return field

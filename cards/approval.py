@@ -27,10 +27,10 @@ from cards.common import (
     paragraph,
     request_data,
     sign_in_block,
-    when,
 )
-from cards.progress import cancelled_text, step_lines
+from cards.progress import WORKING, cancelled_text, did_not_work, step_lines
 from cards.review import request_facts
+from i18n import ENGLISH_WORDS, Text, Words
 from services.models import ProvisioningRequest, RequestState
 
 MAX_REFRESH_USERS = 60
@@ -40,80 +40,82 @@ def approval_card(
     request: ProvisioningRequest,
     requester_org: str,
     approver_user_ids: list[str] | None = None,
-    error: str | None = None,
+    error: str | Text | None = None,
+    words: Words = ENGLISH_WORDS,
 ) -> AdaptiveCard:
     upn = str(request.values.get("teams_user", ""))
     state = request.state
-    title = {
-        RequestState.awaiting_approval: f"Approve a new phone user for {request.tenant_name}?",
-        RequestState.rejected: f"Rejected: new phone user for {request.tenant_name}",
-        RequestState.done: f"Approved and done: new phone user for {request.tenant_name}",
-        RequestState.failed: f"Approved, but a step failed: new phone user for {request.tenant_name}",
-        RequestState.cancelled: f"Approved, then stopped: new phone user for {request.tenant_name}",
-        RequestState.awaiting_admin_sign_in: (
-            f"Approved: a Global Admin must sign in to finish (new phone user for {request.tenant_name})"
+    tenant = request.tenant_name
+    titles = {
+        RequestState.awaiting_approval: words("Approve a new phone user for {tenant}?", tenant=tenant),
+        RequestState.rejected: words("Rejected: new phone user for {tenant}", tenant=tenant),
+        RequestState.done: words("Approved and done: new phone user for {tenant}", tenant=tenant),
+        RequestState.failed: words("Approved, but a step failed: new phone user for {tenant}", tenant=tenant),
+        RequestState.cancelled: words("Approved, then stopped: new phone user for {tenant}", tenant=tenant),
+        RequestState.awaiting_admin_sign_in: words(
+            "Approved: a Global Admin must sign in to finish (new phone user for {tenant})", tenant=tenant
         ),
-    }.get(state, f"Approved: new phone user for {request.tenant_name}")
+    }
+    title = titles.get(state) or words("Approved: new phone user for {tenant}", tenant=tenant)
     body: list[CardElement] = [heading(title)]
-    line = decision_line(request)
+    line = decision_line(request, words)
     if line and state is not RequestState.awaiting_approval:
         body.append(banner(f"**{line}**", "attention" if state is RequestState.rejected else "good"))
-    body += [
-        paragraph(
-            f"{request.requester_name} ({requester_org}) added {upn} at {when(request.created_at)}."
-            + (
-                " Approving syncs Teams users and enables calling for this user."
-                if state is RequestState.awaiting_approval
-                else ""
-            ),
-        ),
-        facts([("Request", request.short_id), *request_facts(request)]),
-    ]
+    added = words(
+        "{requester} ({organization}) added {user} at {time}.",
+        requester=request.requester_name,
+        organization=requester_org,
+        user=upn,
+        time=words.when(request.created_at),
+    )
+    if state is RequestState.awaiting_approval:
+        added += " " + words("Approving syncs Teams users and enables calling for this user.")
+    body += [paragraph(added), facts([(words("Request"), request.short_id), *request_facts(request, words)])]
     data = request_data(request.request_id, request.version)
     actions = []
     if state is RequestState.awaiting_approval:
         if error:
-            body.append(field_error(error))
+            body.append(field_error(words(error)))
         actions = [
-            execute("Approve", VERB_APPROVE, data, style="positive", validate_inputs=False),
+            execute(words("Approve"), VERB_APPROVE, data, style="positive", validate_inputs=False),
             ShowCardAction(
-                title="Reject",
+                title=words("Reject"),
                 card=card(
                     [
                         TextInput(
                             id="reason",
-                            label="Why? The partner sees this.",
+                            label=words("Why? The partner sees this."),
                             is_multiline=True,
                             is_required=True,
-                            error_message="Please give a reason.",
+                            error_message=words("Please give a reason."),
                             max_length=500,
                         )
                     ],
-                    [execute("Reject request", VERB_REJECT, data, style="destructive")],
+                    [execute(words("Reject request"), VERB_REJECT, data, style="destructive")],
                 ),
             ),
         ]
     else:
         if state is not RequestState.rejected:
-            body.append(paragraph("\n\n".join(step_lines(request))))
+            body.append(paragraph("\n\n".join(step_lines(request, words))))
         if state is RequestState.done:
-            body.append(banner("**Done.** Calling is enabled for this user.", "good"))
+            body.append(banner(words("**Done.** Calling is enabled for this user."), "good"))
         elif state is RequestState.failed:
-            body.append(banner(f"**That did not work.** {request.error or ''}", "attention"))
+            body.append(banner(did_not_work(request, words), "attention"))
             if request.resume_state is not None:
-                actions.append(execute("Try again", VERB_RETRY, data, style="positive"))
+                actions.append(execute(words("Try again"), VERB_RETRY, data, style="positive"))
         elif state is RequestState.awaiting_admin_sign_in:
-            block, actions = sign_in_block(request, can_sign_in=True)
+            block, actions = sign_in_block(request, can_sign_in=True, words=words)
             body += block
         elif state is RequestState.cancelled:
-            body.append(banner(f"**{cancelled_text(request)}**", "attention"))
+            body.append(banner(f"**{cancelled_text(request, words)}**", "attention"))
         elif state is not RequestState.rejected:
-            body.append(paragraph("Working... this card updates when each step ends.", subtle=True))
+            body.append(paragraph(words(WORKING), subtle=True))
     refresh = None
     if approver_user_ids:
         refresh = RefreshDefinition(
             action=ExecuteAction(
-                title="Refresh", verb=VERB_APPROVAL_REFRESH, data={"requestId": request.request_id}
+                title=words("Refresh"), verb=VERB_APPROVAL_REFRESH, data={"requestId": request.request_id}
             ),
             user_ids=approver_user_ids[:MAX_REFRESH_USERS],
         )

@@ -1,4 +1,5 @@
-"""Building blocks shared by the cards: headings, facts, field errors and actions with fallbacks."""
+"""Building blocks shared by the cards: headings, facts, field errors and actions with fallbacks, and
+the lines several cards show (a decision, a Global Admin's sign-in), in the reader's language."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from microsoft_teams.cards import (
     TextBlock,
 )
 
+from i18n import ENGLISH_WORDS, Words
 from services.models import ProvisioningRequest, RequestState
 
 CARD_VERSION = "1.5"
@@ -102,21 +104,30 @@ def request_data(request_id: str, version: int) -> dict[str, Any]:
     return {"requestId": request_id, "version": version}
 
 
-def when(moment: datetime | None) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else ""
+def label_line(label: str, detail: str, words: Words = ENGLISH_WORDS) -> str:
+    """A label and what follows it ("Sync Teams users: done"), punctuated as the reader's language
+    wants (French puts a non-breaking space before the colon)."""
+    return words("{label}: {detail}", label=label, detail=detail)
 
 
-def decision_line(request: ProvisioningRequest) -> str | None:
+def decision_line(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> str | None:
+    moment = words.when(request.decided_at) if request.decided_at else ""
     if request.state is RequestState.rejected:
-        return (
-            f"Rejected by {request.decided_by} at {when(request.decided_at)}. Reason: {request.decision_note}"
+        return words(
+            "Rejected by {name} at {time}. Reason: {reason}",
+            name=request.decided_by,
+            time=moment,
+            # What the admin typed: data, shown as it is (a reason "No" stays "No").
+            reason=request.decision_note or "",
         )
     if request.decided_by:
-        return f"Approved by {request.decided_by} at {when(request.decided_at)}"
+        return words("Approved by {name} at {time}", name=request.decided_by, time=moment)
     return None
 
 
-def sign_in_block(request: ProvisioningRequest, *, can_sign_in: bool) -> tuple[list[CardElement], list[Any]]:
+def sign_in_block(
+    request: ProvisioningRequest, *, can_sign_in: bool, words: Words = ENGLISH_WORDS
+) -> tuple[list[CardElement], list[Any]]:
     """What a card shows while a Global Admin's sign-in is awaited: for those who can act, the
     platform's sign-in link (while it is valid) and a button for a new one; for the partner, who
     waits."""
@@ -124,28 +135,34 @@ def sign_in_block(request: ProvisioningRequest, *, can_sign_in: bool) -> tuple[l
     if not can_sign_in:
         return [
             banner(
-                f"**Waiting for a Global Admin of {name} to sign in.** {name} has not allowed management by "
-                "the service provider, so one of its Global Admins finishes enabling calling. This card "
-                "updates when they have.",
+                words(
+                    "**Waiting for a Global Admin of {tenant} to sign in.** {tenant} has not allowed "
+                    "management by the service provider, so one of its Global Admins finishes enabling "
+                    "calling. This card updates when they have.",
+                    tenant=name,
+                ),
                 "warning",
             )
         ], []
     data = request_data(request.request_id, request.version)
-    renew = execute("Get a new sign-in link", VERB_RETRY, data)
-    stop = execute("Stop without calling", VERB_CANCEL, data)
+    renew = execute(words("Get a new sign-in link"), VERB_RETRY, data)
+    stop = execute(words("Stop without calling"), VERB_CANCEL, data)
     expires = request.sign_in_expires_at
     if request.sign_in_url and expires and expires > datetime.now(UTC):
-        text = (
-            f"**Sign in as Global Admin to finish.** {name} has not allowed management by the service "
-            "provider, so calling is enabled with a Global Admin's Microsoft sign-in. "
-            f"The link works once, until {when(expires)}; this card updates when the sign-in is done."
+        text = words(
+            "**Sign in as Global Admin to finish.** {tenant} has not allowed management by the service "
+            "provider, so calling is enabled with a Global Admin's Microsoft sign-in. The link works "
+            "once, until {time}; this card updates when the sign-in is done.",
+            tenant=name,
+            time=words.when(expires),
         )
         sign_in = OpenUrlAction(
-            title="Sign in as Global Admin to finish", url=request.sign_in_url, style="positive"
+            title=words("Sign in as Global Admin to finish"), url=request.sign_in_url, style="positive"
         )
         # A row of its own: next to another button, Teams cuts the title short.
         return [banner(text, "warning"), ActionSet(actions=[sign_in], spacing="Medium")], [renew, stop]
-    text = (
-        f"**Sign in as Global Admin to finish.** The sign-in link expired at {when(expires)}: get a new one."
+    text = words(
+        "**Sign in as Global Admin to finish.** The sign-in link expired at {time}: get a new one.",
+        time=words.when(expires) if expires else "",
     )
     return [banner(text, "warning")], [renew, stop]

@@ -4,32 +4,30 @@ from __future__ import annotations
 
 from microsoft_teams.cards import AdaptiveCard
 
-from cards.common import card, command, decision_line, heading, paragraph
+from cards.common import card, command, decision_line, heading, label_line, paragraph
 from cards.progress import STATE_LABELS
-from services.models import ProvisioningRequest
+from i18n import ENGLISH_WORDS, Words
+from services.models import ProvisioningRequest, RequestState
 
 
-def my_requests_card(requests: list[ProvisioningRequest]) -> AdaptiveCard:
+def my_requests_card(requests: list[ProvisioningRequest], words: Words = ENGLISH_WORDS) -> AdaptiveCard:
+    # The button sends the English command: dialogs/ understand it whatever the reader's language.
+    add = command(words("Add a phone user"), "add user")
     if not requests:
-        return card(
-            [heading("My requests"), paragraph("You have no requests yet.")],
-            [command("Add a phone user", "add user")],
-        )
+        return card([heading(words("My requests")), paragraph(words("You have no requests yet."))], [add])
     lines = []
     for r in requests:
-        who = str(r.values.get("teams_user") or "(not chosen yet)")
+        who = str(r.values.get("teams_user") or words("(not chosen yet)"))
         ext = r.values.get("extension")
-        label = STATE_LABELS[r.state]
-        if r.error and r.state.value == "failed":
-            label += f": {r.error}"
-        decided = f", {decision_line(r)}" if r.decided_by else ""
+        label = words(STATE_LABELS[r.state])
+        if r.error_text and r.state is RequestState.failed:
+            label = label_line(label, words(r.error_text), words)
+        decided = f", {decision_line(r, words)}" if r.decided_by else ""
         lines.append(
             f"- **{who}**"
-            + (f", ext. {ext}" if ext else "")
+            + (", " + words("ext. {extension}", extension=ext) if ext else "")
             + f" · {r.tenant_name} · **{label}**{decided}"
-            + f" · request {r.short_id}, {r.updated_at:%Y-%m-%d %H:%M} UTC"
+            + " · "
+            + words("request {request}, {time}", request=r.short_id, time=words.when(r.updated_at))
         )
-    return card(
-        [heading("My requests"), paragraph("\n".join(lines))],
-        [command("Add a phone user", "add user")],
-    )
+    return card([heading(words("My requests")), paragraph("\n".join(lines))], [add])

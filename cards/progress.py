@@ -14,11 +14,13 @@ from cards.common import (
     execute,
     facts,
     heading,
+    label_line,
     paragraph,
     request_data,
     sign_in_block,
 )
 from cards.review import request_facts
+from i18n import ENGLISH_WORDS, N_, Text, Words
 from services.models import ProvisioningRequest, RequestKind, RequestState, StepOutcome
 
 ICONS = {
@@ -28,27 +30,29 @@ ICONS = {
     StepOutcome.failed: "❌",
 }
 
+# What a request's state is called where a card shows it; translated where shown.
 STATE_LABELS = {
-    RequestState.draft: "Draft",
-    RequestState.submitted: "Adding the user",
-    RequestState.user_added: "User added",
-    RequestState.awaiting_approval: "Waiting for a global admin",
-    RequestState.approved: "Approved",
-    RequestState.synced: "Synced",
-    RequestState.awaiting_admin_sign_in: "Waiting for a Global Admin sign-in",
-    RequestState.admin_signed_in: "Finishing after the Global Admin's sign-in",
-    RequestState.calling_enabled: "Calling enabled",
-    RequestState.done: "Done",
-    RequestState.failed: "Failed",
-    RequestState.rejected: "Rejected",
-    RequestState.cancelled: "Cancelled",
+    RequestState.draft: N_("Draft"),
+    RequestState.submitted: N_("Adding the user"),
+    RequestState.user_added: N_("User added"),
+    RequestState.awaiting_approval: N_("Waiting for a global admin"),
+    RequestState.approved: N_("Approved"),
+    RequestState.synced: N_("Synced"),
+    RequestState.awaiting_admin_sign_in: N_("Waiting for a Global Admin sign-in"),
+    RequestState.admin_signed_in: N_("Finishing after the Global Admin's sign-in"),
+    RequestState.calling_enabled: N_("Calling enabled"),
+    RequestState.done: N_("Done"),
+    RequestState.failed: N_("Failed"),
+    RequestState.rejected: N_("Rejected"),
+    RequestState.cancelled: N_("Cancelled"),
 }
 
+WORKING = N_("Working... this card updates when each step ends.")
 
 NOT_RUN = "➖"
 
 
-def step_lines(request: ProvisioningRequest) -> list[str]:
+def step_lines(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> list[str]:
     s = request.steps
     # Once a request has stopped (failed, rejected, waiting for approval), a step that has not run
     # is "not run", not "running".
@@ -59,85 +63,115 @@ def step_lines(request: ProvisioningRequest) -> list[str]:
         RequestState.cancelled,
     )
 
-    def icon(outcome: StepOutcome) -> str:
-        return NOT_RUN if stopped and outcome is StepOutcome.pending else ICONS[outcome]
+    def line(outcome: StepOutcome, step: str, note: str | Text) -> str:
+        icon = NOT_RUN if stopped and outcome is StepOutcome.pending else ICONS[outcome]
+        return f"{icon} " + (label_line(step, words(note), words) if note else step)
 
     upn = str(request.values.get("teams_user", ""))
-    lines = [
-        f"{icon(s.add_user)} Add {upn} at the provisioning service"
-        + (f": {s.add_user_note}" if s.add_user_note and s.add_user is StepOutcome.failed else ""),
-        f"{icon(s.sync)} Sync Teams users" + (f": {s.sync_note}" if s.sync_note else ""),
-        f"{icon(s.calling)} Enable calling" + (f": {s.calling_note}" if s.calling_note else ""),
+    return [
+        line(
+            s.add_user,
+            words("Add {user} at the provisioning service", user=upn),
+            s.text_of("add_user") if s.add_user is StepOutcome.failed else "",
+        ),
+        line(s.sync, words("Sync Teams users"), s.text_of("sync")),
+        line(s.calling, words("Enable calling"), s.text_of("calling")),
     ]
-    return lines
 
 
-def progress_card(request: ProvisioningRequest) -> AdaptiveCard:
+def did_not_work(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> str:
+    """The banner of a failed request, with its stored error in the reader's language."""
+    error = request.error_text
+    return words("**That did not work.** {error}", error=words(error) if error else "")
+
+
+def progress_card(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> AdaptiveCard:
     upn = str(request.values.get("teams_user", ""))
     extension = str(request.values.get("extension", ""))
     state = request.state
-    body: list[CardElement] = [heading(f"Adding {upn} (extension {extension})")]
-    body.append(paragraph(f"Request {request.short_id} · {STATE_LABELS[state]}", subtle=True))
+    body: list[CardElement] = [
+        heading(words("Adding {user} (extension {extension})", user=upn, extension=extension))
+    ]
+    body.append(
+        paragraph(
+            words("Request {request} · {state}", request=request.short_id, state=words(STATE_LABELS[state])),
+            subtle=True,
+        )
+    )
     if request.kind is RequestKind.partner and request.decided_by:
         body.append(
-            banner(f"**{decision_line(request)}**", "attention" if state is RequestState.rejected else "good")
+            banner(
+                f"**{decision_line(request, words)}**",
+                "attention" if state is RequestState.rejected else "good",
+            )
         )
-    body.append(paragraph("\n\n".join(step_lines(request))))
+    body.append(paragraph("\n\n".join(step_lines(request, words))))
     actions = []
     data = request_data(request.request_id, request.version)
     if state is RequestState.done:
         body.append(
-            banner(f"**Done.** {upn} can make and receive Teams calls on extension {extension}.", "good")
+            banner(
+                words(
+                    "**Done.** {user} can make and receive Teams calls on extension {extension}.",
+                    user=upn,
+                    extension=extension,
+                ),
+                "good",
+            )
         )
     elif state is RequestState.failed:
-        body.append(banner(f"**That did not work.** {request.error or ''}", "attention"))
+        body.append(banner(did_not_work(request, words), "attention"))
         if request.resume_state is not None:
-            body.append(paragraph("Nothing you entered is lost: try again when ready.", subtle=True))
-            actions.append(execute("Try again", VERB_RETRY, data, style="positive"))
+            body.append(paragraph(words("Nothing you entered is lost: try again when ready."), subtle=True))
+            actions.append(execute(words("Try again"), VERB_RETRY, data, style="positive"))
         if request.resume_state is RequestState.submitted:
-            actions.append(execute("Edit", VERB_EDIT, data))
-            actions.append(execute("Cancel", VERB_CANCEL, data))
+            actions.append(execute(words("Edit"), VERB_EDIT, data))
+            actions.append(execute(words("Cancel"), VERB_CANCEL, data))
     elif state is RequestState.awaiting_admin_sign_in:
         # The requester of an admin's own add is an admin of the tenant; a partner only waits.
-        block, actions = sign_in_block(request, can_sign_in=request.kind is RequestKind.admin)
+        block, actions = sign_in_block(request, can_sign_in=request.kind is RequestKind.admin, words=words)
         body += block
     elif state is RequestState.awaiting_approval and request.kind is RequestKind.partner:
         body.append(
             paragraph(
-                f"User added. Waiting for a global admin of {request.tenant_name} to enable calling.",
+                words(
+                    "User added. Waiting for a global admin of {tenant} to enable calling.",
+                    tenant=request.tenant_name,
+                ),
             )
         )
     elif state is RequestState.rejected:
         body.append(
             paragraph(
-                "The user was added at the provisioning service, but calling was not enabled.",
+                words("The user was added at the provisioning service, but calling was not enabled."),
                 color="Attention",
             )
         )
     elif state is RequestState.cancelled:
-        body.append(paragraph(cancelled_text(request)))
+        body.append(paragraph(cancelled_text(request, words)))
     else:
-        body.append(paragraph("Working... this card updates when each step ends.", subtle=True))
-    body.append(facts(request_facts(request)))
+        body.append(paragraph(words(WORKING), subtle=True))
+    body.append(facts(request_facts(request, words)))
     return card(body, actions)
 
 
-def cancelled_text(request: ProvisioningRequest) -> str:
+def cancelled_text(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> str:
     if request.steps.add_user is StepOutcome.done:
-        upn = str(request.values.get("teams_user", ""))
-        return (
-            f"{request.decision_note or 'Stopped'}. {upn} stays added at the provisioning service; "
-            "calling was not enabled."
+        return words(
+            "{note}. {user} stays added at the provisioning service; calling was not enabled.",
+            # Who stopped it, as services/ wrote it (a Text, or the plain string of an old row).
+            note=words(request.decision_note_text) if request.decision_note_text else words("Stopped"),
+            user=str(request.values.get("teams_user", "")),
         )
-    return "Cancelled. Nothing was sent to the provisioning service."
+    return words("Cancelled. Nothing was sent to the provisioning service.")
 
 
-def cancelled_card(request: ProvisioningRequest) -> AdaptiveCard:
+def cancelled_card(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> AdaptiveCard:
     if request.steps.add_user is StepOutcome.done:
-        return progress_card(request)
+        return progress_card(request, words)
     return card(
         [
-            heading("Add user cancelled"),
-            paragraph("Nothing was sent to the provisioning service.", subtle=True),
+            heading(words("Add user cancelled")),
+            paragraph(words("Nothing was sent to the provisioning service."), subtle=True),
         ]
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from microsoft_teams.cards import AdaptiveCard
 
-from cards.add_user_form import VOICEMAIL_WARNING
+from cards.add_user_form import voicemail_warning
 from cards.common import (
     VERB_CANCEL,
     VERB_CONFIRM,
@@ -17,39 +17,43 @@ from cards.common import (
     paragraph,
     request_data,
 )
+from i18n import ENGLISH_WORDS, Words
 from services.models import ProvisioningRequest, RequestKind
 
 
-def yes_no(value: object) -> str:
-    return "Yes" if value in (True, "true") else "No"
+def yes_no(value: object, words: Words = ENGLISH_WORDS) -> str:
+    return words("Yes") if value in (True, "true") else words("No")
 
 
-def request_facts(request: ProvisioningRequest) -> list[tuple[str, str]]:
+def request_facts(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> list[tuple[str, str]]:
     v = request.values
     extension = str(v.get("extension", ""))
     return [
-        ("Tenant", request.tenant_name),
-        ("PBX location", str(v.get("pbx_location", ""))),
-        ("Voice route", str(v.get("voice_route", ""))),
-        ("Teams user", str(v.get("teams_user", ""))),
-        ("SIP user", extension),
-        ("Phone number", str(v.get("phone_number") or extension)),
-        ("Disable voicemail in Teams", yes_no(v.get("disable_voicemail", True))),
-        ("Default dial plan policy", yes_no(v.get("default_dial_plan", True))),
-        ("SIP authentication ID", str(v.get("sip_auth_id", ""))),
-        ("Device password", "generated: 8 characters"),
+        (words("Tenant"), request.tenant_name),
+        (words("PBX location"), str(v.get("pbx_location", ""))),
+        (words("Voice route"), str(v.get("voice_route", ""))),
+        (words("Teams user"), str(v.get("teams_user", ""))),
+        (words("SIP user"), extension),
+        (words("Phone number"), str(v.get("phone_number") or extension)),
+        (words("Disable voicemail in Teams"), yes_no(v.get("disable_voicemail", True), words)),
+        (words("Default dial plan policy"), yes_no(v.get("default_dial_plan", True), words)),
+        (words("SIP authentication ID"), str(v.get("sip_auth_id", ""))),
+        (words("Device password"), words("generated: 8 characters")),
     ]
 
 
-def review_card(request: ProvisioningRequest) -> AdaptiveCard:
-    body = [heading("Check and add"), facts(request_facts(request))]
+def review_card(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> AdaptiveCard:
+    body = [heading(words("Check and add")), facts(request_facts(request, words))]
     if request.values.get("disable_voicemail") in (False, "false"):
-        body.append(banner(f"**Teams voicemail stays on.** {VOICEMAIL_WARNING}", "warning"))
+        body.append(banner(voicemail_warning(words), "warning"))
     if request.kind is RequestKind.partner:
         body.append(
             paragraph(
-                f"After the user is added, a global admin of {request.tenant_name} is asked "
-                "to approve syncing and enabling calling.",
+                words(
+                    "After the user is added, a global admin of {tenant} is asked "
+                    "to approve syncing and enabling calling.",
+                    tenant=request.tenant_name,
+                ),
                 subtle=True,
             )
         )
@@ -57,8 +61,8 @@ def review_card(request: ProvisioningRequest) -> AdaptiveCard:
     return card(
         body,
         [
-            execute("Add user", VERB_CONFIRM, data, style="positive", validate_inputs=False),
-            execute("Edit", VERB_EDIT, data, validate_inputs=False),
-            execute("Cancel", VERB_CANCEL, data, validate_inputs=False),
+            execute(words("Add user"), VERB_CONFIRM, data, style="positive", validate_inputs=False),
+            execute(words("Edit"), VERB_EDIT, data, validate_inputs=False),
+            execute(words("Cancel"), VERB_CANCEL, data, validate_inputs=False),
         ],
     )

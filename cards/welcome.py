@@ -16,6 +16,7 @@ def commands(words: Words) -> list[tuple[str, str]]:
         (words("my requests"), words("see the requests you made and where they stand")),
         (words("pending"), words("global admins: partner requests waiting for your approval")),
         (words("audit"), words("global admins: the last 50 entries of your tenant's audit trail")),
+        (words("language"), words("English or French: choose the language I write to you in")),
         (words("help"), words("show this card")),
         (words("cancel"), words("stop what you are doing, at any step")),
     ]

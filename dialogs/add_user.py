@@ -29,8 +29,9 @@ from cards.enterprise_picker import dismissed_card, enterprise_picker_card
 from cards.notice import notice_card
 from cards.progress import cancelled_card, progress_card
 from cards.review import review_card
-from dialogs.notifications import Notifier
+from dialogs.notifications import Notifier, stored
 from dialogs.ports import Background, Chat, Messenger, SignInParser
+from i18n import ENGLISH, N_, Words
 from services.errors import (
     DomainError,
     NotAuthorised,
@@ -58,14 +59,21 @@ CARD_ACTIONS = {
     VERB_DISMISS,
 }
 
+NOT_ALLOWED = N_("Not allowed")
+DID_NOT_WORK = N_("That did not work")
+BUTTON_NOT_KNOWN = N_("That button is not known. Type **help** to see what I can do.")
+SIGN_IN_NOT_UNDERSTOOD = N_("Sign-in not understood")
+
 
 @dataclass(frozen=True)
 class SignInAnswer:
-    """What the Global Admin sign-in callback answers: an HTTP status and a page for a person."""
+    """What the Global Admin sign-in callback answers: an HTTP status and a page for a person, in
+    `language`."""
 
     status: int
     title: str
     message: str
+    language: str = ENGLISH
 
 
 class AddUserConversation:
@@ -98,23 +106,25 @@ class AddUserConversation:
             draft = await self._requests.open_draft_of(actor)
             if draft is None:
                 enterprises = await self._provisioning.enterprises_of(actor.tenant_id)
-                await chat.send_card(enterprise_picker_card(enterprises))
+                await chat.send_card(enterprise_picker_card(enterprises, words=chat.words))
                 return
             tenant_id = draft.tenant_id
         try:
             request = await self._requests.open_draft_of(actor)
             if request is not None and (tenant_id is None or request.tenant_id == tenant_id):
                 await chat.send_text(
-                    "You already have a phone user in progress: here is its form again. "
-                    "Type **cancel** to drop it."
+                    chat.words(
+                        "You already have a phone user in progress: here is its form again. "
+                        "Type **cancel** to drop it."
+                    )
                 )
             else:
                 request = await self._requests.start_draft(actor, tenant_id)
             options = await self._requests.form_options(request)
         except DomainError as exc:
-            await chat.send_text(exc.message)
+            await chat.send_text(chat.words(exc.text))
             return
-        card_ref = await chat.send_card(add_user_form(request, options))
+        card_ref = await chat.send_card(add_user_form(request, options, words=chat.words))
         await self._requests.set_card_ref(request.request_id, card_ref)
 
     async def cancel_open(self, chat: Chat, actor: Actor) -> bool:
@@ -125,7 +135,7 @@ class AddUserConversation:
         request = await self._requests.cancel(actor, request.request_id)
         card_ref = await self._requests.card_ref(request.request_id)
         if card_ref:
-            await self._update_quietly(card_ref, cancelled_card(request))
+            await self._update_quietly(card_ref, cancelled_card(request, words=chat.words))
         return True
 
     # -- clicks --------------------------------------------------------------------------------
@@ -133,7 +143,8 @@ class AddUserConversation:
     async def on_card_action(
         self, chat: Chat, actor: Actor, verb: str, data: Mapping[str, Any]
     ) -> AdaptiveCard:
-        """Handle one click; returns the card that replaces the clicked one."""
+        """Handle one click; returns the card that replaces the clicked one, in the clicker's words."""
+        words = chat.words
         if verb in (VERB_START_FOR, VERB_DISMISS):
             return await self._enterprise_chosen(chat, actor, verb, data)
         request_id = str(data.get("requestId") or "")
@@ -148,40 +159,48 @@ class AddUserConversation:
                 None,
                 f"malformed card data for {verb}",
             )
-            return notice_card("This card is not valid", "Type **add user** to start again.", attention=True)
+            return notice_card(
+                words("This card is not valid"),
+                words("Type **add user** to start again."),
+                attention=True,
+                words=words,
+            )
         try:
             return await self._dispatch(chat, actor, verb, request_id, version, data)
         except StaleRequest as exc:
-            return await self._current_card(actor, request_id, exc.message)
+            return await self._current_card(actor, request_id, words(exc.text), words)
         except (NotAuthorised, RequestNotFound) as exc:
-            return notice_card("Not allowed", exc.message, attention=True)
+            return notice_card(NOT_ALLOWED, exc.text, attention=True, words=words)
         except DomainError as exc:
-            return notice_card("That did not work", exc.message, attention=True)
+            return notice_card(DID_NOT_WORK, exc.text, attention=True, words=words)
 
     async def _enterprise_chosen(
         self, chat: Chat, actor: Actor, verb: str, data: Mapping[str, Any]
     ) -> AdaptiveCard:
+        words = chat.words
         if verb == VERB_DISMISS:
-            return dismissed_card()
+            return dismissed_card(words=words)
         if not access.may_pick_enterprise(actor):
             await self._requests.audit(
                 actor, actor.tenant_id, None, "refused", None, None, "pick enterprise: not a partner"
             )
-            return notice_card("Not allowed", "Only partners pick an enterprise.", attention=True)
+            return notice_card(
+                NOT_ALLOWED, words("Only partners pick an enterprise."), attention=True, words=words
+            )
         enterprise = data.get("enterpriseId")
         enterprises = await self._provisioning.enterprises_of(actor.tenant_id)
         if not isinstance(enterprise, str) or not enterprise:
-            return enterprise_picker_card(enterprises, "Choose an enterprise.")
+            return enterprise_picker_card(enterprises, words("Choose an enterprise."), words=words)
         try:
             request = await self._requests.start_draft(actor, enterprise)
         except NotAuthorised as exc:
-            return enterprise_picker_card(enterprises, exc.message)
+            return enterprise_picker_card(enterprises, exc.text, words=words)
         except DomainError as exc:
-            return notice_card("That did not work", exc.message, attention=True)
+            return notice_card(DID_NOT_WORK, exc.text, attention=True, words=words)
         clicked = chat.clicked_card_ref()
         if clicked:
             await self._requests.set_card_ref(request.request_id, clicked)
-        return add_user_form(request, await self._requests.form_options(request))
+        return add_user_form(request, await self._requests.form_options(request), words=words)
 
     async def _dispatch(
         self,
@@ -195,8 +214,13 @@ class AddUserConversation:
         if not access.may_start_add(actor):
             # Roles are re-checked on every click: a user who lost the role can no longer act.
             await self._requests.audit(actor, actor.tenant_id, request_id, "refused", None, None, "no role")
-            raise NotAuthorised("Only a global administrator or a managing partner can do that.")
-        card, request = await self._act(actor, verb, request_id, version, data)
+            return notice_card(
+                NOT_ALLOWED,
+                chat.words("Only a global administrator or a managing partner can do that."),
+                attention=True,
+                words=chat.words,
+            )
+        card, request = await self._act(actor, chat.words, verb, request_id, version, data)
         clicked = chat.clicked_card_ref()
         if clicked and request is not None and access.is_requester(actor, request):
             # The clicked card becomes the request's progress card: only the requester's (an
@@ -206,55 +230,62 @@ class AddUserConversation:
         return card
 
     async def _act(
-        self, actor: Actor, verb: str, request_id: str, version: int, data: Mapping[str, Any]
+        self, actor: Actor, words: Words, verb: str, request_id: str, version: int, data: Mapping[str, Any]
     ) -> tuple[AdaptiveCard, ProvisioningRequest | None]:
         if verb == VERB_SUBMIT_FORM:
             values, card_errors = form_values(data)
             result = await self._requests.save_form(actor, request_id, version, values, card_errors)
-            return _form_or_review(result), result.request
+            return _form_or_review(result, words), result.request
         if verb == VERB_EDIT:
             result = await self._requests.reopen_form(actor, request_id, version)
-            return add_user_form(result.request, result.options), result.request
+            return add_user_form(result.request, result.options, words=words), result.request
         if verb == VERB_CANCEL:
             request = await self._requests.cancel(actor, request_id, version)
             if request.kind is RequestKind.partner:
                 self._notifier.wake()  # the other approvers' copies, and the partner
-            return await self.card_for_viewer(actor, request), request
+            return await self.card_for_viewer(actor, request, words), request
         if verb == VERB_CONFIRM:
             result = await self._requests.submit(actor, request_id, version)
             if result.request.state is RequestState.draft:
-                return add_user_form(result.request, result.options, result.errors), result.request
+                return add_user_form(
+                    result.request, result.options, result.errors, words=words
+                ), result.request
             self._run_in_background(result.request, actor)
-            return progress_card(result.request), result.request
+            return progress_card(result.request, words=words), result.request
         if verb == VERB_RETRY:
             request = await self._requests.retry(actor, request_id, version)
             self._run_in_background(request, actor)
-            return await self.card_for_viewer(actor, request), request
+            return await self.card_for_viewer(actor, request, words), request
         if verb == VERB_REFRESH:
-            return await self._current_card(actor, request_id, None), None
-        raise DomainError("That button is not known. Type **help** to see what I can do.")
+            return await self._current_card(actor, request_id, None, words), None
+        return notice_card(DID_NOT_WORK, BUTTON_NOT_KNOWN, attention=True, words=words), None
 
-    async def _current_card(self, actor: Actor, request_id: str, note: str | None) -> AdaptiveCard:
+    async def _current_card(
+        self, actor: Actor, request_id: str, note: str | None, words: Words
+    ) -> AdaptiveCard:
         request = await self._requests.get_for(actor, request_id)
         if not access.is_requester(actor, request):
-            return await self.card_for_viewer(actor, request)
-        return await self.card_for(request, note)
+            return await self.card_for_viewer(actor, request, words)
+        return await self.card_for(request, words, note)
 
-    async def card_for_viewer(self, actor: Actor, request: ProvisioningRequest) -> AdaptiveCard:
+    async def card_for_viewer(self, actor: Actor, request: ProvisioningRequest, words: Words) -> AdaptiveCard:
         """A global admin looking at a partner's request sees the approval card; others the progress."""
         if request.kind is RequestKind.partner and access.may_approve(actor, request):
-            return await self._notifier.approval_card_for(request)
-        return await self.card_for(request)
+            return await self._notifier.approval_card_for(request, words)
+        return await self.card_for(request, words)
 
-    async def card_for(self, request: ProvisioningRequest, note: str | None = None) -> AdaptiveCard:
+    async def card_for(
+        self, request: ProvisioningRequest, words: Words, note: str | None = None
+    ) -> AdaptiveCard:
+        """The card of `request` as its requester sees it now (`note`: already in `words`)."""
         if request.state is RequestState.draft:
             options = await self._requests.form_options(request)
             if request.values.get("reviewed"):
-                return review_card(request)
-            return add_user_form(request, options, {"form": note} if note else None)
+                return review_card(request, words=words)
+            return add_user_form(request, options, {"form": note} if note else None, words=words)
         if request.state is RequestState.cancelled:
-            return cancelled_card(request)
-        return progress_card(request)
+            return cancelled_card(request, words=words)
+        return progress_card(request, words=words)
 
     # -- slow work -----------------------------------------------------------------------------
 
@@ -268,64 +299,96 @@ class AddUserConversation:
 
     async def _show_progress(self, request: ProvisioningRequest) -> None:
         card_ref = await self._requests.card_ref(request.request_id)
+        # The requester's card and messages, in the requester's words (whoever's click started the work).
+        words: Words | None = None
         if card_ref:
-            await self._update_quietly(card_ref, progress_card(request))
+            words = await self._notifier.words_of(request.requester_tenant_id, request.requester_id, card_ref)
+            await self._update_quietly(card_ref, progress_card(request, words=words))
         if request.kind is RequestKind.partner:
             self._notifier.wake()  # the approvers' cards and the partner's notices
-            if request.state is RequestState.awaiting_approval and card_ref:
-                await self._tell_partner_who_approves(request, card_ref)
+            if request.state is RequestState.awaiting_approval and card_ref and words is not None:
+                await self._tell_partner_who_approves(request, card_ref, words)
 
-    async def admin_signed_in(self, query: Mapping[str, str], body: Any) -> SignInAnswer:
+    async def admin_signed_in(
+        self, query: Mapping[str, str], body: Any, browser: str = ENGLISH
+    ) -> SignInAnswer:
         """The provisioning platform's callback after a Global Admin signed in (or the GA's browser
-        landing on it): finish enabling calling and update the cards."""
+        landing on it): finish enabling calling and update the cards. The page is in the language
+        of the tenant's Global Admins when the request is known and they all read one, else in
+        `browser`'s (the browser's Accept-Language)."""
+        words = Words(browser)
         try:
             result = self._parse_sign_in(query, body)
         except ProvisioningError as exc:
-            return SignInAnswer(400, "Sign-in not understood", exc.message)
+            return SignInAnswer(400, words(SIGN_IN_NOT_UNDERSTOOD), words(exc.text), words.language)
         if not result.state:
             return SignInAnswer(
                 400,
-                "Sign-in not understood",
-                "The sign-in result does not say which request it is for. Use the sign-in button on the "
-                "request's card in Teams.",
+                words(SIGN_IN_NOT_UNDERSTOOD),
+                words(
+                    "The sign-in result does not say which request it is for. Use the sign-in button on "
+                    "the request's card in Teams."
+                ),
+                words.language,
             )
         try:
             request = await self._requests.complete_admin_sign_in(result.state, result)
         except SignInLinkInvalid as exc:
-            return SignInAnswer(410 if exc.known else 404, "This sign-in link cannot be used", exc.message)
-        upn = request.values.get("teams_user", "")
+            return SignInAnswer(
+                410 if exc.known else 404,
+                words("This sign-in link cannot be used"),
+                words(exc.text),
+                words.language,
+            )
+        words = Words(await self._notifier.admins_language(request.tenant_id) or browser)
+        names = {"upn": request.values.get("teams_user", ""), "tenant": request.tenant_name}
         if request.state in (RequestState.admin_signed_in, RequestState.calling_enabled, RequestState.done):
             if request.state is not RequestState.done:
                 self._run_in_background(request)  # idempotent: a repeat finds it running or done
             return SignInAnswer(
                 200,
-                "Signed in: calling is enabled",
-                f"Thank you. Calling is enabled for {upn} in {request.tenant_name} (request "
-                f"{request.short_id}); the card in Teams shows it. You can close this window.",
+                words("Signed in: calling is enabled"),
+                words(
+                    "Thank you. Calling is enabled for {upn} in {tenant} (request {request}); the card "
+                    "in Teams shows it. You can close this window.",
+                    request=request.short_id,
+                    **names,
+                ),
+                words.language,
             )
         await self._show_progress(request)
+        error = stored(words, request.error)
         return SignInAnswer(
             422,
-            "Calling was not enabled",
-            f"{request.error or 'The provisioning service did not accept the sign-in.'} In Teams, click "
-            '"Try again" on the request\'s card to get a new sign-in link.',
+            words("Calling was not enabled"),
+            words(
+                '{error} In Teams, click "Try again" on the request\'s card to get a new sign-in link.',
+                error=error or words("The provisioning service did not accept the sign-in."),
+            ),
+            words.language,
         )
 
     async def _tell_partner_who_approves(
-        self, request: ProvisioningRequest, card_ref: dict[str, Any]
+        self, request: ProvisioningRequest, card_ref: dict[str, Any], words: Words
     ) -> None:
         reachable, unreachable = await self._notifier.reachable_admins(request.tenant_id)
+        names = {"request": request.short_id, "tenant": request.tenant_name}
         if reachable:
-            text = (
-                f"User added (request {request.short_id}). Waiting for a global admin of {request.tenant_name} "
-                f"to enable calling: an approval card went to {', '.join(reachable)}."
+            text = words(
+                "User added (request {request}). Waiting for a global admin of {tenant} to enable "
+                "calling: an approval card went to {admins}.",
+                admins=", ".join(reachable),
+                **names,
             )
         else:
-            asks = ", ".join(unreachable) or f"a global admin of {request.tenant_name}"
-            text = (
-                f"User added (request {request.short_id}), but no global admin of {request.tenant_name} has the "
-                f"Phone Connector bot in Teams yet, so nobody can approve it. Ask {asks} to install the app in "
-                "Teams: the approval card reaches them as soon as they do. The request waits until then."
+            asks = ", ".join(unreachable) or words("a global admin of {tenant}", tenant=request.tenant_name)
+            text = words(
+                "User added (request {request}), but no global admin of {tenant} has the Phone "
+                "Connector bot in Teams yet, so nobody can approve it. Ask {admins} to install the app "
+                "in Teams: the approval card reaches them as soon as they do. The request waits until "
+                "then.",
+                admins=asks,
+                **names,
             )
         try:
             await self._messenger.send_text(card_ref["conversation"], text)
@@ -358,11 +421,11 @@ class AddUserConversation:
         return [(f"{u.display_name} ({u.upn})", u.upn) for u in users]
 
 
-def _form_or_review(result: FormResult) -> AdaptiveCard:
+def _form_or_review(result: FormResult, words: Words) -> AdaptiveCard:
     if result.ready_for_review:
-        return review_card(result.request)
+        return review_card(result.request, words=words)
     return add_user_form(
-        result.request, result.options, result.errors, confirm_voicemail=result.confirm_voicemail
+        result.request, result.options, result.errors, confirm_voicemail=result.confirm_voicemail, words=words
     )
 
 

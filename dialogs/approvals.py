@@ -13,6 +13,7 @@ from microsoft_teams.cards import AdaptiveCard
 from cards.audit import audit_card
 from cards.common import VERB_APPROVAL_REFRESH, VERB_APPROVE, VERB_REJECT
 from cards.notice import notice_card
+from dialogs.add_user import NOT_ALLOWED
 from dialogs.notifications import Notifier
 from dialogs.ports import Background, Chat
 from services.errors import DomainError, NotAuthorised, RejectionReasonMissing, RequestNotFound, StaleRequest
@@ -35,6 +36,8 @@ class ApprovalConversation:
     async def on_card_action(
         self, chat: Chat, actor: Actor, verb: str, data: Mapping[str, Any]
     ) -> AdaptiveCard:
+        """Handle one click; returns the approval card as the clicking admin reads it."""
+        words = chat.words
         request_id = str(data.get("requestId") or "")
         try:
             version = int(data.get("version", -1))
@@ -52,11 +55,16 @@ class ApprovalConversation:
                 None,
                 "approval card for unknown request",
             )
-            return notice_card("Not found", exc.message, attention=True)
+            return notice_card(words("Not found"), exc.text, attention=True, words=words)
         try:
             if verb == VERB_APPROVAL_REFRESH:
                 if not access.may_approve(actor, request):
-                    raise NotAuthorised("Only the tenant's global admins see this card.")
+                    return notice_card(
+                        NOT_ALLOWED,
+                        words("Only the tenant's global admins see this card."),
+                        attention=True,
+                        words=words,
+                    )
             elif verb == VERB_APPROVE:
                 request = await self._requests.approve(actor, request_id, version)
                 self._remember_card(chat, actor, request_id)
@@ -69,12 +77,12 @@ class ApprovalConversation:
                 self._remember_card(chat, actor, request_id)
                 self._notifier.wake()
         except RejectionReasonMissing as exc:
-            return await self._notifier.approval_card_for(request, exc.message)
+            return await self._notifier.approval_card_for(request, words, exc.text)
         except StaleRequest:
             request = await self._requests.get(request_id)
         except NotAuthorised as exc:
-            return notice_card("Not allowed", exc.message, attention=True)
-        return await self._notifier.approval_card_for(request)
+            return notice_card(NOT_ALLOWED, exc.text, attention=True, words=words)
+        return await self._notifier.approval_card_for(request, words)
 
     def _remember_card(self, chat: Chat, actor: Actor, request_id: str) -> None:
         card_ref = chat.clicked_card_ref()
@@ -94,30 +102,43 @@ class ApprovalConversation:
         self._notifier.wake()
 
     async def show_pending(self, chat: Chat, actor: Actor) -> None:
+        words = chat.words
         if not access.may_list_pending(actor):
-            await chat.send_text("Only a tenant's global admins approve requests.")
+            await chat.send_text(words("Only a tenant's global admins approve requests."))
             return
         pending = await self._requests.awaiting_approval(actor.tenant_id)
         if not pending:
-            await chat.send_text("No requests are waiting for your approval.")
+            await chat.send_text(words("No requests are waiting for your approval."))
             return
         signing = sum(r.state is RequestState.awaiting_admin_sign_in for r in pending)
-        await chat.send_text(
-            f"{len(pending)} request(s) waiting for you"
-            + (f" ({signing} approved, waiting for a Global Admin to sign in):" if signing else ":")
-        )
+        if len(pending) == 1:
+            said = (
+                words("One request is waiting for you, approved and waiting for a Global Admin to sign in:")
+                if signing
+                else words("One request is waiting for you:")
+            )
+        elif signing:
+            said = words(
+                "{count} requests are waiting for you; approved, waiting for a Global Admin to sign in: "
+                "{signing}.",
+                count=len(pending),
+                signing=signing,
+            )
+        else:
+            said = words("{count} requests are waiting for you:", count=len(pending))
+        await chat.send_text(said)
         for request in pending:
-            card_ref = await chat.send_card(await self._notifier.approval_card_for(request))
+            card_ref = await chat.send_card(await self._notifier.approval_card_for(request, words))
             await self._requests.set_approval_card(
                 request.request_id, actor.tenant_id, actor.aad_object_id, card_ref
             )
 
     async def show_audit(self, chat: Chat, actor: Actor, tenant_name: str) -> None:
         if not access.may_read_audit(actor):
-            await chat.send_text("Only a tenant's global admins can read its audit trail.")
+            await chat.send_text(chat.words("Only a tenant's global admins can read its audit trail."))
             return
         entries = await self._requests.audit_of_tenant(actor.tenant_id, limit=50)
-        await chat.send_card(audit_card(tenant_name, entries))
+        await chat.send_card(audit_card(tenant_name, entries, words=chat.words))
 
 
 __all__ = ["APPROVAL_ACTIONS", "ApprovalConversation", "DomainError"]

@@ -15,6 +15,9 @@ class Command(enum.StrEnum):
     audit = "audit"
     help = "help"
     cancel = "cancel"
+    language = "language"  # which language? (asks)
+    english = "english"  # the person's choice, kept for them
+    french = "french"
     unknown = "unknown"
 
 
@@ -40,6 +43,16 @@ _ALIASES = {
     "cancel": Command.cancel,
     "stop": Command.cancel,
     "quit": Command.cancel,
+    "language": Command.language,
+    "languages": Command.language,
+    "change language": Command.language,
+    "english": Command.english,
+    "in english": Command.english,
+    "language english": Command.english,
+    "french": Command.french,
+    "in french": Command.french,
+    "language french": Command.french,
+    "language francais": Command.french,
     # French (Canada), written without accents: what is typed is folded the same way (i18n.fold).
     "ajouter un utilisateur": Command.add_user,
     "ajouter utilisateur": Command.add_user,
@@ -59,6 +72,18 @@ _ALIASES = {
     "annuler": Command.cancel,
     "arreter": Command.cancel,
     "quitter": Command.cancel,
+    "langue": Command.language,
+    "langues": Command.language,
+    "changer de langue": Command.language,
+    "francais": Command.french,
+    "en francais": Command.french,
+    "langue francais": Command.french,
+    "langue francaise": Command.french,
+    "anglais": Command.english,
+    "en anglais": Command.english,
+    "langue anglais": Command.english,
+    "langue anglaise": Command.english,
+    "langue english": Command.english,
 }
 
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE)

@@ -1,4 +1,4 @@
-"""The main menu: welcome, help, "add user", "my requests", "cancel", and anything else typed."""
+"""The main menu: welcome, help, "add user", "my requests", "cancel", "language", and anything else typed."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from cards.welcome import welcome_card
 from dialogs.add_user import AddUserConversation
 from dialogs.approvals import ApprovalConversation
 from dialogs.commands import Command, parse_command
+from dialogs.language import LanguageConversation
 from dialogs.ports import Chat
-from i18n import N_
+from i18n import ENGLISH, FRENCH, N_
 from services.models import Actor
 from services.provisioning.protocol import ProvisioningService
 from services.requests import access
@@ -35,19 +36,25 @@ class MainMenu:
         add_user: AddUserConversation,
         approvals: ApprovalConversation,
         provisioning: ProvisioningService,
+        languages: LanguageConversation,
     ) -> None:
         self._requests = requests
         self._add_user = add_user
         self._approvals = approvals
         self._provisioning = provisioning
+        self._languages = languages
 
     async def welcome(self, chat: Chat, actor: Actor) -> None:
-        await chat.send_card(welcome_card(actor.name, actor.role, chat.words))
+        await chat.send_card(welcome_card(actor.name, actor.role, words=chat.words))
 
     async def on_text(self, chat: Chat, actor: Actor, text: str | None) -> None:
         command = parse_command(text)
         if command is Command.help:
             await self.welcome(chat, actor)
+        elif command is Command.language:  # anyone may choose their language
+            await self._languages.ask(chat)
+        elif command in (Command.english, Command.french):
+            await self._languages.choose(chat, actor, FRENCH if command is Command.french else ENGLISH)
         elif command is Command.cancel:
             if access.may_start_add(actor) and await self._add_user.cancel_open(chat, actor):
                 await chat.send_text(chat.words(NOTHING_SENT))
@@ -64,6 +71,6 @@ class MainMenu:
             tenant = await self._provisioning.tenant(actor.tenant_id)
             await self._approvals.show_audit(chat, actor, tenant.name if tenant else actor.tenant_id)
         elif command is Command.my_requests:
-            await chat.send_card(my_requests_card(await self._requests.requests_of(actor)))
+            await chat.send_card(my_requests_card(await self._requests.requests_of(actor), words=chat.words))
         else:
             await chat.send_text(chat.words(NOT_UNDERSTOOD))

@@ -1,5 +1,6 @@
 """Delivers the outbox: approval cards, updates of every approver's copy, notices to partners,
-reminders. Each notice is rendered when it is delivered, so it always shows the current state."""
+reminders. Each notice is rendered when it is delivered, so it always shows the current state,
+and in its recipient's words: their own language and time zone, kept with their conversation."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from microsoft_teams.cards import AdaptiveCard
 
 from cards.approval import approval_card
 from cards.common import decision_line
-from cards.progress import progress_card
+from cards.progress import STATE_LABELS, progress_card
 from dialogs.ports import DeliveryFailed, DeliveryRetry, Messenger
+from i18n import ENGLISH_WORDS, Text, Words, language_of, time_zone
 from services.errors import RequestNotFound
 from services.models import Actor, ProvisioningRequest, RequestState
-from services.notify.conversations import ConversationBook
+from services.notify.conversations import Contact, ConversationBook
 from services.notify.outbox import NoticeKind, Outbox, OutboxRow
 from services.provisioning.protocol import ProvisioningService
 from services.requests.service import RequestService
@@ -25,6 +27,19 @@ from services.requests.service import RequestService
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 300.0
+
+
+def recipient_words(contact: Contact | None, card_ref: dict[str, Any] | None = None) -> Words:
+    """The words of someone who is not the one talking: the language they chose, else their Teams
+    client's (the locale of their last turn), and the time zone their client gave. Without a
+    conversation, the locale of the turn that made their card, else English."""
+    if contact is not None:
+        language = contact.language or language_of(contact.reference.get("locale"))
+        return Words(language, time_zone(contact.time_zone))
+    conversation = (card_ref or {}).get("conversation")
+    if isinstance(conversation, dict) and conversation.get("locale"):
+        return Words(language_of(conversation["locale"]))
+    return ENGLISH_WORDS
 
 
 class Notifier:
@@ -55,16 +70,48 @@ class Notifier:
 
     # -- who can be reached --------------------------------------------------------------------
 
-    async def remember(self, actor: Actor, user_id: str, name: str, reference: dict[str, Any]) -> None:
-        """Every activity updates the sender's conversation reference; parked notices for a
-        newly reachable person become due."""
+    async def remember(
+        self,
+        actor: Actor,
+        user_id: str,
+        name: str,
+        reference: dict[str, Any],
+        time_zone_name: str | None = None,
+    ) -> None:
+        """Every activity updates the sender's conversation reference (with their client's locale)
+        and time zone; parked notices for a newly reachable person become due."""
         if not actor.tenant_id or not actor.aad_object_id:
             return
         is_new = await self._conversations.remember(
-            actor.tenant_id, actor.aad_object_id, user_id, name, reference
+            actor.tenant_id, actor.aad_object_id, user_id, name, reference, time_zone_name
         )
         if is_new and await self._outbox.recipient_reachable(actor.tenant_id, actor.aad_object_id):
             self.wake()
+
+    async def chosen_language(self, actor: Actor) -> str | None:
+        """The language this person chose with `language` / `langue`, if they did."""
+        if not actor.tenant_id or not actor.aad_object_id:
+            return None
+        return await self._conversations.chosen_language(actor.tenant_id, actor.aad_object_id)
+
+    async def choose_language(self, actor: Actor, language: str) -> bool:
+        """Keep this person's choice, for their turns and for what is sent to them."""
+        if not actor.tenant_id or not actor.aad_object_id:
+            return False
+        return await self._conversations.choose_language(actor.tenant_id, actor.aad_object_id, language)
+
+    async def words_of(
+        self, tenant_id: str, aad_object_id: str, card_ref: dict[str, Any] | None = None
+    ) -> Words:
+        """The words of a person the bot writes to outside of their turn (see `recipient_words`)."""
+        return recipient_words(await self._conversations.contact(tenant_id, aad_object_id), card_ref)
+
+    async def admins_language(self, tenant_id: str) -> str | None:
+        """The language of a tenant's global admins the bot knows, when they all read the same one."""
+        admins = await self._requests.global_admins(tenant_id)
+        contacts = await self._conversations.contacts([(a.tenant_id, a.aad_object_id) for a in admins])
+        languages = {recipient_words(c).language for c in contacts}
+        return languages.pop() if len(languages) == 1 else None
 
     async def reachable_admins(self, tenant_id: str) -> tuple[list[str], list[str]]:
         """(names of global admins the bot can reach, addresses of those it cannot)."""
@@ -81,10 +128,17 @@ class Notifier:
         contacts = await self._conversations.contacts([(a.tenant_id, a.aad_object_id) for a in admins])
         return [c.user_id for c in contacts]
 
-    async def approval_card_for(self, request: ProvisioningRequest, error: str | None = None) -> AdaptiveCard:
+    async def approval_card_for(
+        self, request: ProvisioningRequest, words: Words, error: str | Text | None = None
+    ) -> AdaptiveCard:
+        """The approval card as `words`' reader sees it."""
         org = await self._provisioning.tenant(request.requester_tenant_id)
         return approval_card(
-            request, org.name if org else "partner", await self.approver_user_ids(request), error
+            request,
+            org.name if org else words("partner"),
+            await self.approver_user_ids(request),
+            error,
+            words=words,
         )
 
     # -- the sender loop -----------------------------------------------------------------------
@@ -161,35 +215,51 @@ class Notifier:
             if contact is None:
                 return False
             card_ref = await self._messenger.send_card(
-                contact.reference, await self.approval_card_for(request)
+                contact.reference, await self.approval_card_for(request, recipient_words(contact))
             )
             await self._requests.set_approval_card(
                 request.request_id, contact.tenant_id, contact.aad_object_id, card_ref
             )
             return True
         if row.kind is NoticeKind.approvers_update:
-            card = await self.approval_card_for(request)
-            for _, _, card_ref in await self._requests.approval_cards(request.request_id):
-                await self._messenger.update(card_ref, card)
+            await self._update_approvers(request)
             return True
         if row.kind is NoticeKind.requester_notice:
             contact = await self._conversations.contact(request.requester_tenant_id, request.requester_id)
             card_ref = await self._requests.card_ref(request.request_id)
             if card_ref:
-                await self._messenger.update(card_ref, progress_card(request))
+                words = recipient_words(contact, card_ref)
+                await self._messenger.update(card_ref, progress_card(request, words=words))
             if contact is None:
                 return False
             await self._messenger.send_text(
-                contact.reference, requester_text(request, row.payload.get("event", ""))
+                contact.reference,
+                requester_text(request, row.payload.get("event", ""), recipient_words(contact)),
             )
             return True
         if row.kind is NoticeKind.admin_reminder:
             contact = await self._conversations.contact(row.recipient_tenant_id or "", row.recipient_id or "")
             if contact is None:
                 return False
-            await self._messenger.send_text(contact.reference, reminder_text(request))
+            await self._messenger.send_text(
+                contact.reference, reminder_text(request, recipient_words(contact))
+            )
             return True
         raise DeliveryFailed(f"unknown notice kind {row.kind}")
+
+    async def _update_approvers(self, request: ProvisioningRequest) -> None:
+        """Every approver's copy of the approval card, each drawn in its owner's words (one
+        drawing per language and time zone)."""
+        copies = await self._requests.approval_cards(request.request_id)
+        contacts = await self._conversations.contacts([(t, a) for t, a, _ in copies])
+        by_person = {(c.tenant_id, c.aad_object_id): c for c in contacts}
+        drawn: dict[tuple[str, str], AdaptiveCard] = {}
+        for tenant_id, aad_object_id, card_ref in copies:
+            words = recipient_words(by_person.get((tenant_id, aad_object_id)), card_ref)
+            key = (words.language, words.zone.key if words.zone else "")
+            if key not in drawn:
+                drawn[key] = await self.approval_card_for(request, words)
+            await self._messenger.update(card_ref, drawn[key])
 
     async def remind_overdue(self) -> int:
         count = 0
@@ -203,63 +273,99 @@ def _backoff(attempts: int) -> float:
     return min(MAX_BACKOFF_SECONDS, 2.0**attempts) * (0.5 + random.random() / 2)
 
 
-def requester_text(request: ProvisioningRequest, event: str) -> str:
+def requester_text(request: ProvisioningRequest, event: str, words: Words = ENGLISH_WORDS) -> str:
+    """What the requester (a partner) hears when their request moves, in their words."""
     upn = request.values.get("teams_user", "")
     ext = request.values.get("extension", "")
-    about = f"your request {request.short_id} to add {upn} to {request.tenant_name}"
+    names = {
+        "upn": upn,
+        "tenant": request.tenant_name,
+        "request": request.short_id,
+        "admin": request.decided_by or "",
+    }
+    about = words("your request {request} to add {upn} to {tenant}", **names)
     if event == "approved":
-        return f"{request.decided_by} approved {about}. Syncing and enabling calling now."
+        return words(
+            "{admin} approved {about}. Syncing and enabling calling now.", admin=names["admin"], about=about
+        )
     if event == "done":
-        return (
-            f"Done: {upn} in {request.tenant_name} can now make and receive Teams calls on extension {ext} "
-            f"(request {request.short_id}, approved by {request.decided_by})."
+        return words(
+            "Done: {upn} in {tenant} can now make and receive Teams calls on extension {extension} "
+            "(request {request}, approved by {admin}).",
+            extension=ext,
+            **names,
         )
     if event == "rejected":
-        return (
-            f"{request.decided_by} rejected {about}. Reason: {request.decision_note}. The user was added at "
-            "the provisioning service, but calling was not enabled."
+        return words(
+            "{admin} rejected {about}. Reason: {reason}. The user was added at the provisioning "
+            "service, but calling was not enabled.",
+            admin=names["admin"],
+            about=about,
+            reason=stored(words, request.decision_note),
         )
     if event == "failed":
-        return (
-            f"Enabling calling for {upn} in {request.tenant_name} did not work: {request.error} "
-            f"A global admin of {request.tenant_name} can try again from the approval card "
-            f"(request {request.short_id})."
+        return words(
+            "Enabling calling for {upn} in {tenant} did not work: {error} A global admin of {tenant} "
+            "can try again from the approval card (request {request}).",
+            error=stored(words, request.error),
+            **names,
         )
     if event == "stopped":
-        return (
-            f"{request.decision_note or 'Stopped'}: {about}. {upn} stays added at the provisioning service, "
-            "without calling."
+        note = stored(words, request.decision_note) or words("Stopped")
+        return words(
+            "{note}: {about}. {upn} stays added at the provisioning service, without calling.",
+            note=note,
+            about=about,
+            upn=upn,
         )
     if event == "sign_in_needed":
-        return (
-            f"{upn} is added and synced, but {request.tenant_name} has not allowed management by the service "
-            f"provider: calling is enabled once a Global Admin of {request.tenant_name} signs in from the "
-            f"approval card (request {request.short_id}). You will hear from me when it is done."
+        return words(
+            "{upn} is added and synced, but {tenant} has not allowed management by the service "
+            "provider: calling is enabled once a Global Admin of {tenant} signs in from the approval "
+            "card (request {request}). You will hear from me when it is done.",
+            **names,
         )
     if event == "reminded" and request.state is RequestState.awaiting_admin_sign_in:
-        return (
-            f"No Global Admin of {request.tenant_name} has signed in yet to finish {about}. We reminded "
-            "them; you may want to contact them too."
+        return words(
+            "No Global Admin of {tenant} has signed in yet to finish {about}. We reminded them; you "
+            "may want to contact them too.",
+            tenant=request.tenant_name,
+            about=about,
         )
     if event == "reminded":
-        return (
-            f"No global admin of {request.tenant_name} has answered {about} yet. We reminded them; you may "
-            "want to contact them too."
+        return words(
+            "No global admin of {tenant} has answered {about} yet. We reminded them; you may want to "
+            "contact them too.",
+            tenant=request.tenant_name,
+            about=about,
         )
-    line = decision_line(request)
-    return f"Update on {about}: {line or request.state.value}."
+    state = decision_line(request, words=words) or words(STATE_LABELS[request.state])
+    return words("Update on {about}: {state}.", about=about, state=state)
 
 
-def reminder_text(request: ProvisioningRequest) -> str:
-    upn = request.values.get("teams_user", "")
+def stored(words: Words, text: str | None) -> str:
+    """A text the database keeps (an error, a decision's note): a `Text` in `words`, data as it is."""
+    return words(text) if text else ""
+
+
+def reminder_text(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> str:
+    """The reminder a global admin gets when a request has waited for them too long, in their words."""
+    names = {
+        "requester": request.requester_name,
+        "request": request.short_id,
+        "upn": request.values.get("teams_user", ""),
+        "tenant": request.tenant_name,
+    }
     if request.state is RequestState.awaiting_admin_sign_in:
-        return (
-            f"Reminder: {request.requester_name}'s request {request.short_id} to add {upn} as a phone user was "
-            f"approved, but calling is enabled only once a Global Admin of {request.tenant_name} signs in. "
-            "Type **pending** to find it and sign in from its card (click **Get a new sign-in link** first "
-            "if the link has expired)."
+        return words(
+            "Reminder: {requester}'s request {request} to add {upn} as a phone user was approved, but "
+            "calling is enabled only once a Global Admin of {tenant} signs in. Type **pending** to "
+            "find it and sign in from its card (click **Get a new sign-in link** first if the link "
+            "has expired).",
+            **names,
         )
-    return (
-        f"Reminder: {request.requester_name}'s request {request.short_id} to add {upn} as a phone user is still "
-        "waiting for your approval. Type **pending** to see it."
+    return words(
+        "Reminder: {requester}'s request {request} to add {upn} as a phone user is still waiting "
+        "for your approval. Type **pending** to see it.",
+        **names,
     )

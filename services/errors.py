@@ -1,16 +1,29 @@
-"""Errors the domain raises; dialogs catch only these and show their message to the user."""
+"""Errors the domain raises; dialogs catch only these and show their text to the user.
+
+A service does not know who will read its error, so each carries a `Text` (`text`, the English
+template and its values, translated where it is shown with `words(exc.text)`) and its English
+(`message`, for logs and tests)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from i18n import T, Text
+
+
+def not_set_up(tenant_id: str) -> Text:
+    """A tenant the provisioning side does not know (either backend says it in these words)."""
+    return T("Tenant {tenant_id} is not set up at the provisioning service.", tenant_id=tenant_id)
+
 
 class DomainError(Exception):
-    """A failure a person can act on; `message` is shown to the user as is."""
+    """A failure a person can act on: `text` is shown to the user, `message` is its English."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | Text) -> None:
+        text = message if isinstance(message, Text) else Text(message, {})
+        super().__init__(str(text))
+        self.text = text
+        self.message = str(text)
 
 
 class NotAuthorised(DomainError):
@@ -32,34 +45,60 @@ class RejectionReasonMissing(DomainError):
 class ProvisioningError(DomainError):
     """The provisioning service refused or failed; `retryable` says whether "Try again" can help."""
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+    def __init__(self, message: str | Text, *, retryable: bool = True) -> None:
         super().__init__(message)
         self.retryable = retryable
 
 
 class ExtensionTaken(ProvisioningError):
-    def __init__(self, extension: str, assigned_to: str) -> None:
-        super().__init__(f"Extension {extension} is already assigned to {assigned_to}.", retryable=False)
+    """`assigned_to` is None when the provisioning side did not say who has the extension."""
+
+    def __init__(self, extension: str, assigned_to: str | None) -> None:
+        if assigned_to:
+            text = T(
+                "Extension {extension} is already assigned to {holder}.",
+                extension=extension,
+                holder=assigned_to,
+            )
+        else:
+            text = T("Extension {extension} is already assigned to another user.", extension=extension)
+        super().__init__(text, retryable=False)
         self.extension = extension
         self.assigned_to = assigned_to
 
 
 class NotLicensed(ProvisioningError):
     def __init__(self, teams_user: str) -> None:
-        super().__init__(f"{teams_user} has no Teams Phone licence.", retryable=False)
+        super().__init__(
+            T("{teams_user} has no Teams Phone licence.", teams_user=teams_user), retryable=False
+        )
         self.teams_user = teams_user
 
 
 class AlreadyPhoneUser(ProvisioningError):
     def __init__(self, teams_user: str, extension: str) -> None:
-        super().__init__(f"{teams_user} is already a phone user with extension {extension}.", retryable=False)
+        super().__init__(
+            T(
+                "{teams_user} is already a phone user with extension {extension}.",
+                teams_user=teams_user,
+                extension=extension,
+            ),
+            retryable=False,
+        )
         self.teams_user = teams_user
         self.extension = extension
 
 
 class ExtensionUnknown(ProvisioningError):
     def __init__(self, extension: str, pbx_location: str) -> None:
-        super().__init__(f"Extension {extension} does not exist on {pbx_location}.", retryable=False)
+        super().__init__(
+            T(
+                "Extension {extension} does not exist on {pbx_location}.",
+                extension=extension,
+                pbx_location=pbx_location,
+            ),
+            retryable=False,
+        )
         self.extension = extension
         self.pbx_location = pbx_location
 
@@ -82,8 +121,11 @@ class AdminSignInRequired(ProvisioningError):
         upns: list[str],
     ) -> None:
         super().__init__(
-            f"Sign in as Global Admin to finish: {tenant_name} has not allowed management by the service "
-            "provider, so calling can only be enabled with a Global Admin's Microsoft sign-in.",
+            T(
+                "Sign in as Global Admin to finish: {tenant} has not allowed management by the service "
+                "provider, so calling can only be enabled with a Global Admin's Microsoft sign-in.",
+                tenant=tenant_name,
+            ),
             retryable=True,
         )
         self.tenant_id = tenant_id
@@ -97,6 +139,6 @@ class AdminSignInRequired(ProvisioningError):
 class SignInLinkInvalid(DomainError):
     """A Global Admin sign-in result arrived with a state that is unknown, used or expired."""
 
-    def __init__(self, message: str, *, known: bool) -> None:
+    def __init__(self, message: str | Text, *, known: bool) -> None:
         super().__init__(message)
         self.known = known

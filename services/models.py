@@ -6,7 +6,9 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from i18n import Text, as_text
 
 
 class Role(enum.StrEnum):
@@ -16,7 +18,11 @@ class Role(enum.StrEnum):
 
 
 class Actor(BaseModel):
-    """The person behind an activity, with the role the directory gave them."""
+    """The person behind an activity, with the role the directory gave them.
+
+    `name_text` is set when the name is the bot's own words (the bot itself, a Global Admin the
+    platform did not name): the audit trail keeps it as a `Text`, to be shown in the reader's
+    language; `name` is then its English."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -24,6 +30,10 @@ class Actor(BaseModel):
     aad_object_id: str
     name: str = ""
     role: Role = Role.none
+    name_text: Text | None = None
+
+    def __hash__(self) -> int:  # a Text's values are a dict: hash what names the person
+        return hash((self.tenant_id, self.aad_object_id, self.name, self.role))
 
 
 class Tenant(BaseModel):
@@ -162,15 +172,49 @@ class StepOutcome(enum.StrEnum):
     failed = "failed"
 
 
+StoredText = str | dict[str, Any]
+"""A text as a JSON column keeps it: a `Text`'s `as_json()`, or a plain string (written before the
+catalog, or data). `words(...)` shows either; `i18n.as_text` reads either back."""
+
+STEP_NAMES = ("add_user", "sync", "calling")
+
+
 class Steps(BaseModel):
-    """Outcome of each provisioning step, with one line each for the progress card."""
+    """Outcome of each provisioning step, with one line each for the progress card.
+
+    Each note is kept twice: `<step>_text`, the note as a `Text` (its JSON form), which the cards
+    show with `words(...)`, and `<step>_note`, its English, for logs and for the release before
+    this one (which reads only the notes). A row written before the texts has only the notes: they
+    are then the texts too. Set a note with `noted(...)`, which keeps the two together."""
 
     add_user: StepOutcome = StepOutcome.pending
     add_user_note: str = ""
+    add_user_text: StoredText = ""
     sync: StepOutcome = StepOutcome.pending
     sync_note: str = ""
+    sync_text: StoredText = ""
     calling: StepOutcome = StepOutcome.pending
     calling_note: str = ""
+    calling_text: StoredText = ""
+
+    @model_validator(mode="after")
+    def _texts_of_old_notes(self) -> Steps:
+        for step in STEP_NAMES:
+            note = getattr(self, f"{step}_note")
+            if note and not getattr(self, f"{step}_text"):
+                setattr(self, f"{step}_text", note)
+        return self
+
+    def noted(self, step: str, outcome: StepOutcome, note: Text | str = "") -> Steps:
+        """A copy with `step`'s outcome and note (a `Text`, or "" for none)."""
+        if step not in STEP_NAMES:
+            raise ValueError(f"unknown step {step!r}")
+        stored = note.as_json() if isinstance(note, Text) else note
+        return self.model_copy(update={step: outcome, f"{step}_note": str(note), f"{step}_text": stored})
+
+    def text_of(self, step: str) -> str | Text:
+        """`step`'s note as a `Text` (or the plain string of an old row); "" when there is none."""
+        return as_text(getattr(self, f"{step}_text"))
 
 
 class RequestKind(enum.StrEnum):
@@ -192,10 +236,16 @@ class ProvisioningRequest(BaseModel):
     version: int
     values: dict[str, str | bool] = Field(default_factory=dict)
     steps: Steps = Field(default_factory=Steps)
+    # Why the last step failed, and the decision's note (a rejection's reason, in the admin's own
+    # words, or a stop): `error` and `decision_note` are the English, for logs; the cards show
+    # `error_text` and `decision_note_text` with `words(...)`. A text the current release wrote
+    # (plain English) is the text too.
     error: str | None = None
+    error_text: str | Text | None = None
     resume_state: RequestState | None = None
     decided_by: str | None = None
     decision_note: str | None = None
+    decision_note_text: str | Text | None = None
     decided_at: datetime | None = None
     reminded_at: datetime | None = None
     # While awaiting_admin_sign_in: the platform's sign-in page for the tenant's Global Admin.
@@ -203,6 +253,14 @@ class ProvisioningRequest(BaseModel):
     sign_in_expires_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
+
+    @model_validator(mode="after")
+    def _texts_of_plain_strings(self) -> ProvisioningRequest:
+        if self.error_text is None:
+            self.error_text = self.error
+        if self.decision_note_text is None:
+            self.decision_note_text = self.decision_note
+        return self
 
     @property
     def spec(self) -> PhoneUserSpec:
@@ -224,3 +282,16 @@ class AuditEntry(BaseModel):
     from_state: str | None
     to_state: str | None
     outcome: str
+    # What the audit card shows with `words(...)`: the note (and, for the bot's own words, the
+    # actor's name) as a `Text`, or the plain string of a row written before the texts.
+    # `outcome` and `actor_name` are their English.
+    outcome_text: str | Text = ""
+    actor_name_text: str | Text = ""
+
+    @model_validator(mode="after")
+    def _texts_of_plain_strings(self) -> AuditEntry:
+        if not self.outcome_text:
+            self.outcome_text = self.outcome
+        if not self.actor_name_text:
+            self.actor_name_text = self.actor_name
+        return self

@@ -54,7 +54,11 @@ class Reply:
 
 
 class GaveUp(Exception):
-    """Every attempt failed with something worth retrying; `reason` is safe to log and to show."""
+    """Every attempt failed with something worth retrying; `reason` is safe to log and to show.
+
+    `reason` is English; what a message in another language needs is here as data: the last
+    attempt's `no_answer_within` (seconds) or `connection_error` (the exception's class name), else
+    an HTTP `status`; `asked_to_wait` when the answer asked to wait longer than the policy allows."""
 
     def __init__(
         self,
@@ -63,6 +67,10 @@ class GaveUp(Exception):
         attempts: int = 0,
         retry_after: float | None = None,
         history: list[str] | None = None,
+        *,
+        no_answer_within: float | None = None,
+        connection_error: str | None = None,
+        asked_to_wait: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -70,6 +78,9 @@ class GaveUp(Exception):
         self.attempts = attempts
         self.retry_after = retry_after
         self.history = history or []
+        self.no_answer_within = no_answer_within
+        self.connection_error = connection_error
+        self.asked_to_wait = asked_to_wait
 
 
 @dataclass
@@ -109,16 +120,20 @@ class Caller:
             started = self.clock()
             outcome: str
             reply: Reply | None = None
+            no_answer_within: float | None = None
+            connection_error: str | None = None
             try:
                 async with self.session.request(
                     method, url, headers=sent_headers, timeout=_client_timeout(policy), **kwargs
                 ) as response:
                     reply = Reply(response.status, dict(response.headers), await response.read())
             except TimeoutError:
+                no_answer_within = policy.timeout_seconds
                 outcome = f"no answer within {policy.timeout_seconds:g} s"
             except aiohttp.ClientError as exc:
                 # The exception's text can carry the URL but never headers; keep only its class.
-                outcome = f"connection failed ({type(exc).__name__})"
+                connection_error = type(exc).__name__
+                outcome = f"connection failed ({connection_error})"
             elapsed_ms = (self.clock() - started) * 1000
             if reply is not None:
                 outcome = f"HTTP {reply.status}"
@@ -152,13 +167,20 @@ class Caller:
                     attempt,
                     retry_after,
                     history,
+                    asked_to_wait=True,
                 )
             if attempt >= policy.attempts:
                 self.log.warning(
                     "%s %s failed after %d attempt(s): %s", method, what, attempt, "; ".join(history)
                 )
                 raise GaveUp(
-                    f"{outcome} after {attempt} attempt(s)", last_status, attempt, last_retry_after, history
+                    f"{outcome} after {attempt} attempt(s)",
+                    last_status,
+                    attempt,
+                    last_retry_after,
+                    history,
+                    no_answer_within=no_answer_within,
+                    connection_error=connection_error,
                 )
             delay = policy.delay(attempt, retry_after, self.rand)
             self.log.info(

@@ -210,6 +210,9 @@ class TeamsUser:
     conversation_id: str = field(default_factory=lambda: f"a:{uuid.uuid4().hex}")
     # Authenticated mode: a function that returns a fresh Bot Framework token for this user.
     token_source: Callable[[str], str] | None = None
+    # The language of their Teams client, and the time zone it gives in `clientInfo` (None: none).
+    locale: str = "en-US"
+    time_zone: str | None = None
 
     def _headers(self, token: str | None = None) -> dict[str, str]:
         token = token or (self.token_source(self.service_url) if self.token_source else None)
@@ -220,6 +223,7 @@ class TeamsUser:
         return f"29:{self.aad_object_id}"
 
     def _activity(self, **fields: Any) -> dict[str, Any]:
+        client = {"type": "clientInfo", "locale": self.locale, "timezone": self.time_zone}
         return {
             "id": uuid.uuid4().hex,
             "channelId": "msteams",
@@ -232,7 +236,8 @@ class TeamsUser:
                 "tenantId": self.tenant_id,
             },
             "channelData": {"tenant": {"id": self.tenant_id}},
-            "locale": "en-US",
+            "locale": self.locale,
+            **({"entities": [client]} if self.time_zone else {}),
             **fields,
         }
 

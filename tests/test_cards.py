@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from babel.messages.pofile import read_po
+from microsoft_teams.cards import AdaptiveCard
 
-from cards.add_user_form import add_user_form
+from cards.add_user_form import INPUT_IDS, add_user_form
 from cards.approval import approval_card
 from cards.audit import audit_card
 from cards.common import to_dict
@@ -16,7 +21,7 @@ from cards.notice import notice_card
 from cards.progress import cancelled_card, progress_card
 from cards.review import review_card
 from cards.welcome import welcome_card
-from i18n import FRENCH, Words
+from i18n import CATALOG, ENGLISH_WORDS, FRENCH, T, Words
 from services.models import (
     AuditEntry,
     Extension,
@@ -66,21 +71,30 @@ def options(users: int = 12) -> FormOptions:
 
 
 def request(state: RequestState = RequestState.draft, **changes) -> ProvisioningRequest:
-    base = ProvisioningRequest(
-        request_id="3f2a9c1e-0000-4000-8000-000000000001",
-        kind=RequestKind.admin,
-        tenant_id="t1",
-        tenant_name="Contoso",
-        requester_tenant_id="t1",
-        requester_id="a1",
-        requester_name="Ada Admin",
-        state=state,
-        version=3,
-        values=dict(VALUES),
-        created_at=NOW,
-        updated_at=NOW,
-    )
-    return base.model_copy(update=changes)
+    # Built, not copied: the model fills in the texts of `error` and `decision_note` as it validates.
+    base = {
+        "request_id": "3f2a9c1e-0000-4000-8000-000000000001",
+        "kind": RequestKind.admin,
+        "tenant_id": "t1",
+        "tenant_name": "Contoso",
+        "requester_tenant_id": "t1",
+        "requester_id": "a1",
+        "requester_name": "Ada Admin",
+        "state": state,
+        "version": 3,
+        "values": dict(VALUES),
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    return ProvisioningRequest(**base | changes)
+
+
+ASSIGNED = "Extension {extension} is already assigned to {holder}."
+
+
+def decided(state: RequestState, by: str, **changes) -> ProvisioningRequest:
+    """A partner's request that a global admin (`by`) approved or rejected at NOW."""
+    return request(state, kind=RequestKind.partner, decided_by=by, decided_at=NOW, **changes)
 
 
 DONE_STEPS = Steps(
@@ -101,138 +115,169 @@ SIGN_IN = {
     ),
 }
 
-ALL_CARDS = {
-    "welcome-admin": welcome_card("Ada Admin", Role.tenant_admin),
-    "welcome-partner": welcome_card("Pat", Role.partner),
-    "welcome-none": welcome_card("", Role.none),
-    # French runs longer: the same cards in French validate and render too.
-    "welcome-admin-fr": welcome_card("Ada Admin", Role.tenant_admin, Words(FRENCH)),
-    "welcome-partner-fr": welcome_card("Pat", Role.partner, Words(FRENCH)),
-    "form-empty": add_user_form(request(values={}), options()),
-    "form-errors": add_user_form(
-        request(), options(), {"extension": "Extension 101 is already assigned to alex@contoso.example."}
-    ),
-    "form-voicemail": add_user_form(
-        request(values=VALUES | {"disable_voicemail": False}), options(), confirm_voicemail=True
-    ),
-    "form-typeahead": add_user_form(request(), options(users=600)),
-    "form-partner": add_user_form(request(kind=RequestKind.partner), options()),
-    "review": review_card(request()),
-    "review-voicemail-on": review_card(request(values=VALUES | {"disable_voicemail": False})),
-    "progress-working": progress_card(request(RequestState.submitted)),
-    "progress-done": progress_card(request(RequestState.done, steps=DONE_STEPS)),
-    "progress-failed": progress_card(
-        request(
-            RequestState.failed, steps=FAILED_STEPS, error="Timed out", resume_state=RequestState.user_added
-        )
-    ),
-    "progress-awaiting": progress_card(request(RequestState.awaiting_approval, kind=RequestKind.partner)),
-    "cancelled": cancelled_card(request(RequestState.cancelled)),
-    "my-requests-empty": my_requests_card([]),
-    "my-requests": my_requests_card([request(RequestState.done), request(RequestState.failed, error="x")]),
-    "notice": notice_card("Not allowed", "You may not.", attention=True),
-    "approval-awaiting": approval_card(
-        request(RequestState.awaiting_approval, kind=RequestKind.partner), "Northwind Voice", ["29:a", "29:b"]
-    ),
-    "approval-reason-missing": approval_card(
-        request(RequestState.awaiting_approval, kind=RequestKind.partner),
-        "Northwind Voice",
-        ["29:a"],
-        "Please give a reason.",
-    ),
-    "approval-approved": approval_card(
-        request(RequestState.synced, kind=RequestKind.partner, decided_by="Ada Admin", decided_at=NOW),
-        "Northwind",
-    ),
-    "approval-done": approval_card(
-        request(
-            RequestState.done,
-            kind=RequestKind.partner,
-            decided_by="Ada Admin",
-            decided_at=NOW,
-            steps=DONE_STEPS,
+
+def cards_for(words: Words) -> dict[str, AdaptiveCard]:
+    """One card of every kind and state, as `words`' reader sees it."""
+    return {
+        "welcome-admin": welcome_card("Ada Admin", Role.tenant_admin, words=words),
+        "welcome-partner": welcome_card("Pat", Role.partner, words=words),
+        "welcome-none": welcome_card("", Role.none, words=words),
+        "form-empty": add_user_form(request(values={}), options(), words=words),
+        "form-errors": add_user_form(
+            request(),
+            options(),
+            # As services/ makes it: a Text, shown in the reader's language.
+            {"extension": T(ASSIGNED, extension="101", holder="alex@contoso.example")},
+            words=words,
         ),
-        "N",
-    ),
-    "approval-rejected": approval_card(
-        request(
-            RequestState.rejected,
-            kind=RequestKind.partner,
-            decided_by="Ada",
-            decided_at=NOW,
-            decision_note="No",
+        "form-voicemail": add_user_form(
+            request(values=VALUES | {"disable_voicemail": False}),
+            options(),
+            confirm_voicemail=True,
+            words=words,
         ),
-        "N",
-    ),
-    "approval-failed": approval_card(
-        request(
-            RequestState.failed,
-            kind=RequestKind.partner,
-            decided_by="Ada",
-            decided_at=NOW,
-            error="Timed out",
-            resume_state=RequestState.synced,
-            steps=FAILED_STEPS,
+        "form-typeahead": add_user_form(request(), options(users=600), words=words),
+        "form-partner": add_user_form(request(kind=RequestKind.partner), options(), words=words),
+        "review": review_card(request(), words=words),
+        "review-voicemail-on": review_card(
+            request(values=VALUES | {"disable_voicemail": False}), words=words
         ),
-        "N",
-    ),
-    "progress-partner-rejected": progress_card(
-        request(
-            RequestState.rejected,
-            kind=RequestKind.partner,
-            decided_by="Ada",
-            decided_at=NOW,
-            decision_note="No",
-        )
-    ),
-    "progress-sign-in": progress_card(request(RequestState.awaiting_admin_sign_in, **SIGN_IN)),
-    "progress-sign-in-expired": progress_card(
-        request(RequestState.awaiting_admin_sign_in, **SIGN_IN | {"sign_in_expires_at": NOW})
-    ),
-    "progress-partner-sign-in": progress_card(
-        request(RequestState.awaiting_admin_sign_in, kind=RequestKind.partner, decided_by="Ada", **SIGN_IN)
-    ),
-    "progress-stopped": progress_card(
-        request(
-            RequestState.cancelled,
-            decision_note="Stopped by Ada Admin before calling was enabled",
-            steps=Steps(add_user=StepOutcome.done, sync=StepOutcome.done),
-        )
-    ),
-    "approval-sign-in": approval_card(
-        request(
-            RequestState.awaiting_admin_sign_in,
-            kind=RequestKind.partner,
-            decided_by="Ada Admin",
-            decided_at=NOW,
-            **SIGN_IN,
+        "progress-working": progress_card(request(RequestState.submitted), words=words),
+        "progress-done": progress_card(request(RequestState.done, steps=DONE_STEPS), words=words),
+        "progress-failed": progress_card(
+            request(
+                RequestState.failed,
+                steps=FAILED_STEPS,
+                error="Timed out",
+                resume_state=RequestState.user_added,
+            ),
+            words=words,
         ),
-        "Northwind Voice",
-        ["29:a"],
-    ),
-    "enterprise-picker": enterprise_picker_card([TENANT, Tenant(tenant_id="t2", name="Fabrikam")]),
-    "enterprise-picker-empty": enterprise_picker_card([]),
-    "enterprise-picker-error": enterprise_picker_card([TENANT], "You do not manage that enterprise."),
-    "dismissed": dismissed_card(),
-    "audit": audit_card(
-        "Contoso",
-        [
-            AuditEntry(
-                at=NOW,
-                actor_tenant_id="t1",
-                actor_id="a1",
-                actor_name="Ada",
-                tenant_id="t1",
-                request_id="r" * 36,
-                action="approve",
-                from_state="awaiting_approval",
-                to_state="approved",
-                outcome="approved by Ada",
-            )
-        ],
-    ),
-    "audit-empty": audit_card("Contoso", []),
-}
+        "progress-awaiting": progress_card(
+            request(RequestState.awaiting_approval, kind=RequestKind.partner), words=words
+        ),
+        "cancelled": cancelled_card(request(RequestState.cancelled), words=words),
+        "my-requests-empty": my_requests_card([], words=words),
+        "my-requests": my_requests_card(
+            [request(RequestState.done), request(RequestState.failed, error="x")], words=words
+        ),
+        "notice": notice_card("Not allowed", "You may not.", attention=True, words=words),
+        "approval-awaiting": approval_card(
+            request(RequestState.awaiting_approval, kind=RequestKind.partner),
+            "Northwind Voice",
+            ["29:a", "29:b"],
+            words=words,
+        ),
+        "approval-reason-missing": approval_card(
+            request(RequestState.awaiting_approval, kind=RequestKind.partner),
+            "Northwind Voice",
+            ["29:a"],
+            "Please give a reason.",
+            words=words,
+        ),
+        "approval-approved": approval_card(
+            decided(RequestState.synced, "Ada Admin"),
+            "Northwind",
+            words=words,
+        ),
+        "approval-done": approval_card(
+            decided(RequestState.done, "Ada Admin", steps=DONE_STEPS),
+            "N",
+            words=words,
+        ),
+        "approval-rejected": approval_card(
+            decided(RequestState.rejected, "Ada", decision_note="No"),
+            "N",
+            words=words,
+        ),
+        "approval-failed": approval_card(
+            decided(
+                RequestState.failed,
+                "Ada",
+                error="Timed out",
+                resume_state=RequestState.synced,
+                steps=FAILED_STEPS,
+            ),
+            "N",
+            words=words,
+        ),
+        "progress-partner-rejected": progress_card(
+            decided(RequestState.rejected, "Ada", decision_note="No"),
+            words=words,
+        ),
+        "progress-sign-in": progress_card(
+            request(RequestState.awaiting_admin_sign_in, **SIGN_IN), words=words
+        ),
+        "progress-sign-in-expired": progress_card(
+            request(RequestState.awaiting_admin_sign_in, **SIGN_IN | {"sign_in_expires_at": NOW}), words=words
+        ),
+        "progress-partner-sign-in": progress_card(
+            request(
+                RequestState.awaiting_admin_sign_in, kind=RequestKind.partner, decided_by="Ada", **SIGN_IN
+            ),
+            words=words,
+        ),
+        "progress-stopped": progress_card(
+            request(
+                RequestState.cancelled,
+                decision_note=T("Stopped by {name} before calling was enabled", name="Ada Admin").encode(),
+                steps=Steps(add_user=StepOutcome.done, sync=StepOutcome.done),
+            ),
+            words=words,
+        ),
+        "approval-sign-in": approval_card(
+            decided(RequestState.awaiting_admin_sign_in, "Ada Admin", **SIGN_IN),
+            "Northwind Voice",
+            ["29:a"],
+            words=words,
+        ),
+        "enterprise-picker": enterprise_picker_card(
+            [TENANT, Tenant(tenant_id="t2", name="Fabrikam")], words=words
+        ),
+        "enterprise-picker-empty": enterprise_picker_card([], words=words),
+        "enterprise-picker-error": enterprise_picker_card(
+            [TENANT], "You do not manage that enterprise.", words=words
+        ),
+        "dismissed": dismissed_card(words=words),
+        "audit": audit_card(
+            "Contoso",
+            [
+                AuditEntry(
+                    at=NOW,
+                    actor_tenant_id="t1",
+                    actor_id="a1",
+                    actor_name="Ada",
+                    tenant_id="t1",
+                    request_id="r" * 36,
+                    action="approve",
+                    from_state="awaiting_approval",
+                    to_state="approved",
+                    outcome="approved by Ada",
+                ),
+                # The bot's own words in the trail (services/requests/transitions.py): Texts.
+                AuditEntry(
+                    at=NOW,
+                    actor_tenant_id="system",
+                    actor_id="system",
+                    actor_name="the bot",
+                    actor_name_text=T("the bot"),
+                    tenant_id="t1",
+                    request_id=None,
+                    action="refused",
+                    from_state=None,
+                    to_state=None,
+                    outcome="unknown request",
+                    outcome_text=T("unknown request"),
+                ),
+            ],
+            words=words,
+        ),
+        "audit-empty": audit_card("Contoso", [], words=words),
+    }
+
+
+# French runs longer: every card in French validates, renders and fits too (name suffix -fr).
+ALL_CARDS = cards_for(ENGLISH_WORDS) | {f"{name}-fr": c for name, c in cards_for(Words(FRENCH)).items()}
 
 
 def test_approval_card_refreshes_for_approvers_and_states_the_decision():
@@ -258,7 +303,9 @@ def test_approval_card_refreshes_for_approvers_and_states_the_decision():
             "Northwind",
         )
     )
-    assert card_text(decided).count("Rejected by Ada Admin at 2026-11-24 14:02 UTC. Reason: Leaving") == 1
+    # A reader whose time zone Teams did not give sees the time in UTC, and told so.
+    at = "2026-11-24, 2:02\u202fp.m. UTC"
+    assert card_text(decided).count(f"Rejected by Ada Admin at {at}. Reason: Leaving") == 1
     assert decided["body"][0]["text"] == "Rejected: new phone user for Contoso", (
         "the headline states the decision"
     )
@@ -370,3 +417,129 @@ def test_progress_card_states_are_obvious():
         to_dict(progress_card(request(RequestState.awaiting_approval, kind=RequestKind.partner)))
     )
     assert "Waiting for a global admin of Contoso to enable calling" in awaiting.replace("\n", " ")
+
+
+# -- in French -----------------------------------------------------------------------------------
+
+PLACEHOLDER = re.compile(r"\{\w*\}")
+
+
+def english_left_in(card: AdaptiveCard) -> list[str]:
+    """The English a French reader would see on `card`: any text of the catalog of 3+ words whose
+    French differs, and any run of 3+ words of a card's own template that its French does not have
+    (a template with values is never on a card whole, so its fixed parts are looked for)."""
+    shown = card_text(to_dict(card))
+    found = [english for english, french in catalog().items() if english != french and english in shown]
+    for english, french in catalog(CATALOG / "cards.po").items():
+        found += [
+            part
+            for part in (p.strip() for p in PLACEHOLDER.split(english))
+            if len(part.split()) >= 3 and part not in french and part in shown
+        ]
+    return found
+
+
+def catalog(*files: Path) -> dict[str, str]:
+    """English -> French of the catalog files (all of them by default), for texts of 3+ words."""
+    table: dict[str, str] = {}
+    for path in files or sorted(CATALOG.glob("*.po")):
+        with path.open("rb") as handle:
+            table |= {m.id: m.string for m in read_po(handle) if m.id and m.string}
+    return {english: french for english, french in table.items() if len(english.split()) >= 3}
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ALL_CARDS if n.endswith("-fr")))
+def test_a_french_card_shows_no_english(name: str):
+    assert english_left_in(ALL_CARDS[name]) == []
+
+
+def test_every_card_kind_is_also_in_french():
+    assert {n for n in ALL_CARDS if not n.endswith("-fr")} == {n[:-3] for n in ALL_CARDS if n.endswith("-fr")}
+
+
+def test_french_cards_translate_our_texts_and_keep_what_people_wrote():
+    left = english_left_in(ALL_CARDS["progress-working"])
+    assert "Sync Teams users" in left, "the check sees a whole text"
+    assert "at the provisioning service" in left, "and the fixed part of a template"
+    rejected = card_text(to_dict(ALL_CARDS["approval-rejected-fr"]))
+    assert "Refusée par Ada le 2026-11-24 14 h 02 UTC. Motif\u00a0: No" in rejected, (
+        "the admin's reason as typed (not the catalog's 'No'), the time as a French reader writes it"
+    )
+    calling = progress_card(request(RequestState.calling_enabled), words=Words(FRENCH))
+    assert "Demande 3f2a9c1e · Appels activés" in card_text(to_dict(calling)), "state names too"
+
+
+# Teams refuses a message over about 100 KB, counted in UTF-16; it asks bots to stay under 80 KB.
+TEAMS_MESSAGE_LIMIT = 80 * 1024
+
+
+def teams_size(card: AdaptiveCard) -> int:
+    return len(json.dumps(to_dict(card), ensure_ascii=False).encode("utf-16-le"))
+
+
+def largest_cards(words: Words) -> dict[str, AdaptiveCard]:
+    """Each card that grows with data, at the most it can hold: the audit card's 50 entries
+    (dialogs/approvals.py), 20 requests (services' requests_of), a form with 50 users listed and
+    every field in error, with long names and the longest state labels."""
+    long_name = "Marie-Ève Bouchard-Tremblay de la Direction des technologies de l'information"
+    long_upn = "marie-eve.bouchard-tremblay." + "x" * 40 + "@services-informatiques-quebec.example"
+    long_note = T(
+        "Extension {extension} does not exist on {pbx_location}.", extension="9" * 20, pbx_location="P" * 100
+    )
+    entries = [
+        AuditEntry(
+            at=NOW,
+            actor_tenant_id="t1",
+            actor_id="a" * 36,
+            actor_name=long_name,
+            tenant_id="t1",
+            request_id="r" * 36,
+            action="admin_sign_in_asked",
+            from_state="admin_signed_in",
+            to_state="awaiting_admin_sign_in",
+            outcome="decide: stale card (version 1234, now 1235) " + "x" * 160,
+        )
+        for _ in range(50)
+    ]
+    values = VALUES | {"teams_user": long_upn, "pbx_location": "P" * 100, "voice_route": "V" * 100}
+    failed = request(
+        RequestState.failed,
+        values=values,
+        tenant_name=long_name,
+        error=str(long_note),
+        error_text=long_note,
+        decided_by=long_name,
+        decided_at=NOW,
+        steps=Steps(add_user=StepOutcome.done, sync=StepOutcome.failed, sync_note=long_note.encode()),
+        resume_state=RequestState.submitted,
+    )
+    users = FormOptions(
+        tenant=Tenant(tenant_id="t1", name=long_name),
+        pbx_locations=[f"{i}" + "P" * 99 for i in range(20)],
+        voice_routes=[VoiceRoute(route_id=i, name=f"{i}" + "V" * 99) for i in range(20)],
+        licensed_users=[
+            TeamsUser(upn=f"{i}{long_upn}", display_name=long_name, licensed=True) for i in range(50)
+        ],
+        licensed_user_count=50,
+        free_extensions=[Extension(pbx_location="PBX", number="9" * 20, caller_id="6045550000")] * 12,
+    )
+    every_field = {field: long_note for field in ("form", *(f for f in INPUT_IDS.values()))}
+    return {
+        "audit": audit_card(long_name, entries, words=words),
+        "my-requests": my_requests_card([failed] * 20, words=words),
+        "form": add_user_form(failed, users, every_field, confirm_voicemail=True, words=words),
+        "approval": approval_card(
+            failed.model_copy(update={"kind": RequestKind.partner}),
+            long_name,
+            ["29:a"] * 60,
+            "x" * 500,
+            words=words,
+        ),
+        "progress": progress_card(failed, words=words),
+    }
+
+
+@pytest.mark.parametrize("language", [ENGLISH_WORDS.language, FRENCH])
+def test_the_largest_cards_fit_in_a_teams_message(language: str):
+    sizes = {name: teams_size(c) for name, c in largest_cards(Words(language)).items()}
+    assert {name: size for name, size in sizes.items() if size > TEAMS_MESSAGE_LIMIT} == {}, sizes

@@ -109,3 +109,62 @@ def test_a_text_made_before_its_reader_is_known_is_translated_when_shown():
         Words(FRENCH)("an English text the catalog does not know")
         == "an English text the catalog does not know"
     )
+
+
+# Where a text reaches a person: the card builders, messages, answers, and the domain errors whose
+# message is shown. A string literal given to one of these is a text that bypasses the catalog.
+SHOWN_BY = {
+    "send_text": None,
+    "heading": None,
+    "paragraph": None,
+    "banner": None,
+    "field_error": None,
+    "command": 1,  # command(title, value): the value is what the button sends, not a text
+    "execute": None,
+    "notice_card": None,
+    "SignInAnswer": None,
+    "TextBlock": None,
+    "Fact": None,
+    "Choice": None,
+    "TextInput": None,
+    "ChoiceSetInput": None,
+    "ToggleInput": None,
+    "DomainError": None,
+    "NotAuthorised": None,
+    "RequestNotFound": None,
+    "StaleRequest": None,
+    "RejectionReasonMissing": None,
+    "ProvisioningError": None,
+    "SignInLinkInvalid": None,
+}
+SHOWN_KEYWORDS = {"text", "title", "label", "placeholder", "message", "error_message"}
+WORDS = re.compile(r"[A-Za-z]{2,}[ ,.:;!?]+[A-Za-z]{2,}")  # two words or more: a sentence, not an id
+
+
+def test_no_text_a_person_sees_is_written_inline():
+    import ast
+
+    inline = []
+    for folder in ("cards", "dialogs", "bot", "services"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+                if not isinstance(node, ast.Call):
+                    continue
+                func = node.func
+                name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+                if name not in SHOWN_BY or (name == "execute" and not isinstance(func, ast.Name)):
+                    continue  # `conn.execute(...)` runs SQL; the cards' `execute(...)` is a button
+                limit = SHOWN_BY[name]
+                shown = list(node.args[:limit] if limit else node.args)
+                shown += [k.value for k in node.keywords if k.arg in SHOWN_KEYWORDS]
+                for arg in shown:
+                    literal = (
+                        arg.value
+                        if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+                        else "".join(v.value for v in arg.values if isinstance(v, ast.Constant))
+                        if isinstance(arg, ast.JoinedStr)
+                        else ""
+                    )
+                    if WORDS.search(literal):
+                        inline.append(f"{path.relative_to(ROOT)}:{arg.lineno}: {literal[:60]!r}")
+    assert inline == []

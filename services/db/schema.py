@@ -186,6 +186,10 @@ conversations = Table(
     Column("name", Clipped(200), nullable=False),
     Column("reference", JSON, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The person's own choice of language (`en`, `fr-CA`); NULL: their Teams client's (the
+    # reference's locale). The time zone their client last gave (IANA name; NULL: not known).
+    Column("language", String(8)),
+    Column("time_zone", Clipped(64)),
 )
 
 # Notifications to send, written in the same transaction as the change that causes them.

@@ -1,12 +1,13 @@
-"""Where to reach people proactively: the last conversation reference of each user, by tenant and
-AAD object id. References are opaque JSON from the Teams edge."""
+"""Where to reach people proactively, and in which words: the last conversation reference of each
+user, by tenant and AAD object id, with their own choice of language and their time zone.
+References are opaque JSON from the Teams edge."""
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 from sqlalchemy import Connection, and_, insert, or_, select, update
@@ -25,6 +26,19 @@ class Contact(BaseModel):
     user_id: str
     name: str
     reference: dict[str, Any]
+    # The language the person chose (None: their Teams client's, the reference's `locale`), and
+    # the IANA time zone their client last gave (None: not known).
+    language: str | None = None
+    time_zone: str | None = None
+
+
+class _Seen(NamedTuple):
+    """What this process last wrote for a person, when, and what that write read back."""
+
+    fingerprint: str
+    at: float
+    language: str | None
+    time_zone: str | None
 
 
 class ConversationBook:
@@ -33,44 +47,95 @@ class ConversationBook:
         self._clock = clock
         # What this process last wrote for a user, and when: an unchanged reference is not written
         # again for SEEN_SECONDS. Several instances: another one may have written a newer
-        # reference meanwhile, so the skip is short, and the map stays bounded.
-        self._seen: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
+        # reference meanwhile, so the skip is short, and the map stays bounded. With it, the
+        # person's chosen language and time zone as that write read them back, so a turn reads
+        # nothing more (a choice made through another instance shows here within SEEN_SECONDS).
+        self._seen: OrderedDict[tuple[str, str], _Seen] = OrderedDict()
 
     async def remember(
-        self, tenant_id: str, aad_object_id: str, user_id: str, name: str, reference: dict[str, Any]
+        self,
+        tenant_id: str,
+        aad_object_id: str,
+        user_id: str,
+        name: str,
+        reference: dict[str, Any],
+        time_zone: str | None = None,
     ) -> bool:
-        """Store the reference; returns True when this user was not reachable before."""
+        """Store the reference, and the time zone if the client gave one (an activity without it
+        keeps the one known); returns True when this user was not reachable before. A language the
+        person chose is kept."""
         key = (tenant_id, aad_object_id)
         # The incoming activity's id changes on every turn and is not needed to reach the user
         # (a proactive send gets a new one): without it, a returning user costs no write per turn.
         fingerprint = repr(sorted((k, v) for k, v in reference.items() if k != "activityId")) + user_id + name
         seen = self._seen.get(key)
-        if seen is not None and seen[0] == fingerprint and self._clock() - seen[1] < SEEN_SECONDS:
+        if (
+            seen is not None
+            and seen.fingerprint == fingerprint
+            and time_zone in (None, seen.time_zone)
+            and self._clock() - seen.at < SEEN_SECONDS
+        ):
             return False  # unchanged and written lately: no write on every turn
         c = db.conversations
-        values = {"user_id": user_id, "name": name, "reference": reference, "updated_at": utcnow()}
+        values: dict[str, Any] = {
+            "user_id": user_id,
+            "name": name,
+            "reference": reference,
+            "updated_at": utcnow(),
+        }
+        if time_zone:
+            values["time_zone"] = time_zone
         change = (
-            update(c).where(c.c.tenant_id == tenant_id, c.c.aad_object_id == aad_object_id).values(**values)
+            update(c)
+            .where(c.c.tenant_id == tenant_id, c.c.aad_object_id == aad_object_id)
+            .values(**values)
+            .returning(c.c.language, c.c.time_zone)
         )
         add = insert(c).values(tenant_id=tenant_id, aad_object_id=aad_object_id, **values)
 
-        def work(conn: Connection) -> bool:
-            if conn.execute(change).rowcount:
-                return False
-            try:
-                with conn.begin_nested():
-                    conn.execute(add)
-                return True
-            except IntegrityError:  # another instance added it meanwhile
-                conn.execute(change)
-                return False
+        def work(conn: Connection) -> tuple[bool, str | None, str | None]:
+            changed = conn.execute(change).first()
+            if changed is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(add)
+                    return True, None, time_zone
+                except IntegrityError:  # another instance added it meanwhile
+                    changed = conn.execute(change).one()
+            return False, changed.language, changed.time_zone
 
-        is_new = await self._db.write(work)
-        self._seen[key] = (fingerprint, self._clock())
+        is_new, language, zone = await self._db.write(work)
+        self._seen[key] = _Seen(fingerprint, self._clock(), language, zone)
         self._seen.move_to_end(key)
         while len(self._seen) > SEEN_MAX:
             self._seen.popitem(last=False)
         return is_new
+
+    async def chosen_language(self, tenant_id: str, aad_object_id: str) -> str | None:
+        """The language this person chose (None: they did not, their Teams client's applies).
+        Known from this process's last write for them while it is fresh, else read."""
+        seen = self._seen.get((tenant_id, aad_object_id))
+        if seen is not None and self._clock() - seen.at < SEEN_SECONDS:
+            return seen.language
+        c = db.conversations
+        query = select(c.c.language).where(c.c.tenant_id == tenant_id, c.c.aad_object_id == aad_object_id)
+        return await self._db.read(lambda conn: conn.execute(query).scalar())
+
+    async def choose_language(self, tenant_id: str, aad_object_id: str, language: str) -> bool:
+        """Keep the person's own choice of language; False when the bot has no conversation with
+        them to keep it with (it is made on their first turn in a one-to-one chat)."""
+        c = db.conversations
+        change = (
+            update(c)
+            .where(c.c.tenant_id == tenant_id, c.c.aad_object_id == aad_object_id)
+            .values(language=language)
+        )
+        chosen = bool(await self._db.write(lambda conn: conn.execute(change).rowcount))
+        key = (tenant_id, aad_object_id)
+        seen = self._seen.get(key)
+        if chosen and seen is not None:
+            self._seen[key] = seen._replace(language=language)
+        return chosen
 
     async def contact(self, tenant_id: str, aad_object_id: str) -> Contact | None:
         c = db.conversations
@@ -94,4 +159,6 @@ def _contact(row) -> Contact:  # a SQLAlchemy row
         user_id=row.user_id,
         name=row.name,
         reference=row.reference,
+        language=row.language,
+        time_zone=row.time_zone,
     )

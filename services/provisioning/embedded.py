@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
+from i18n import T
 from services import db
 from services.add_user_rules import (
     require_extension_exists,
@@ -20,7 +21,7 @@ from services.add_user_rules import (
     require_not_phone_user_elsewhere,
 )
 from services.db import Database
-from services.errors import ProvisioningError
+from services.errors import ProvisioningError, not_set_up
 from services.models import (
     FREE_EXTENSION_HINT,
     AdminSignInResult,
@@ -53,7 +54,7 @@ class Faults:
         if self._pending[operation] > 0:
             self._pending[operation] -= 1
             raise ProvisioningError(
-                "The provisioning service did not answer in time. Nothing was lost; try again.",
+                T("The provisioning service did not answer in time. Nothing was lost; try again."),
                 retryable=True,
             )
 
@@ -116,7 +117,7 @@ class EmbeddedProvisioningService:
     async def _form_options(self, tenant_id: str) -> FormOptions:
         tenant = await self.tenant(tenant_id)
         if tenant is None:
-            raise ProvisioningError(f"Tenant {tenant_id} is not set up at the provisioning service.")
+            raise ProvisioningError(not_set_up(tenant_id))
         tu = db.teams_users
         licensed_filter = and_(tu.c.tenant_id == tenant_id, tu.c.licensed.is_(True))
 
@@ -207,7 +208,7 @@ class EmbeddedProvisioningService:
     async def add_user(self, tenant_id: str, spec: PhoneUserSpec, device_password: str) -> None:
         await self._slow("add_user")
         if not is_valid_device_password(device_password):
-            raise ProvisioningError("The device password must be 8 letters and digits.", retryable=False)
+            raise ProvisioningError(T("The device password must be 8 letters and digits."), retryable=False)
 
         def offered(conn: Connection) -> tuple[Any, Any]:
             pbx = conn.execute(
@@ -225,10 +226,14 @@ class EmbeddedProvisioningService:
 
         pbx, route = await self._db.read(offered)
         if pbx is None:
-            raise ProvisioningError(f"PBX location {spec.pbx_location} does not exist.", retryable=False)
+            raise ProvisioningError(
+                T("PBX location {pbx_location} does not exist.", pbx_location=spec.pbx_location),
+                retryable=False,
+            )
         if route is None:
             raise ProvisioningError(
-                f"Voice route {spec.voice_route} is not offered to this tenant.", retryable=False
+                T("Voice route {voice_route} is not offered to this tenant.", voice_route=spec.voice_route),
+                retryable=False,
             )
         user = require_licensed(await self.teams_user(tenant_id, spec.teams_user), spec.teams_user)
         # scrypt is deliberately slow: keep it off the event loop.
@@ -320,9 +325,9 @@ class EmbeddedProvisioningService:
         await self._slow("enable_calling")
         state = await self.user_state(tenant_id, upn)
         if state is None or not state.provisioned:
-            raise ProvisioningError(f"{upn} is not a phone user yet.", retryable=False)
+            raise ProvisioningError(T("{upn} is not a phone user yet.", upn=upn), retryable=False)
         if state.sync_pending:
-            raise ProvisioningError("Teams users must be synced before calling can be enabled.")
+            raise ProvisioningError(T("Teams users must be synced before calling can be enabled."))
         tu = db.teams_users
         enable = (
             update(tu).where(tu.c.tenant_id == tenant_id, tu.c.upn == state.upn).values(calling_enabled=True)

@@ -22,6 +22,7 @@ import aiohttp
 import msal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from i18n import T
 from services.directory import Person
 from services.errors import ProvisioningError
 from services.models import Actor, Role, TeamsUser, Tenant
@@ -175,7 +176,9 @@ class GraphClient:
                 return
             if not _same_origin(next_link, self._config.base_url):
                 # The token must never be sent to another host.
-                raise ProvisioningError("Microsoft Graph answered with an unexpected link.", retryable=False)
+                raise ProvisioningError(
+                    T("Microsoft Graph answered with an unexpected link."), retryable=False
+                )
             data = await self._get(tenant_id, next_link, None, absolute=True)
 
     async def _get(
@@ -207,7 +210,7 @@ class GraphClient:
             )
         except GaveUp:
             raise ProvisioningError(
-                "Microsoft Graph is not answering right now; try again in a few minutes.", retryable=True
+                T("Microsoft Graph is not answering right now; try again in a few minutes."), retryable=True
             ) from None
         return self._answer(reply, what)
 
@@ -221,12 +224,15 @@ class GraphClient:
         log.warning("Graph GET %s -> %d %s", what, reply.status, code)
         if reply.status in (401, 403):
             raise ProvisioningError(
-                "The bot may not read this tenant's directory: its Global Admin must grant the bot's "
-                "app admin consent (User.Read.All, RoleManagement.Read.Directory).",
+                T(
+                    "The bot may not read this tenant's directory: its Global Admin must grant the bot's "
+                    "app admin consent ({permissions}).",
+                    permissions="User.Read.All, RoleManagement.Read.Directory",
+                ),
                 retryable=False,
             )
         raise ProvisioningError(
-            f"Microsoft Graph refused the request (HTTP {reply.status}).", retryable=False
+            T("Microsoft Graph refused the request (HTTP {status}).", status=reply.status), retryable=False
         )
 
     def _refused(self, tenant_id: str, token: str | None) -> None:
@@ -254,7 +260,7 @@ class GraphClient:
             except Exception as exc:  # msal raises requests' or its own errors on a network failure
                 log.warning("Graph token request for tenant %s failed: %s", tenant_id, type(exc).__name__)
                 raise ProvisioningError(
-                    "Microsoft sign-in is not answering right now; try again in a few minutes.",
+                    T("Microsoft sign-in is not answering right now; try again in a few minutes."),
                     retryable=True,
                 ) from None
             token = result.get("access_token") if isinstance(result, dict) else None
@@ -264,8 +270,10 @@ class GraphClient:
                 log.error("Graph token for tenant %s refused: %s %s", tenant_id, error, codes)
                 retryable = error in ("temporarily_unavailable", "server_error")
                 raise ProvisioningError(
-                    "The bot could not sign in to this tenant's directory; its Global Admin may need to "
-                    "grant the bot's app admin consent.",
+                    T(
+                        "The bot could not sign in to this tenant's directory; its Global Admin may need to "
+                        "grant the bot's app admin consent."
+                    ),
                     retryable=retryable,
                 )
             lifetime = float(result.get("expires_in") or 300)
@@ -286,7 +294,7 @@ class GraphClient:
             text = redact(str(exc), [self._config.client_secret.get_secret_value()])
             log.warning("Microsoft sign-in setup for tenant %s failed: %s", tenant_id, text[:300])
             raise ProvisioningError(
-                "Microsoft sign-in for this tenant could not be reached; try again in a few minutes.",
+                T("Microsoft sign-in for this tenant could not be reached; try again in a few minutes."),
                 retryable=True,
             ) from None
 

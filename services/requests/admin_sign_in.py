@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from i18n import T, Text
 from services import db
 from services.db import as_utc, utcnow
 from services.errors import AdminSignInRequired, ProvisioningError, SignInLinkInvalid
@@ -37,11 +38,10 @@ class AdminSignIn(RequestTransitions, PipelineLeases):
         for the callback; an older link of this request stops working."""
         t = db.admin_sign_ins
         now = utcnow()
-        steps = request.steps.model_copy(
-            update={
-                "calling": StepOutcome.pending,
-                "calling_note": f"Waiting for a Global Admin of {request.tenant_name} to sign in",
-            }
+        steps = request.steps.noted(
+            "calling",
+            StepOutcome.pending,
+            T("Waiting for a Global Admin of {tenant} to sign in", tenant=request.tenant_name),
         )
         asked = select(t.c.state_hash).where(t.c.request_id == request.request_id).limit(1)
         asked_before = await self._db.read(lambda conn: conn.execute(asked).first()) is not None
@@ -51,7 +51,10 @@ class AdminSignIn(RequestTransitions, PipelineLeases):
             request.state,
             RequestState.awaiting_admin_sign_in,
             "admin_sign_in_asked",
-            f"Global Admin sign-in needed, link valid until {needed.expires_at:%Y-%m-%d %H:%M} UTC",
+            T(
+                "Global Admin sign-in needed, link valid until {until} UTC",
+                until=f"{needed.expires_at:%Y-%m-%d %H:%M}",
+            ),
             # The partner hears of it once, not again with every new link.
             notices=partner_notices(request, None if asked_before else "sign_in_needed"),
             also=[
@@ -91,37 +94,40 @@ class AdminSignIn(RequestTransitions, PipelineLeases):
         try:
             completed = await self._provisioning.complete_admin_sign_in(request.tenant_id, result, upns)
             if upn.lower() not in {u.lower() for u in completed}:
-                raise ProvisioningError(f"The provisioning service has no phone user {upn} to finish.")
+                raise ProvisioningError(
+                    T("The provisioning service has no phone user {upn} to finish.", upn=upn)
+                )
         except ProvisioningError as exc:
-            steps = request.steps.model_copy(
-                update={"calling": StepOutcome.failed, "calling_note": exc.message}
-            )
+            steps = request.steps.noted("calling", StepOutcome.failed, exc.text)
             moved = await self._try_transition(
                 actor,
                 request,
                 RequestState.admin_signed_in,
                 RequestState.failed,
                 "fail",
-                exc.message,
+                exc.text,
                 notices=partner_notices(request, "failed"),
-                error=exc.message,
+                error=exc.text.encode(),
                 resume_state=RequestState.synced.value,  # "Try again" asks for a new link
                 steps=steps.model_dump(mode="json"),
             )
             return moved or await self.get(request.request_id)
-        steps = request.steps.model_copy(
-            update={
-                "calling": StepOutcome.done,
-                "calling_note": f"Calling enabled after {actor.name} signed in",
-            }
-        )
+        if actor.name_text is None:
+            note = T("Calling enabled after {name} signed in", name=actor.name)
+            outcome = T("calling enabled with {name}'s Global Admin sign-in", name=actor.name)
+        else:
+            note = T("Calling enabled after a Global Admin of {tenant} signed in", tenant=request.tenant_name)
+            outcome = T(
+                "calling enabled with the sign-in of a Global Admin of {tenant}", tenant=request.tenant_name
+            )
+        steps = request.steps.noted("calling", StepOutcome.done, note)
         moved = await self._try_transition(
             actor,
             request,
             RequestState.admin_signed_in,
             RequestState.calling_enabled,
             "enable_calling",
-            f"calling enabled with {actor.name}'s Global Admin sign-in",
+            outcome,
             notices=partner_notices(request, None),
             steps=steps.model_dump(mode="json"),
             **self._lease_values(),
@@ -142,7 +148,7 @@ class AdminSignIn(RequestTransitions, PipelineLeases):
             row = conn.execute(select(t).where(t.c.state_hash == key)).first()
             if row is None:
                 raise SignInLinkInvalid(
-                    "This sign-in link is not known. Use the newest sign-in button on the card in Teams.",
+                    T("This sign-in link is not known. Use the newest sign-in button on the card in Teams."),
                     known=False,
                 )
             request = self.get_in(conn, row.request_id)
@@ -180,7 +186,7 @@ class AdminSignIn(RequestTransitions, PipelineLeases):
                     "admin_signed_in",
                     RequestState.awaiting_admin_sign_in,
                     RequestState.admin_signed_in,
-                    f"{actor.name} signed in as Global Admin",
+                    _signed_in(actor, request),
                 )
                 return self.get_in(conn, request.request_id), list(row.upns or []), actor
             return None, [], actor
@@ -203,42 +209,61 @@ class AdminSignIn(RequestTransitions, PipelineLeases):
         row, request = await self._db.read(as_it_stands)
         if row.outcome == "used" and request.state in _SIGNED_IN_STATES:
             return request, [], actor
-        if row.outcome == "superseded":
-            why = "was replaced by a newer one"
-        elif row.outcome == "cancelled":
-            why = "is for a request that was stopped"
-        elif row.used_at is not None:
-            why = "was already used"
-        elif request.state is not RequestState.awaiting_admin_sign_in:
-            why = "is for a request that no longer waits for a sign-in"
-        else:
-            why = f"expired at {as_utc(row.expires_at):%Y-%m-%d %H:%M} UTC"
-        log.warning(
-            "Global Admin sign-in refused: the link %s", why, extra={"request_id": request.request_id}
+        why, shown = _why_unusable(row, request)
+        log.warning("Global Admin sign-in refused (%s)", why, extra={"request_id": request.request_id})
+        await self.audit(actor, request.tenant_id, request.request_id, "refused", request.state, None, why)
+        raise SignInLinkInvalid(shown, known=True)
+
+
+def _why_unusable(row: Any, request: ProvisioningRequest) -> tuple[Text, Text]:
+    """Why a known sign-in link cannot be used: the audit trail's note, and the sentences for the
+    person who followed it (each case whole in the catalog, so that it translates)."""
+    if row.outcome == "superseded":
+        return T("sign-in: link was replaced by a newer one"), T(
+            "This sign-in link was replaced by a newer one. The request's card in Teams shows where it "
+            'stands; if it still needs a sign-in, click "Get a new sign-in link" there.'
         )
-        await self.audit(
-            actor,
-            request.tenant_id,
-            request.request_id,
-            "refused",
-            request.state,
-            None,
-            f"sign-in: link {why}",
+    if row.outcome == "cancelled":
+        return T("sign-in: link is for a request that was stopped"), T(
+            "This sign-in link is for a request that was stopped. The request's card in Teams shows "
+            'where it stands; if it still needs a sign-in, click "Get a new sign-in link" there.'
         )
-        raise SignInLinkInvalid(
-            f"This sign-in link {why}. The request's card in Teams shows where it stands; if it still needs "
-            'a sign-in, click "Get a new sign-in link" there.',
-            known=True,
+    if row.used_at is not None:
+        return T("sign-in: link was already used"), T(
+            "This sign-in link was already used. The request's card in Teams shows where it stands; "
+            'if it still needs a sign-in, click "Get a new sign-in link" there.'
         )
+    if request.state is not RequestState.awaiting_admin_sign_in:
+        return T("sign-in: link is for a request that no longer waits for a sign-in"), T(
+            "This sign-in link is for a request that no longer waits for a sign-in. The request's "
+            'card in Teams shows where it stands; if it still needs a sign-in, click "Get a new '
+            'sign-in link" there.'
+        )
+    until = f"{as_utc(row.expires_at):%Y-%m-%d %H:%M}"
+    return T("sign-in: link expired at {until} UTC", until=until), T(
+        "This sign-in link expired at {until} UTC. The request's card in Teams shows where it stands; "
+        'if it still needs a sign-in, click "Get a new sign-in link" there.',
+        until=until,
+    )
+
+
+def _signed_in(actor: Actor, request: ProvisioningRequest) -> Text:
+    """The audit trail's note of a Global Admin's sign-in."""
+    if actor.name_text is None:
+        return T("{name} signed in as Global Admin", name=actor.name)
+    return T("A Global Admin of {tenant} signed in", tenant=request.tenant_name)
 
 
 def _signed_in_actor(request: ProvisioningRequest, result: AdminSignInResult) -> Actor:
     """Who the audit trail names for a sign-in: the platform tells us a name, not an AAD id."""
+    name = _plain_name(result.admin)
+    unnamed = T("a Global Admin of {tenant}", tenant=request.tenant_name)
     return Actor(
         tenant_id=request.tenant_id,
         aad_object_id="global-admin-sign-in",
-        name=_plain_name(result.admin) or f"a Global Admin of {request.tenant_name}",
+        name=name or str(unnamed),
         role=Role.tenant_admin,
+        name_text=None if name else unnamed,
     )
 
 

@@ -8,14 +8,15 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, or_, select, update
 
+from i18n import T
 from services import db
 from services.db import utcnow
 from services.errors import NotAuthorised, RejectionReasonMissing, RequestNotFound, StaleRequest
-from services.models import Actor, ProvisioningRequest, RequestKind, RequestState, StepOutcome
+from services.models import STEP_NAMES, Actor, ProvisioningRequest, RequestKind, RequestState, StepOutcome
 from services.notify.outbox import Notice, NoticeKind, enqueue
 from services.requests.access import approvers_part, may_approve, may_retry, may_stop_waiting
 from services.requests.leases import PipelineLeases
-from services.requests.transitions import SYSTEM, RequestTransitions
+from services.requests.transitions import OUT_OF_DATE, SYSTEM, RequestTransitions
 
 
 class Decisions(RequestTransitions, PipelineLeases):
@@ -30,7 +31,7 @@ class Decisions(RequestTransitions, PipelineLeases):
             RequestState.awaiting_approval,
             RequestState.approved,
             "approve",
-            f"approved by {actor.name}",
+            T("approved by {name}", name=actor.name),
             notices=partner_notices(request, "approved"),
             decided_by=actor.name,
             decided_at=utcnow(),
@@ -40,9 +41,11 @@ class Decisions(RequestTransitions, PipelineLeases):
     async def reject(self, actor: Actor, request_id: str, version: int, reason: str) -> ProvisioningRequest:
         reason = " ".join(reason.split())
         if not reason:
-            raise RejectionReasonMissing("Please give a reason for the rejection: the partner will see it.")
+            raise RejectionReasonMissing(
+                T("Please give a reason for the rejection: the partner will see it.")
+            )
         if len(reason) > 500 or any(not c.isprintable() for c in reason):
-            raise RejectionReasonMissing("The reason must be at most 500 printable characters.")
+            raise RejectionReasonMissing(T("The reason must be at most 500 printable characters."))
         request = await self._decidable(actor, request_id, version)
         return await self._transition(
             actor,
@@ -50,7 +53,7 @@ class Decisions(RequestTransitions, PipelineLeases):
             RequestState.awaiting_approval,
             RequestState.rejected,
             "reject",
-            f"rejected by {actor.name}: {reason}",
+            T("rejected by {name}: {reason}", name=actor.name, reason=reason),
             notices=partner_notices(request, "rejected"),
             decided_by=actor.name,
             decided_at=utcnow(),
@@ -62,15 +65,18 @@ class Decisions(RequestTransitions, PipelineLeases):
             request = await self.get(request_id)
         except RequestNotFound:
             await self.audit(
-                actor, actor.tenant_id, request_id, "refused", None, None, "decide: unknown request"
+                actor, actor.tenant_id, request_id, "refused", None, None, T("decide: unknown request")
             )
             raise
         if not may_approve(actor, request):
             await self.audit(
-                actor, request.tenant_id, request_id, "refused", request.state, None, "decide: not a GA"
+                actor, request.tenant_id, request_id, "refused", request.state, None, T("decide: not a GA")
             )
             raise NotAuthorised(
-                f"Only a global admin of {request.tenant_name} can approve or reject this request."
+                T(
+                    "Only a global admin of {tenant} can approve or reject this request.",
+                    tenant=request.tenant_name,
+                )
             )
         if request.version != version or request.state is not RequestState.awaiting_approval:
             await self.audit(
@@ -80,9 +86,13 @@ class Decisions(RequestTransitions, PipelineLeases):
                 "refused",
                 request.state,
                 None,
-                f"decide: stale card (version {version}, now {request.version})",
+                T(
+                    "decide: stale card (version {version}, now {current})",
+                    version=version,
+                    current=request.version,
+                ),
             )
-            raise StaleRequest("This request was already decided. Here is where it stands.")
+            raise StaleRequest(T("This request was already decided. Here is where it stands."))
         return request
 
     async def retry(self, actor: Actor, request_id: str, version: int) -> ProvisioningRequest:
@@ -90,26 +100,27 @@ class Decisions(RequestTransitions, PipelineLeases):
         is awaited (the step runs again: a fresh link, or done if consent was granted meanwhile)."""
         request = await self._for_change(actor, request_id, version)
         if request.state not in (RequestState.failed, RequestState.awaiting_admin_sign_in):
-            raise StaleRequest("This card is out of date. Here is the request as it is now.")
+            raise StaleRequest(OUT_OF_DATE)
         if request.resume_state is None:
-            raise StaleRequest("This request cannot be retried.")
+            raise StaleRequest(T("This request cannot be retried."))
         if not may_retry(actor, request):
             await self.audit(
-                actor, request.tenant_id, request_id, "refused", request.state, None, "retry: not a GA"
+                actor, request.tenant_id, request_id, "refused", request.state, None, T("retry: not a GA")
             )
-            raise NotAuthorised(f"Only a global admin of {request.tenant_name} can retry this step.")
-        steps = request.steps.model_copy()
-        for name in ("add_user", "sync", "calling"):
+            raise NotAuthorised(
+                T("Only a global admin of {tenant} can retry this step.", tenant=request.tenant_name)
+            )
+        steps = request.steps
+        for name in STEP_NAMES:
             if getattr(steps, name) is StepOutcome.failed:
-                setattr(steps, name, StepOutcome.pending)
-                setattr(steps, f"{name}_note", "")
+                steps = steps.noted(name, StepOutcome.pending)
         return await self._transition(
             actor,
             request,
             request.state,
             request.resume_state,
             "retry",
-            "new sign-in link" if request.state is RequestState.awaiting_admin_sign_in else "try again",
+            T("new sign-in link") if request.state is RequestState.awaiting_admin_sign_in else T("try again"),
             notices=partner_notices(request, None) if approvers_part(request) else [],
             also=[
                 update(db.admin_sign_ins)
@@ -130,18 +141,28 @@ class Decisions(RequestTransitions, PipelineLeases):
         calling; its links stop working. A partner's request is the tenant's admins' to stop."""
         if not may_stop_waiting(actor, request):
             await self.audit(
-                actor, request.tenant_id, request.request_id, "refused", request.state, None, "stop: not a GA"
+                actor,
+                request.tenant_id,
+                request.request_id,
+                "refused",
+                request.state,
+                None,
+                T("stop: not a GA"),
             )
-            raise NotAuthorised(f"Only a global admin of {request.tenant_name} can stop this request.")
+            raise NotAuthorised(
+                T("Only a global admin of {tenant} can stop this request.", tenant=request.tenant_name)
+            )
         t = db.admin_sign_ins
-        steps = request.steps.model_copy(update={"calling_note": "Not enabled: stopped before a sign-in"})
+        steps = request.steps.noted(
+            "calling", request.steps.calling, T("Not enabled: stopped before a sign-in")
+        )
         return await self._transition(
             actor,
             request,
             RequestState.awaiting_admin_sign_in,
             RequestState.cancelled,
             "cancel",
-            f"stopped by {actor.name} while waiting for a Global Admin sign-in",
+            T("stopped by {name} while waiting for a Global Admin sign-in", name=actor.name),
             notices=partner_notices(request, "stopped"),
             also=[
                 update(t)
@@ -150,7 +171,7 @@ class Decisions(RequestTransitions, PipelineLeases):
             ],
             sign_in_url=None,
             sign_in_expires_at=None,
-            decision_note=f"Stopped by {actor.name} before calling was enabled",
+            decision_note=T("Stopped by {name} before calling was enabled", name=actor.name).encode(),
             steps=steps.model_dump(mode="json"),
         )
 
@@ -193,7 +214,7 @@ class Decisions(RequestTransitions, PipelineLeases):
                 "remind",
                 request.state,
                 request.state,
-                f"reminded {len(admins)} global admin(s)",
+                T("reminded {count} global admin(s)", count=len(admins)),
             )
             return True
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, update
 
+from i18n import T
 from services import db
 from services.db import utcnow
 from services.errors import NotAuthorised, ProvisioningError, StaleRequest
@@ -52,16 +53,18 @@ class Drafts(Decisions):
         elif kind is RequestKind.partner:
             managed = {t.tenant_id for t in await self._provisioning.enterprises_of(actor.tenant_id)}
             if not may_add_for(actor, tenant_id, managed):
-                await self.audit(actor, tenant_id, None, "refused", None, None, "not managed")
-                raise NotAuthorised("You do not manage that enterprise.")
+                await self.audit(actor, tenant_id, None, "refused", None, None, T("not managed"))
+                raise NotAuthorised(T("You do not manage that enterprise."))
         else:
-            await self.audit(actor, tenant_id or actor.tenant_id, None, "refused", None, None, "no role")
+            await self.audit(actor, tenant_id or actor.tenant_id, None, "refused", None, None, T("no role"))
             raise NotAuthorised(
-                "Only a global administrator of this tenant or a partner who manages it can add phone users."
+                T(
+                    "Only a global administrator of this tenant or a partner who manages it can add phone users."
+                )
             )
         tenant = await self._provisioning.tenant(tenant_id)
         if tenant is None:
-            raise ProvisioningError("That tenant is not set up at the provisioning service.")
+            raise ProvisioningError(T("That tenant is not set up at the provisioning service."))
         options = await self._provisioning.form_options(tenant_id)
         now = utcnow()
         values: dict[str, str | bool] = {
@@ -96,7 +99,7 @@ class Drafts(Decisions):
                 "create",
                 None,
                 RequestState.draft,
-                "draft created",
+                T("draft created"),
             )
             return created
 
@@ -140,13 +143,13 @@ class Drafts(Decisions):
                 RequestState.failed,
                 RequestState.draft,
                 "edit",
-                "back to the form",
+                T("back to the form"),
                 error=None,
                 resume_state=None,
                 steps=Steps().model_dump(mode="json"),
             )
         elif request.state is not RequestState.draft:
-            raise StaleRequest("This request can no longer be edited.")
+            raise StaleRequest(T("This request can no longer be edited."))
         values = dict(request.values) | {"reviewed": False}
         request = await self._update_draft(request, values)
         return FormResult(request=request, options=await self.form_options(request))
@@ -165,7 +168,7 @@ class Drafts(Decisions):
         )
         row = await self._db.write(lambda conn: conn.execute(change).first())
         if row is None:
-            raise StaleRequest("This card is out of date: the request changed meanwhile.")
+            raise StaleRequest(T("This card is out of date: the request changed meanwhile."))
         return request_from_row(row)
 
     async def submit(self, actor: Actor, request_id: str, version: int) -> FormResult:
@@ -185,7 +188,11 @@ class Drafts(Decisions):
             RequestState.draft,
             RequestState.submitted,
             "submit",
-            f"add {spec.teams_user} with extension {spec.extension}",
+            T(
+                "add {teams_user} with extension {extension}",
+                teams_user=spec.teams_user,
+                extension=spec.extension,
+            ),
             values=spec.model_dump(mode="json") | {"voicemail_confirmed": form.voicemail_confirmed},
             **self._lease_values(),
         )
@@ -200,7 +207,7 @@ class Drafts(Decisions):
         elif request.state is RequestState.awaiting_admin_sign_in:
             return await self._stop_waiting_for_sign_in(actor, request)
         else:
-            raise StaleRequest("This request is already being provisioned and cannot be cancelled.")
+            raise StaleRequest(T("This request is already being provisioned and cannot be cancelled."))
         return await self._transition(
-            actor, request, from_state, RequestState.cancelled, "cancel", "cancelled by requester"
+            actor, request, from_state, RequestState.cancelled, "cancel", T("cancelled by requester")
         )

@@ -8,11 +8,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
+from i18n import T, Text
+from services.errors import AlreadyPhoneUser, ExtensionTaken, ExtensionUnknown, NotLicensed
 from services.models import FormOptions, PhoneUserSpec
 from services.provisioning.protocol import ProvisioningService
 
-FieldErrors = dict[str, str]
+# Field name -> what is wrong with it, shown next to the field with `words(...)`: a `Text` from
+# services/ (a plain string is shown as it is).
+FieldErrors = dict[str, str | Text]
 
 EXTENSION_PATTERN = r"^[0-9]{2,8}$"
 SIP_AUTH_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
@@ -22,7 +27,7 @@ MAX_TEXT = 320
 def _clean(value: Any) -> str:
     text = "" if value is None else str(value)
     if any(unicodedata.category(c) in ("Cc", "Cf") for c in text):
-        raise ValueError("contains control or formatting characters")
+        raise PydanticCustomError("control_characters", "contains control or formatting characters")
     return text.strip()
 
 
@@ -59,7 +64,7 @@ class AddUserInput(BaseModel):
     @classmethod
     def _text(cls, value: Any) -> str:
         if isinstance(value, (dict, list)):
-            raise ValueError("must be text")
+            raise PydanticCustomError("not_text", "must be text")
         return _clean(value)
 
     @field_validator("disable_voicemail", "default_dial_plan", "voicemail_confirmed", mode="before")
@@ -87,11 +92,16 @@ class AddUserInput(BaseModel):
                 return cls(), errors
 
 
-def _message(err: Mapping[str, Any]) -> str:
+def _message(err: Mapping[str, Any]) -> Text:
+    """What a person reads for a value that failed its type check (the fields are text and flags,
+    so these are the ways one can fail)."""
     if err["type"] == "string_too_long":
-        return "This value is too long."
-    text = str(err.get("msg", "Invalid value."))
-    return text.removeprefix("Value error, ").capitalize().rstrip(".") + "."
+        return T("This value is too long.")
+    if err["type"] == "control_characters":
+        return T("Contains control or formatting characters.")
+    if err["type"] == "not_text":
+        return T("Must be text.")
+    return T("Invalid value.")
 
 
 async def check_form(
@@ -104,42 +114,51 @@ async def check_form(
     errors = dict(errors or {})
     tenant_id = options.tenant.tenant_id
     if "pbx_location" not in errors and form.pbx_location not in options.pbx_locations:
-        errors["pbx_location"] = "Choose one of the tenant's PBX locations."
+        errors["pbx_location"] = T("Choose one of the tenant's PBX locations.")
     if "voice_route" not in errors and form.voice_route not in {r.name for r in options.voice_routes}:
-        names = " or ".join(r.name for r in options.voice_routes)
-        errors["voice_route"] = f"Choose a voice route ({names})."
+        errors["voice_route"] = _choose_voice_route([r.name for r in options.voice_routes])
     if "teams_user" not in errors:
         if not form.teams_user:
-            errors["teams_user"] = "Choose the Teams user to add."
+            errors["teams_user"] = T("Choose the Teams user to add.")
         else:
             user = await service.teams_user(tenant_id, form.teams_user)
             if user is None:
-                errors["teams_user"] = f"{form.teams_user} is not a user of {options.tenant.name}."
+                errors["teams_user"] = T(
+                    "{teams_user} is not a user of {tenant}.",
+                    teams_user=form.teams_user,
+                    tenant=options.tenant.name,
+                )
             elif not user.licensed:
-                errors["teams_user"] = f"{user.upn} has no Teams Phone licence."
+                errors["teams_user"] = NotLicensed(user.upn).text
             else:
                 state = await service.user_state(tenant_id, user.upn)
                 if state and state.provisioned and state.extension != form.extension:
-                    errors["teams_user"] = (
-                        f"{user.upn} is already a phone user with extension {state.extension}."
-                    )
+                    errors["teams_user"] = AlreadyPhoneUser(user.upn, state.extension or "").text
     if "extension" not in errors:
         if not re.fullmatch(EXTENSION_PATTERN, form.extension):
-            errors["extension"] = "Enter the user's PBX extension (digits only)."
+            errors["extension"] = T("Enter the user's PBX extension (digits only).")
         elif "pbx_location" not in errors:
             ext = await service.extension(tenant_id, form.pbx_location, form.extension)
             if ext is None:
-                errors["extension"] = f"Extension {form.extension} does not exist on {form.pbx_location}."
+                errors["extension"] = ExtensionUnknown(form.extension, form.pbx_location).text
             elif ext.assigned_to and ext.assigned_to.lower() != form.teams_user.lower():
-                errors["extension"] = f"Extension {form.extension} is already assigned to {ext.assigned_to}."
+                errors["extension"] = ExtensionTaken(form.extension, ext.assigned_to).text
     if "phone_number" not in errors and "extension" not in errors:
         if form.phone_number and form.phone_number != form.extension:
-            errors["phone_number"] = (
-                f"The phone number must be the extension ({form.extension}), not the PBX caller ID."
+            errors["phone_number"] = T(
+                "The phone number must be the extension ({extension}), not the PBX caller ID.",
+                extension=form.extension,
             )
     if "sip_auth_id" not in errors and not re.fullmatch(SIP_AUTH_ID_PATTERN, form.sip_auth_id):
-        errors["sip_auth_id"] = "Use 1-64 letters, digits, dots, dashes or underscores."
+        errors["sip_auth_id"] = T("Use 1-64 letters, digits, dots, dashes or underscores.")
     return errors
+
+
+def _choose_voice_route(names: list[str]) -> Text:
+    """ "Choose a voice route (A or B)": the "or" is the template's, so that it translates."""
+    if len(names) < 2:
+        return T("Choose a voice route ({names}).", names="".join(names))
+    return T("Choose a voice route ({names} or {last}).", names=", ".join(names[:-1]), last=names[-1])
 
 
 def needs_voicemail_confirmation(form: AddUserInput) -> bool:

@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from i18n import T
 from services.errors import AdminSignInRequired, ProvisioningError
 from services.models import (
     WORKING_STATES,
@@ -104,7 +105,7 @@ class ProvisioningPipeline(AdminSignIn):
                 log.exception("provisioning step failed", extra={"request_id": request_id})
                 moved = await self._fail(
                     request,
-                    ProvisioningError("Something unexpected went wrong at the provisioning step."),
+                    ProvisioningError(T("Something unexpected went wrong at the provisioning step.")),
                     actor or SYSTEM,
                 )
             if moved is None:  # another worker moved it first
@@ -121,8 +122,8 @@ class ProvisioningPipeline(AdminSignIn):
         password = generate_device_password()
         await self._provisioning.add_user(request.tenant_id, spec, password)
         del password
-        steps = request.steps.model_copy(
-            update={"add_user": StepOutcome.done, "add_user_note": f"{spec.teams_user} added"}
+        steps = request.steps.noted(
+            "add_user", StepOutcome.done, T("{teams_user} added", teams_user=spec.teams_user)
         )
         notices: list[Notice] = []
         to = RequestState.user_added
@@ -144,7 +145,7 @@ class ProvisioningPipeline(AdminSignIn):
             RequestState.submitted,
             to,
             "add_user",
-            "user added",
+            T("user added"),
             notices=notices,
             steps=steps.model_dump(mode="json"),
         )
@@ -152,10 +153,10 @@ class ProvisioningPipeline(AdminSignIn):
     async def _step_sync(self, request: ProvisioningRequest, actor: Actor) -> ProvisioningRequest | None:
         if await self._provisioning.sync_required(request.tenant_id):
             await self._provisioning.sync_users(request.tenant_id)
-            outcome, note = StepOutcome.done, "Teams users synced"
+            outcome, note = StepOutcome.done, T("Teams users synced")
         else:
-            outcome, note = StepOutcome.skipped, "Already synced, nothing to do"
-        steps = request.steps.model_copy(update={"sync": outcome, "sync_note": note})
+            outcome, note = StepOutcome.skipped, T("Already synced, nothing to do")
+        steps = request.steps.noted("sync", outcome, note)
         return await self._try_transition(
             actor,
             request,
@@ -172,14 +173,14 @@ class ProvisioningPipeline(AdminSignIn):
     ) -> ProvisioningRequest | None:
         upn = request.spec.teams_user
         if await self._provisioning.calling_enabled(request.tenant_id, upn):
-            outcome, note = StepOutcome.skipped, "Calling was already enabled"
+            outcome, note = StepOutcome.skipped, T("Calling was already enabled")
         else:
             try:
                 await self._provisioning.enable_calling(request.tenant_id, upn)
             except AdminSignInRequired as needed:
                 return await self._await_sign_in(request, needed, actor)
-            outcome, note = StepOutcome.done, "Calling enabled"
-        steps = request.steps.model_copy(update={"calling": outcome, "calling_note": note})
+            outcome, note = StepOutcome.done, T("Calling enabled")
+        steps = request.steps.noted("calling", outcome, note)
         return await self._try_transition(
             actor,
             request,
@@ -197,7 +198,7 @@ class ProvisioningPipeline(AdminSignIn):
             RequestState.calling_enabled,
             RequestState.done,
             "finish",
-            "done",
+            T("done"),
             notices=partner_notices(request, "done"),
         )
 
@@ -212,10 +213,7 @@ class ProvisioningPipeline(AdminSignIn):
             RequestState.awaiting_admin_sign_in: "calling",
             RequestState.admin_signed_in: "calling",
         }.get(request.state)
-        steps = request.steps.model_copy()
-        if step:
-            setattr(steps, step, StepOutcome.failed)
-            setattr(steps, f"{step}_note", exc.message)
+        steps = request.steps.noted(step, StepOutcome.failed, exc.text) if step else request.steps
         # A failed add is the requester's to fix; a failed sync or enable is the approvers'.
         notices = [] if step == "add_user" else partner_notices(request, "failed")
         return await self._try_transition(
@@ -224,9 +222,9 @@ class ProvisioningPipeline(AdminSignIn):
             request.state,
             RequestState.failed,
             "fail",
-            exc.message,
+            exc.text,
             notices=notices,
-            error=exc.message,
+            error=exc.text.encode(),
             resume_state=request.state.value if exc.retryable or step == "add_user" else None,
             steps=steps.model_dump(mode="json"),
         )

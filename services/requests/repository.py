@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, Select, and_, bindparam, desc, insert, or_, select, update
 
+from i18n import T, Text, as_text
 from services import db
 from services.db import Database, as_utc, utcnow
 from services.directory import Directory, Person
@@ -39,7 +40,7 @@ class RequestRepository:
     async def get(self, request_id: str) -> ProvisioningRequest:
         row = await self._db.read(lambda conn: conn.execute(_BY_ID, {"request_id": request_id}).first())
         if row is None:
-            raise RequestNotFound("That request does not exist (any more).")
+            raise RequestNotFound(T("That request does not exist (any more)."))
         return request_from_row(row)
 
     async def requests_of(self, actor: Actor, limit: int = 20) -> list[ProvisioningRequest]:
@@ -150,21 +151,26 @@ class RequestRepository:
         a = db.audit
         query = select(a).where(a.c.tenant_id == tenant_id).order_by(desc(a.c.id)).limit(limit)
         rows = await self._db.read(lambda conn: conn.execute(query).all())
-        return [
-            AuditEntry(
-                at=as_utc(row.at),
-                actor_tenant_id=row.actor_tenant_id,
-                actor_id=row.actor_id,
-                actor_name=row.actor_name,
-                tenant_id=row.tenant_id,
-                request_id=row.request_id,
-                action=row.action,
-                from_state=row.from_state,
-                to_state=row.to_state,
-                outcome=row.outcome,
+        entries = []
+        for row in rows:
+            outcome, actor_name = as_text(row.outcome), as_text(row.actor_name)
+            entries.append(
+                AuditEntry(
+                    at=as_utc(row.at),
+                    actor_tenant_id=row.actor_tenant_id,
+                    actor_id=row.actor_id,
+                    actor_name=str(actor_name),
+                    tenant_id=row.tenant_id,
+                    request_id=row.request_id,
+                    action=row.action,
+                    from_state=row.from_state,
+                    to_state=row.to_state,
+                    outcome=str(outcome),
+                    outcome_text=outcome,
+                    actor_name_text=actor_name,
+                )
             )
-            for row in rows
-        ]
+        return entries
 
 
 # The statements of every turn, built once (building one costs as much as running it on SQLite).
@@ -173,6 +179,7 @@ _CARD_REF = select(db.requests.c.card_ref).where(db.requests.c.request_id == bin
 
 
 def request_from_row(row: Row[Any]) -> ProvisioningRequest:
+    error, decision_note = _text(row.error), _text(row.decision_note)
     return ProvisioningRequest(
         request_id=row.request_id,
         kind=RequestKind(row.kind),
@@ -185,10 +192,12 @@ def request_from_row(row: Row[Any]) -> ProvisioningRequest:
         version=row.version,
         values=row.values or {},
         steps=Steps.model_validate(row.steps or {}),
-        error=row.error,
+        error=None if error is None else str(error),
+        error_text=error,
         resume_state=RequestState(row.resume_state) if row.resume_state else None,
         decided_by=row.decided_by,
-        decision_note=row.decision_note,
+        decision_note=None if decision_note is None else str(decision_note),
+        decision_note_text=decision_note,
         decided_at=as_utc(row.decided_at) if row.decided_at else None,
         reminded_at=as_utc(row.reminded_at) if row.reminded_at else None,
         sign_in_url=row.sign_in_url,
@@ -196,3 +205,9 @@ def request_from_row(row: Row[Any]) -> ProvisioningRequest:
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
     )
+
+
+def _text(stored: str | None) -> str | Text | None:
+    """A text column's `Text.encode()` read back as the `Text`; a plain string (the release before
+    the texts wrote English, and a rejection's reason is the admin's own words) as it is."""
+    return None if stored is None else as_text(stored)

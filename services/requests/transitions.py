@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, update
 from sqlalchemy.sql import Executable
 
+from i18n import T, Text
 from services import db
 from services.db import utcnow
 from services.errors import NotAuthorised, RequestNotFound, StaleRequest
@@ -22,7 +23,11 @@ from services.requests.access import may_change, may_see
 from services.requests.repository import RequestRepository, request_from_row
 
 # Who the audit trail names for what the bot does on its own (a resumed pipeline, a reminder).
-SYSTEM = Actor(tenant_id="system", aad_object_id="system", name="the bot")
+SYSTEM = Actor(tenant_id="system", aad_object_id="system", name="the bot", name_text=T("the bot"))
+
+
+# What a click on a card older than its request is told.
+OUT_OF_DATE = T("This card is out of date. Here is the request as it is now.")
 
 
 class SomeoneWasFirst(Exception):
@@ -41,13 +46,13 @@ class RequestTransitions(RequestRepository):
         try:
             request = await self.get(request_id)
         except RequestNotFound:
-            await self.audit(actor, actor.tenant_id, request_id, "refused", None, None, "unknown request")
+            await self.audit(actor, actor.tenant_id, request_id, "refused", None, None, T("unknown request"))
             raise
         if not may_see(actor, request):
             await self.audit(
-                actor, request.tenant_id, request_id, "refused", request.state, None, "not allowed"
+                actor, request.tenant_id, request_id, "refused", request.state, None, T("not allowed")
             )
-            raise NotAuthorised("You are not allowed to see or change that request.")
+            raise NotAuthorised(T("You are not allowed to see or change that request."))
         return request
 
     async def _for_change(
@@ -61,9 +66,9 @@ class RequestTransitions(RequestRepository):
         request = await self.get_for(actor, request_id)
         if not may_change(actor, request):
             await self.audit(
-                actor, request.tenant_id, request_id, "refused", request.state, None, "not the author"
+                actor, request.tenant_id, request_id, "refused", request.state, None, T("not the author")
             )
-            raise NotAuthorised("Only the person who started this request can change it.")
+            raise NotAuthorised(T("Only the person who started this request can change it."))
         if version is not None and version != request.version:
             await self.audit(
                 actor,
@@ -72,11 +77,11 @@ class RequestTransitions(RequestRepository):
                 "refused",
                 request.state,
                 None,
-                f"stale card (version {version}, now {request.version})",
+                T("stale card (version {version}, now {current})", version=version, current=request.version),
             )
-            raise StaleRequest("This card is out of date. Here is the request as it is now.")
+            raise StaleRequest(OUT_OF_DATE)
         if state is not None and request.state is not state:
-            raise StaleRequest("This card is out of date. Here is the request as it is now.")
+            raise StaleRequest(OUT_OF_DATE)
         return request
 
     async def _transition(
@@ -86,7 +91,7 @@ class RequestTransitions(RequestRepository):
         from_state: RequestState,
         to_state: RequestState,
         action: str,
-        outcome: str,
+        outcome: str | Text,
         *,
         notices: Sequence[Notice] = (),
         also: Sequence[Executable] = (),
@@ -97,7 +102,7 @@ class RequestTransitions(RequestRepository):
             actor, request, from_state, to_state, action, outcome, notices=notices, also=also, **values
         )
         if moved is None:
-            raise StaleRequest("This card is out of date. Here is the request as it is now.")
+            raise StaleRequest(OUT_OF_DATE)
         return moved
 
     async def _try_transition(
@@ -107,7 +112,7 @@ class RequestTransitions(RequestRepository):
         from_state: RequestState,
         to_state: RequestState,
         action: str,
-        outcome: str,
+        outcome: str | Text,
         *,
         notices: Sequence[Notice] = (),
         also: Sequence[Executable] = (),
@@ -158,7 +163,7 @@ class RequestTransitions(RequestRepository):
         action: str,
         from_state: RequestState | None,
         to_state: RequestState | None,
-        outcome: str,
+        outcome: str | Text,
     ) -> None:
         """An audit row on its own: a refusal, or anything that moves no request."""
         await self._db.write(
@@ -176,24 +181,50 @@ class RequestTransitions(RequestRepository):
         action: str,
         from_state: RequestState | None,
         to_state: RequestState | None,
-        outcome: str,
+        outcome: str | Text,
     ) -> None:
-        """The audit row inside the caller's transaction: it commits with the change it describes."""
+        """The audit row inside the caller's transaction: it commits with the change it describes.
+
+        The audit card shows the outcome, and the actor's name when it is the bot's own words: both
+        are kept as `Text.encode()`, cut to fit their column without breaking the JSON."""
         conn.execute(
             _AUDIT,
             {
                 "at": utcnow(),
                 "actor_tenant_id": actor.tenant_id,
                 "actor_id": actor.aad_object_id,
-                "actor_name": actor.name,
+                "actor_name": fitted(actor.name_text, 200) if actor.name_text else actor.name,
                 "tenant_id": tenant_id,
                 "request_id": request_id,
                 "action": action,
                 "from_state": from_state.value if from_state else None,
                 "to_state": to_state.value if to_state else None,
-                "outcome": outcome[:500],
+                "outcome": fitted(outcome, 500),
             },
         )
+
+
+def fitted(text: str | Text, limit: int) -> str:
+    """`text.encode()` in at most `limit` characters: the longest values are cut (ending in "…")
+    until it fits, so that what is stored still reads back as the text; its English, cut, if
+    even that cannot fit. A plain string is cut."""
+    if not isinstance(text, Text):
+        return text[:limit]
+    values = dict(text.values)
+    encoded = Text(text.template, values).encode()
+    while len(encoded) > limit:
+        longest = max(
+            (k for k, v in values.items() if isinstance(v, str) and len(v) > 1),
+            key=lambda k: len(values[k]),
+            default=None,
+        )
+        if longest is None:
+            return str(text)[:limit]
+        value = values[longest]
+        keep = max(0, min(len(value) - (len(encoded) - limit) - 1, len(value) - 2))
+        values[longest] = value[:keep] + "…"
+        encoded = Text(text.template, values).encode()
+    return encoded
 
 
 _AUDIT = insert(db.audit)

@@ -9,10 +9,11 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from i18n import T
 from services.db import utcnow
 from services.errors import AdminSignInRequired, ProvisioningError
 from services.models import AdminSignInResult
-from services.provisioning.connecttoteams.api import PlatformApi
+from services.provisioning.connecttoteams.api import Doing, PlatformApi
 from services.provisioning.connecttoteams.config import ConnectToTeamsConfig, Enterprise
 from services.provisioning.connecttoteams.wire import parse_action_url, platform_id, with_query
 
@@ -35,8 +36,12 @@ async def ask_for_sign_in(
     """A fresh sign-in link for a Global Admin of `enterprise`, to finish `upns`; the caller raises it."""
     if not config.admin_callback_url:
         raise ProvisioningError(
-            f"A Global Admin of {enterprise.name} must sign in to finish, but the bot has no callback "
-            "address for the sign-in (CTT_CALLBACK_URL); ask the provider to set it, then try again.",
+            T(
+                "A Global Admin of {tenant} must sign in to finish, but the bot has no callback address "
+                "for the sign-in ({setting}); ask the provider to set it, then try again.",
+                tenant=enterprise.name,
+                setting="CTT_CALLBACK_URL",
+            ),
             retryable=True,  # "Try again" works once the setting is there
         )
     state = secrets.token_urlsafe(32)
@@ -47,11 +52,11 @@ async def ask_for_sign_in(
     }
     reply = await api.call("POST", "/enterprise/getActionItemUrl", json=body)
     if not reply.ok:
-        raise api.refused(reply, "asking for the Global Admin sign-in link")
+        raise api.refused(reply, Doing.asking_sign_in_link)
     url = parse_action_url(reply)
     if url is None:
         log.error("getActionItemUrl answered without a usable URL (HTTP %d)", reply.status)
-        raise ProvisioningError("The provisioning platform did not give a sign-in link; try again.")
+        raise ProvisioningError(T("The provisioning platform did not give a sign-in link; try again."))
     expires_at = utcnow() + timedelta(seconds=config.sign_in_ttl_seconds)
     return GlobalAdminSignInRequired(enterprise.tenant_id, enterprise.name, url, state, expires_at, upns)
 
@@ -67,7 +72,7 @@ def parse_admin_callback(query: Mapping[str, str], body: Any) -> AdminSignInResu
     inner = _find_inner_result(body)
     if inner is None:
         raise ProvisioningError(
-            "The Global Admin sign-in result could not be read; sign in again.", retryable=False
+            T("The Global Admin sign-in result could not be read; sign in again."), retryable=False
         )
     user_info = inner.get("userInfo") if isinstance(inner.get("userInfo"), dict) else {}
     tenant_id = user_info.get("tenantId") or inner.get("tenantId")

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import enum
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 
+from i18n import N_, T, Text
 from services.errors import ProvisioningError
 from services.outbound_http import Authorize, Caller, GaveUp, Reply, RetryPolicy, Sleep, redact
 from services.provisioning.connecttoteams.config import ConnectToTeamsConfig
@@ -60,6 +62,86 @@ class _Token:
     @property
     def current(self) -> str | None:
         return self._value
+
+
+class Doing(enum.StrEnum):
+    """What the bot was doing when the platform refused: the value is for the log line; what a person
+    reads is a whole sentence for each (_REFUSALS), so that it translates."""
+
+    checking_api_user = "checking the API user"
+    listing_enterprises = "listing enterprises"
+    listing_voice_routes = "listing voice routes"
+    finding_reseller_id = "finding our reseller id"
+    configuring_user = "configuring the user"
+    asking_sign_in_link = "asking for the Global Admin sign-in link"
+
+
+class _Refusals(NamedTuple):
+    forbidden: str  # 403
+    not_found: str  # 404
+    with_message: str  # any other refusal, with the platform's own words as {message}
+    with_status: str  # any other refusal, without words: its HTTP {status}
+
+
+_REFUSALS = {
+    Doing.checking_api_user: _Refusals(
+        N_(
+            "The provisioning platform refused access while checking the API user; the provider must "
+            "check the API user's rights for this enterprise."
+        ),
+        N_("The provisioning platform does not know what we asked for while checking the API user."),
+        N_("The provisioning platform refused checking the API user: {message}"),
+        N_("The provisioning platform refused checking the API user (HTTP {status})"),
+    ),
+    Doing.listing_enterprises: _Refusals(
+        N_(
+            "The provisioning platform refused access while listing enterprises; the provider must "
+            "check the API user's rights for this enterprise."
+        ),
+        N_("The provisioning platform does not know what we asked for while listing enterprises."),
+        N_("The provisioning platform refused listing enterprises: {message}"),
+        N_("The provisioning platform refused listing enterprises (HTTP {status})"),
+    ),
+    Doing.listing_voice_routes: _Refusals(
+        N_(
+            "The provisioning platform refused access while listing voice routes; the provider must "
+            "check the API user's rights for this enterprise."
+        ),
+        N_("The provisioning platform does not know what we asked for while listing voice routes."),
+        N_("The provisioning platform refused listing voice routes: {message}"),
+        N_("The provisioning platform refused listing voice routes (HTTP {status})"),
+    ),
+    Doing.finding_reseller_id: _Refusals(
+        N_(
+            "The provisioning platform refused access while finding our reseller id; the provider must "
+            "check the API user's rights for this enterprise."
+        ),
+        N_("The provisioning platform does not know what we asked for while finding our reseller id."),
+        N_("The provisioning platform refused finding our reseller id: {message}"),
+        N_("The provisioning platform refused finding our reseller id (HTTP {status})"),
+    ),
+    Doing.configuring_user: _Refusals(
+        N_(
+            "The provisioning platform refused access while configuring the user; the provider must "
+            "check the API user's rights for this enterprise."
+        ),
+        N_("The provisioning platform does not know what we asked for while configuring the user."),
+        N_("The provisioning platform refused configuring the user: {message}"),
+        N_("The provisioning platform refused configuring the user (HTTP {status})"),
+    ),
+    Doing.asking_sign_in_link: _Refusals(
+        N_(
+            "The provisioning platform refused access while asking for the Global Admin sign-in link; "
+            "the provider must check the API user's rights for this enterprise."
+        ),
+        N_(
+            "The provisioning platform does not know what we asked for while asking for the Global "
+            "Admin sign-in link."
+        ),
+        N_("The provisioning platform refused asking for the Global Admin sign-in link: {message}"),
+        N_("The provisioning platform refused asking for the Global Admin sign-in link (HTTP {status})"),
+    ),
+}
 
 
 class Forbidden(Exception):
@@ -139,27 +221,12 @@ class PlatformApi:
         return redact(platform_message(reply), self._secrets(extra))
 
     def refused(
-        self, reply: Reply, doing: str, extra: Iterable[str | None] = (), message: str | None = None
+        self, reply: Reply, doing: Doing, extra: Iterable[str | None] = (), message: str | None = None
     ) -> ProvisioningError:
+        """The refusal as a person reads it; the platform's own words (scrubbed) are a value in it."""
         message = message if message is not None else self.platform_message(reply, extra)
-        log.warning("platform refused %s: HTTP %d %s", doing, reply.status, message)
-        if reply.status == 401:
-            return ProvisioningError(
-                "The provisioning platform did not accept the bot's credentials; the provider must check them.",
-                retryable=False,
-            )
-        if reply.status == 403:
-            return ProvisioningError(
-                f"The provisioning platform refused access while {doing}; the provider must check the API "
-                "user's rights for this enterprise.",
-                retryable=False,
-            )
-        if reply.status == 404:
-            return ProvisioningError(
-                f"The provisioning platform does not know what we asked for while {doing}.", retryable=False
-            )
-        detail = f": {message}" if message else f" (HTTP {reply.status})"
-        return ProvisioningError(f"The provisioning platform refused {doing}{detail}", retryable=False)
+        log.warning("platform refused %s: HTTP %d %s", doing.value, reply.status, message)
+        return ProvisioningError(_refusal(doing, reply.status, message), retryable=False)
 
     def _authorizer(self) -> Authorize:
         used: str | None = None
@@ -200,8 +267,11 @@ class PlatformApi:
                 str(code)[:60] if code else "(no error code)",
             )
             raise ProvisioningError(
-                "The bot could not sign in to the provisioning platform; the provider must check its API "
-                "credentials (CTT_CLIENT_ID, CTT_CLIENT_SECRET, CTT_API_USERNAME, CTT_API_PASSWORD).",
+                T(
+                    "The bot could not sign in to the provisioning platform; the provider must check its "
+                    "API credentials ({settings}).",
+                    settings="CTT_CLIENT_ID, CTT_CLIENT_SECRET, CTT_API_USERNAME, CTT_API_PASSWORD",
+                ),
                 retryable=reply.status >= 500,
             )
         lifetime = as_positive_float(data.get("expires_in")) or 300.0
@@ -224,15 +294,60 @@ class PlatformApi:
         ]
 
 
+def _refusal(doing: Doing, status: int, message: str) -> Text:
+    if status == 401:
+        return T(
+            "The provisioning platform did not accept the bot's credentials; the provider must check them."
+        )
+    refusals = _REFUSALS[doing]
+    if status == 403:
+        return T(refusals.forbidden)
+    if status == 404:
+        return T(refusals.not_found)
+    if message:
+        return T(refusals.with_message, message=message)
+    return T(refusals.with_status, status=status)
+
+
 def _unavailable(exc: GaveUp) -> ProvisioningError:
     if exc.retry_after is not None and exc.status == 429:
         return ProvisioningError(
-            f"The provisioning platform is busy and asked us to wait {exc.retry_after:.0f} s; "
-            "nothing was lost, try again in a few minutes.",
+            T(
+                "The provisioning platform is busy and asked us to wait {seconds} s; nothing was lost, "
+                "try again in a few minutes.",
+                seconds=f"{exc.retry_after:.0f}",
+            ),
             retryable=True,
         )
-    return ProvisioningError(
-        f"The provisioning platform is not answering right now ({exc.reason}); nothing was lost, "
-        "try again in a few minutes.",
-        retryable=True,
+    return ProvisioningError(_not_answering(exc), retryable=True)
+
+
+def _not_answering(exc: GaveUp) -> Text:
+    """ "Not answering right now", with what the last attempt got (GaveUp.reason, in words)."""
+    if exc.asked_to_wait and exc.retry_after is not None:
+        return T(
+            "The provisioning platform is not answering right now (HTTP {status}, asked to wait {seconds} "
+            "s); nothing was lost, try again in a few minutes.",
+            status=exc.status or 0,
+            seconds=f"{exc.retry_after:.0f}",
+        )
+    if exc.no_answer_within is not None:
+        return T(
+            "The provisioning platform is not answering right now (no answer within {seconds} s after "
+            "{attempts} attempt(s)); nothing was lost, try again in a few minutes.",
+            seconds=f"{exc.no_answer_within:g}",
+            attempts=exc.attempts,
+        )
+    if exc.connection_error is not None:
+        return T(
+            "The provisioning platform is not answering right now (connection failed ({error}) after "
+            "{attempts} attempt(s)); nothing was lost, try again in a few minutes.",
+            error=exc.connection_error,
+            attempts=exc.attempts,
+        )
+    return T(
+        "The provisioning platform is not answering right now (HTTP {status} after {attempts} "
+        "attempt(s)); nothing was lost, try again in a few minutes.",
+        status=exc.status or 0,
+        attempts=exc.attempts,
     )

@@ -8,9 +8,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from services.errors import ProvisioningError
+from i18n import T
+from services.errors import ProvisioningError, not_set_up
 from services.models import VoiceRoute
-from services.provisioning.connecttoteams.api import PlatformApi
+from services.provisioning.connecttoteams.api import Doing, PlatformApi
 from services.provisioning.connecttoteams.config import ConnectToTeamsConfig, Enterprise
 from services.provisioning.connecttoteams.wire import as_int, enterprise_from, list_in
 from services.provisioning.partners import Partners
@@ -35,7 +36,7 @@ class EnterpriseCatalog:
     async def require(self, tenant_id: str) -> Enterprise:
         enterprise = await self.find(tenant_id)
         if enterprise is None:
-            raise ProvisioningError(f"Tenant {tenant_id} is not set up at the provisioning service.")
+            raise ProvisioningError(not_set_up(tenant_id))
         return enterprise
 
     async def find(self, tenant_id: str) -> Enterprise | None:
@@ -65,7 +66,7 @@ class EnterpriseCatalog:
                     params["page"] = str(page)
                 reply = await self._api.call("GET", "/reseller/v3/getEnterprisesForReseller", params=params)
                 if not reply.ok:
-                    raise self._api.refused(reply, "listing enterprises")
+                    raise self._api.refused(reply, Doing.listing_enterprises)
                 found, total_pages = list_in(reply.json())
                 items += found
                 page += 1
@@ -85,7 +86,7 @@ class EnterpriseCatalog:
             path = f"/reseller/getAvailableSBCGatewayRegionsByResellerId/{enterprise.reseller_id}"
             reply = await self._api.call("GET", path)
             if not reply.ok:
-                raise self._api.refused(reply, "listing voice routes")
+                raise self._api.refused(reply, Doing.listing_voice_routes)
             found, _ = list_in(reply.json())
             routes = []
             for raw in found:
@@ -109,12 +110,15 @@ class EnterpriseCatalog:
             return self._reseller
         reply = await self._api.call("PUT", "/reseller/getAuthenticatedUser", json=self._config.api_username)
         if not reply.ok:
-            raise self._api.refused(reply, "finding our reseller id")
+            raise self._api.refused(reply, Doing.finding_reseller_id)
         data = reply.json()
         reseller = as_int(data.get("resellerId")) if isinstance(data, dict) else None
         if not reseller:
             raise ProvisioningError(
-                "The provisioning platform did not tell our reseller id; the provider must set CTT_RESELLER_ID.",
+                T(
+                    "The provisioning platform did not tell our reseller id; the provider must set {setting}.",
+                    setting="CTT_RESELLER_ID",
+                ),
                 retryable=False,
             )
         self._reseller = str(reseller)

@@ -51,9 +51,9 @@ class PhoneUserRecord(BaseModel):
 
 
 class ExtensionHeld(Exception):
-    """Another user of the tenant is recorded with this extension."""
+    """Another user of the tenant is recorded with this extension (`holder`: who, if we know)."""
 
-    def __init__(self, holder: str) -> None:
+    def __init__(self, holder: str | None) -> None:
         super().__init__(holder)
         self.holder = holder
 
@@ -182,7 +182,7 @@ class SqlPhoneUserRecords:
             await self._db.write(work)
         except IntegrityError:
             holder = await self.holder_of(record.tenant_id, record.pbx_location, record.extension)
-            raise ExtensionHeld(holder.upn if holder else "another user") from None
+            raise ExtensionHeld(holder.upn if holder else None) from None
 
     async def mark(
         self, tenant_id: str, upn: str, *, synced: bool | None = None, calling_enabled: bool | None = None

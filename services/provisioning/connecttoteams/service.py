@@ -23,6 +23,7 @@ from typing import Any
 
 import aiohttp
 
+from i18n import T
 from services.add_user_rules import (
     require_extension_exists,
     require_extension_free,
@@ -43,7 +44,7 @@ from services.models import (
 from services.outbound_http import Reply, Sleep
 from services.passwords import is_valid_device_password
 from services.provisioning.connecttoteams.admin_sign_in import ask_for_sign_in
-from services.provisioning.connecttoteams.api import Forbidden, PlatformApi
+from services.provisioning.connecttoteams.api import Doing, Forbidden, PlatformApi
 from services.provisioning.connecttoteams.config import ConnectToTeamsConfig, Enterprise, TeamsUserSource
 from services.provisioning.connecttoteams.enterprises import EnterpriseCatalog
 from services.provisioning.connecttoteams.records import ExtensionHeld, PhoneUserRecord, PhoneUserRecords
@@ -103,9 +104,9 @@ class ConnectToTeamsProvisioningService:
                     policy=self._config.ping_policy,
                 )
         except TimeoutError:
-            raise ProvisioningError("The provisioning platform did not answer in time.") from None
+            raise ProvisioningError(T("The provisioning platform did not answer in time.")) from None
         if not reply.ok:
-            raise self._api.refused(reply, "checking the API user")
+            raise self._api.refused(reply, Doing.checking_api_user)
 
     async def tenant(self, tenant_id: str) -> Tenant | None:
         partner = self._partners.get(tenant_id)
@@ -173,7 +174,7 @@ class ConnectToTeamsProvisioningService:
 
     async def add_user(self, tenant_id: str, spec: PhoneUserSpec, device_password: str) -> None:
         if not is_valid_device_password(device_password):
-            raise ProvisioningError("The device password must be 8 letters and digits.", retryable=False)
+            raise ProvisioningError(T("The device password must be 8 letters and digits."), retryable=False)
         enterprise = await self._catalog.require(tenant_id)
         location = await self._location(tenant_id, spec.pbx_location)
         route = next(
@@ -181,7 +182,12 @@ class ConnectToTeamsProvisioningService:
         )
         if route is None:
             raise ProvisioningError(
-                f"Voice route {spec.voice_route} is not offered to {enterprise.name}.", retryable=False
+                T(
+                    "Voice route {voice_route} is not offered to {tenant}.",
+                    voice_route=spec.voice_route,
+                    tenant=enterprise.name,
+                ),
+                retryable=False,
             )
         user = require_licensed(await self._users.user(tenant_id, spec.teams_user), spec.teams_user)
         existing = await self._records.get(tenant_id, user.upn)
@@ -265,9 +271,9 @@ class ConnectToTeamsProvisioningService:
         """
         record = await self._records.get(tenant_id, upn)
         if record is None:
-            raise ProvisioningError(f"{upn} is not a phone user yet.", retryable=False)
+            raise ProvisioningError(T("{upn} is not a phone user yet.", upn=upn), retryable=False)
         if not record.synced:
-            raise ProvisioningError("Teams users must be synced before calling can be enabled.")
+            raise ProvisioningError(T("Teams users must be synced before calling can be enabled."))
         enterprise = await self._catalog.require(tenant_id)
         if not self._consented(enterprise):
             raise await ask_for_sign_in(self._api, self._config, enterprise, [record.upn])
@@ -312,7 +318,9 @@ class ConnectToTeamsProvisioningService:
         """
         if result.tenant_id and result.tenant_id.lower() != tenant_id.lower():
             raise ProvisioningError(
-                "That sign-in was for another Microsoft 365 tenant; sign in with a Global Admin of this one.",
+                T(
+                    "That sign-in was for another Microsoft 365 tenant; sign in with a Global Admin of this one."
+                ),
                 retryable=False,
             )
         enterprise = await self._catalog.require(tenant_id)
@@ -346,7 +354,7 @@ class ConnectToTeamsProvisioningService:
         except Forbidden:
             if authentication_result is not None:
                 raise ProvisioningError(
-                    "The provisioning platform did not accept the Global Admin's sign-in; sign in again.",
+                    T("The provisioning platform did not accept the Global Admin's sign-in; sign in again."),
                     retryable=False,
                 ) from None
             # Consent we believed in was refused (revoked, or never granted): fall back to the GA.
@@ -371,7 +379,7 @@ class ConnectToTeamsProvisioningService:
         if reply.ok:
             return
         if reply.status == 403:
-            raise Forbidden(self._api.refused(reply, "configuring the user"))
+            raise Forbidden(self._api.refused(reply, Doing.configuring_user))
         raise self._configure_refused(reply, record, [device_password, *strings_in(authentication_result)])
 
     def _configure_refused(
@@ -379,14 +387,16 @@ class ConnectToTeamsProvisioningService:
     ) -> Exception:
         message = self._api.platform_message(reply, call_secrets)
         known = configure_refusal(reply.status, message, record)
-        return known or self._api.refused(reply, "configuring the user", call_secrets, message)
+        return known or self._api.refused(reply, Doing.configuring_user, call_secrets, message)
 
     # -- PBX ------------------------------------------------------------------------------------
 
     async def _location(self, tenant_id: str, name: str) -> PbxLocation:
         location = next((loc for loc in await self._pbx.locations(tenant_id) if loc.name == name), None)
         if location is None:
-            raise ProvisioningError(f"PBX location {name} does not exist.", retryable=False)
+            raise ProvisioningError(
+                T("PBX location {pbx_location} does not exist.", pbx_location=name), retryable=False
+            )
         return location
 
     async def _assignments(self, tenant_id: str) -> dict[tuple[str, str], str]:

@@ -8,6 +8,7 @@ import unicodedata
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from i18n import T
 from services.errors import ExtensionTaken, NotLicensed, ProvisioningError
 from services.outbound_http import Reply
 from services.provisioning.connecttoteams.config import ConnectToTeamsConfig, Enterprise
@@ -57,14 +58,17 @@ def configure_refusal(status: int, message: str, record: PhoneUserRecord) -> Pro
     if status in (400, 409, 422):
         if "password" in low:
             return ProvisioningError(
-                f"The PBX device of extension {record.extension} already exists with another password; "
-                "the provider must reset it before this user can be added.",
+                T(
+                    "The PBX device of extension {extension} already exists with another password; the "
+                    "provider must reset it before this user can be added.",
+                    extension=record.extension,
+                ),
                 retryable=False,
             )
         if re.search(r"licen[cs]", low):
             return NotLicensed(record.upn)
         if re.search(r"already|in use|taken|exists|assigned|duplicate", low):
-            return ExtensionTaken(record.extension, holder_named(message, record) or "another user")
+            return ExtensionTaken(record.extension, holder_named(message, record))
     return None
 
 
