@@ -16,7 +16,7 @@ scenario(async (page, shot, opts) => {
   await waitForText(page, welcome, ['Hi Ada Admin']);
   await answered(page, 'langue', 'Which language do you want me to use?');
   await answered(page, 'français', 'je vous écrirai en français');
-  emit({ event: 'step', step: 'french chosen', shot: await shot('french-chosen') });
+  emit({ event: 'step', step: 'french-chosen', shot: await shot('french-chosen') });
 
   const before = await page.locator(CARD).count();
   await typeMessage(page, 'ajouter un utilisateur');

@@ -407,6 +407,25 @@ def test_a_global_admin_signs_in_from_the_card_on_the_platform_backend(browser_t
     assert "Sign in as Global Admin to finish" not in done
 
 
+def test_an_admin_chooses_french_and_adds_a_phone_user_in_french(browser_tools: str, stack: Stack):
+    """The playground's client always says en-US: Ada types `langue`, then `français`, as a person
+    would, and everything after is French."""
+    with scenario(
+        browser_tools, "admin-flow-fr.js", {"url": stack.playground_url, "out": str(stack.out)}
+    ) as run:
+        steps = run.steps()
+    assert list(steps) == ["french-chosen", "form", "filled", "review", "done"]
+    assert_screenshots(steps, stack.out)
+    assert "Ajouter un utilisateur téléphonique à Contoso" in steps["form"]["text"]
+    review = steps["review"]["text"]
+    assert fact(review, "Route vocale", "CA Central") and fact(review, "ID d'authentification SIP", "105t")
+    done = steps["done"]["text"]
+    assert "✅ Activer les appels" in done
+    assert "Terminé. adele@contoso.example peut faire et recevoir des appels Teams au poste 105." in done
+    for english in ("Done.", "Add a phone user", "Voice route", "Enable calling", "Check and add"):
+        assert all(english not in step.get("text", "") for step in steps.values()), english
+
+
 def test_partner_asks_and_the_admin_approves_in_the_teams_client(browser_tools: str, stack: Stack):
     with scenario(
         browser_tools, "approve-flow.js", {"url": stack.playground_url, "out": str(stack.out)}
