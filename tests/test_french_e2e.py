@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -379,3 +380,32 @@ def _all_actions(sent: Sent) -> list[dict[str, Any]]:
 
     walk(sent.card or {})
     return found
+
+
+async def test_the_audit_shows_each_reader_their_local_time(
+    bot: RunningBot, http: aiohttp.ClientSession, connector: ConnectorDouble
+):
+    """`journal` in Toronto shows Toronto's time in French; `audit` from a client that sent no time
+    zone shows UTC, and says so."""
+    ada = TeamsUser(
+        http, bot.url, connector.url, CONTOSO, CONTOSO_ADMIN, "Ada Admin", locale="fr-CA", time_zone=TORONTO
+    )
+    assert await ada.say("ajouter un utilisateur") == 201  # makes an audit entry (a draft)
+    await connector.wait_for(lambda s: s.conversation_id == ada.conversation_id and bool(s.card))
+    assert await ada.say("Journal") == 201
+    audit = await connector.wait_for(
+        lambda s: s.conversation_id == ada.conversation_id and "journal" in card_text(s.card).lower()
+    )
+    now = datetime.now(UTC)
+    toronto = FR.when(now)[: len("2026-12-01 10 h")]  # to the hour: the entry is seconds old
+    assert toronto in card_text(audit.card) or FR.when(now - timedelta(minutes=1))[:13] in card_text(
+        audit.card
+    )
+    assert "UTC" not in card_text(audit.card)
+
+    avery = TeamsUser(http, bot.url, connector.url, CONTOSO, CONTOSO_ADMIN2, "Avery Admin", locale="en-US")
+    assert await avery.say("audit") == 201
+    english = await connector.wait_for(
+        lambda s: s.conversation_id == avery.conversation_id and "audit" in card_text(s.card).lower()
+    )
+    assert " UTC" in card_text(english.card)
