@@ -146,7 +146,11 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
     app[RUNTIME] = Runtime(
         adapter=adapter,
         bot=bot,
-        readiness={"database": database.ping, "provisioning": provisioning.ping},
+        readiness={
+            "database": database.ping,
+            "provisioning": provisioning.ping,
+            **({"bot_token": credentials.ping} if credentials is not None else {}),
+        },
         tokens=tokens,
         admin_sign_in=add_user.admin_signed_in,
     )

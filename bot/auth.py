@@ -123,6 +123,10 @@ class BotFrameworkTokens:
         if unverified.get("iss") not in BOT_FRAMEWORK_ISSUERS:
             raise PermissionError("issuer not accepted")
         identity = await self._validator.validate_token(token)
+        # PyJWT checks `exp` only when a token has one; a token that never expires is refused
+        # (`nbf` and `iat`, when present, are checked by the validator with its 300 s leeway).
+        if not isinstance(identity.claims.get("exp"), (int, float)):
+            raise PermissionError("token without expiry")
         jwks_uri = _jwks_uri(identity.claims.get("iss"))
         key = await self._keys.jwk(jwks_uri, jwt.get_unverified_header(token).get("kid"))
         channel = str(activity.channel_id or "")
@@ -154,6 +158,11 @@ def auth_configuration(app_id: str, password: str, app_type: str, tenant_id: str
     )
 
 
+class OutboundTokenUnavailable(Exception):
+    """Microsoft's sign-in did not give the bot its token: nothing can be sent now (the route
+    answers 503, so the channel tries again; /readyz says so)."""
+
+
 class BotCredentials(MsalAuth):
     """The bot's outbound token: one for the process, renewed shortly before it expires."""
 
@@ -162,6 +171,12 @@ class BotCredentials(MsalAuth):
         self._http_client = http_client
         self._memo: dict[tuple[str, ...], tuple[str, float]] = {}
         self._lock = asyncio.Lock()
+        self._failed: str | None = None  # why the last attempt to get a token failed
+
+    async def ping(self) -> None:
+        """For /readyz: fails while the last attempt to get the token failed."""
+        if self._failed is not None:
+            raise OutboundTokenUnavailable(self._failed)
 
     async def get_access_token(
         self, resource_url: str, scopes: list[str], force_refresh: bool = False
@@ -174,7 +189,13 @@ class BotCredentials(MsalAuth):
             memo = self._memo.get(key)
             if memo and not force_refresh and memo[1] - TOKEN_RENEW_BEFORE_SECONDS > time.time():
                 return memo[0]
-            access = await self._get_access_token(resource_url, scopes, force_refresh)
+            try:
+                access = await self._get_access_token(resource_url, scopes, force_refresh)
+            except Exception as exc:  # msal, network, or a refusal: the same for the channel
+                self._failed = type(exc).__name__
+                log.warning("could not get the bot's token from Microsoft sign-in: %s", self._failed)
+                raise OutboundTokenUnavailable(self._failed) from None
+            self._failed = None
             self._memo[key] = (access.token, float(access.expires_on))
             return access.token
 

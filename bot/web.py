@@ -17,7 +17,7 @@ from microsoft_agents.activity import Activity, ActivityTypes
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core import ClaimsIdentity, TurnContext
 
-from bot.auth import BotFrameworkTokens
+from bot.auth import BotFrameworkTokens, OutboundTokenUnavailable
 from bot.background import start_after_reply
 from bot.cards import card_invoke_response, text_activity
 from bot.chat import turn_words
@@ -154,7 +154,13 @@ async def _messages(request: web.Request) -> tuple[web.Response, dict[str, Any]]
             identity = await runtime.tokens.authenticate(request.headers.get("Authorization", ""), activity)
         except PermissionError:
             return _problem(401, "Unauthorized."), fields
-    invoke_response = await runtime.adapter.process_activity(identity, activity, runtime.bot.on_turn)
+    try:
+        invoke_response = await runtime.adapter.process_activity(identity, activity, runtime.bot.on_turn)
+    except OutboundTokenUnavailable:
+        # Nothing ran: the token is fetched before the turn. The channel retries a 503.
+        response = _problem(503, "The bot cannot reach Microsoft sign-in right now; try again shortly.")
+        response.headers["Retry-After"] = "5"
+        return response, fields
     if invoke_response is None:
         return web.Response(status=201), fields
     status = invoke_response.status or 200

@@ -99,6 +99,7 @@ class MsalHttpStub:
     def __init__(self, token: str = "test-bot-token") -> None:
         self.token = token
         self.token_requests = 0
+        self.failing = False  # Entra ID unreachable: every request fails as a network error would
 
     def get(self, url: str, **_: Any) -> _Response:
         base = url.split("/v2.0/.well-known")[0].split("/.well-known")[0]
@@ -113,6 +114,8 @@ class MsalHttpStub:
         )
 
     def post(self, url: str, **_: Any) -> _Response:
+        if self.failing:
+            raise ConnectionError("Entra ID is unreachable")
         self.token_requests += 1
         return _Response(200, {"access_token": self.token, "expires_in": 3600, "token_type": "Bearer"})
 

@@ -239,18 +239,19 @@ async def test_token_sent_to_any_service_url_of_a_proactive_send(
 
 
 @pytest.mark.parametrize("stock", [True], indirect=True)
-async def test_bad_tokens_are_401_but_two_are_accepted(
+async def test_bad_tokens_are_401_but_three_are_accepted(
     stock: StockServer, http: aiohttp.ClientSession, connector: ConnectorDouble, key_server: KeyServer
 ):
     """Was: every token failure but one answered 500. Now 401 for most; but a key not endorsed for
-    the channel and a token for another serviceUrl are accepted (202): bot/auth.py checks both
+    the channel, a token for another serviceUrl and a token that never expires (no `exp`) are
+    accepted (202): bot/auth.py checks all three
     (tests/test_auth.py::test_every_bad_token_gets_401_without_side_effects)."""
     statuses = {
         name: await post(http, stock.url, message(connector.url), token)
         for name, token in forged_tokens(key_server, connector.url).items()
     }
     accepted = {name for name, status in statuses.items() if status == 202}
-    assert accepted == {"unendorsed channel", "serviceUrl differs"}
+    assert accepted == {"unendorsed channel", "serviceUrl differs", "no expiry"}
     assert all(status == 401 for name, status in statuses.items() if name not in accepted), statuses
 
 

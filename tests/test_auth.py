@@ -83,6 +83,7 @@ def forged_tokens(key_server: KeyServer, service_url: str) -> dict[str, str | No
         "bad signature": impostor.token(APP_ID, service_url),
         "unknown key": unknown.token(APP_ID, service_url),
         "expired": good.token(APP_ID, service_url, exp=1_000_000, nbf=900_000),
+        "no expiry": good.token(APP_ID, service_url, exp=None),
         "not yet valid": good.token(APP_ID, service_url, nbf=4_000_000_000, exp=4_000_003_600),
         "wrong audience": good.token("someone-else", service_url),
         "wrong issuer": good.token(APP_ID, service_url, iss="https://evil.example"),
@@ -170,3 +171,31 @@ def test_local_mode_refuses_network_binding_without_explicit_consent(tmp_path: P
     )
     assert result.returncode == 2
     assert "refusing to listen on 0.0.0.0" in result.stderr
+
+
+async def test_without_its_outbound_token_the_bot_answers_503_and_is_not_ready(
+    ada: TeamsUser,
+    key_server: KeyServer,
+    msal_stub: MsalHttpStub,
+    secured_bot: RunningBot,
+    http: aiohttp.ClientSession,
+    connector: ConnectorDouble,
+    caplog: pytest.LogCaptureFixture,
+):
+    """Microsoft's sign-in unreachable: the turn is refused with 503 (the channel retries), one
+    log line, no traceback, and /readyz says why; once sign-in answers again, so does the bot."""
+    key = key_server.keys[0]
+    msal_stub.failing = True
+    resp = await ada.post(ada._activity(type="message", text="help"), key.token(APP_ID, ada.service_url))
+    assert resp.status == 503 and resp.headers["Retry-After"] == "5"
+    async with http.get(f"{secured_bot.url}/readyz") as ready:
+        assert ready.status == 503 and (await ready.json())["bot_token"] == "unavailable"
+    assert connector.sent == []
+    assert "Traceback" not in caplog.text
+    assert len([r for r in caplog.records if "could not get the bot's token" in r.getMessage()]) == 1
+
+    msal_stub.failing = False
+    resp = await ada.post(ada._activity(type="message", text="help"), key.token(APP_ID, ada.service_url))
+    assert resp.status == 201
+    async with http.get(f"{secured_bot.url}/readyz") as ready:
+        assert ready.status == 200
