@@ -28,6 +28,7 @@ from dialogs.approvals import ApprovalConversation
 from dialogs.language import LanguageConversation
 from dialogs.main_menu import MainMenu
 from dialogs.notifications import Notifier
+from dialogs.phone_users import PhoneUsersConversation
 from services.db import Database
 from services.directory import Directory, EmbeddedDirectory
 from services.notify.conversations import ConversationBook
@@ -141,8 +142,9 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
     )
     approvals = ApprovalConversation(requests, notifier, background)
     # A person's choice of language is kept by the notifier, which knows each person's conversation.
-    menu = MainMenu(requests, add_user, approvals, provisioning, LanguageConversation(notifier))
-    bot = PhoneConnectorBot(directory, menu, add_user, approvals, notifier)
+    phone_users = PhoneUsersConversation(requests, provisioning)
+    menu = MainMenu(requests, add_user, approvals, provisioning, LanguageConversation(notifier), phone_users)
+    bot = PhoneConnectorBot(directory, menu, add_user, approvals, notifier, phone_users)
     app[RUNTIME] = Runtime(
         adapter=adapter,
         bot=bot,

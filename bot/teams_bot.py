@@ -16,6 +16,7 @@ from dialogs.add_user import BUTTON_NOT_KNOWN, CARD_ACTIONS, AddUserConversation
 from dialogs.approvals import APPROVAL_ACTIONS, ApprovalConversation
 from dialogs.main_menu import MainMenu
 from dialogs.notifications import Notifier
+from dialogs.phone_users import PHONE_USER_ACTIONS, PhoneUsersConversation
 from i18n import N_
 from services.directory import Directory
 from services.errors import DomainError
@@ -50,8 +51,10 @@ class PhoneConnectorBot(ActivityHandler):
         add_user: AddUserConversation,
         approvals: ApprovalConversation,
         notifier: Notifier,
+        phone_users: PhoneUsersConversation,
     ) -> None:
         self._directory = directory
+        self._phone_users = phone_users
         self._menu = menu
         self._add_user = add_user
         self._approvals = approvals
@@ -99,6 +102,8 @@ class PhoneConnectorBot(ActivityHandler):
             card = await self._approvals.on_card_action(chat, actor, verb, value)
         elif verb in CARD_ACTIONS:
             card = await self._add_user.on_card_action(chat, actor, verb, value)
+        elif verb in PHONE_USER_ACTIONS:
+            card = await self._phone_users.on_card_action(chat, actor, verb, value)
         else:
             await chat.send_text(chat.words(BUTTON_NOT_KNOWN))
             return
@@ -135,6 +140,8 @@ class PhoneConnectorBot(ActivityHandler):
                 return card_invoke_response(await self._approvals.on_card_action(chat, actor, verb, data))
             if isinstance(verb, str) and verb in CARD_ACTIONS:
                 return card_invoke_response(await self._add_user.on_card_action(chat, actor, verb, data))
+            if isinstance(verb, str) and verb in PHONE_USER_ACTIONS:
+                return card_invoke_response(await self._phone_users.on_card_action(chat, actor, verb, data))
             return card_invoke_response(
                 notice_card(UNKNOWN_BUTTON, TYPE_HELP, attention=True, words=chat.words)
             )
@@ -151,7 +158,7 @@ class PhoneConnectorBot(ActivityHandler):
         top = options.get("top") if isinstance(options.get("top"), int) else MAX_SEARCH_RESULTS
         try:
             results = await self._add_user.search_users(
-                actor, dataset, query[:100], max(1, min(top, MAX_SEARCH_RESULTS))
+                actor, dataset, query[:100], max(1, min(top, MAX_SEARCH_RESULTS)), TurnChat(turn).words
             )
         except DomainError as exc:
             log.info("typeahead search refused: %s", exc.message)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from microsoft_teams.cards import (
+    ActionSet,
     AdaptiveCard,
     CardElement,
     Choice,
@@ -26,9 +27,10 @@ from cards.common import (
     paragraph,
     request_data,
 )
+from cards.phone_users import VERB_PHONE_USER_OPEN, listing_data
 from i18n import ENGLISH_WORDS, N_, T, Words
-from services.models import FormOptions, ProvisioningRequest, RequestKind
-from services.requests.form import EXTENSION_PATTERN, SIP_AUTH_ID_PATTERN, FieldErrors
+from services.models import FormOptions, ProvisioningRequest, RequestKind, TeamsUser
+from services.requests.form import EXISTING_PHONE_USER, EXTENSION_PATTERN, SIP_AUTH_ID_PATTERN, FieldErrors
 
 USER_DATASET = "licensedTeamsUsers"
 SHOWN_FREE_EXTENSIONS = 12
@@ -114,6 +116,14 @@ def add_user_form(
         problem = errors.get(field)
         if problem:
             body.append(field_error(words(problem)))
+        existing = errors.get(EXISTING_PHONE_USER) if field == "teams_user" else None
+        if existing:
+            # Not re-added: their card is where they are changed (issue 16).
+            data = listing_data(request.tenant_id, "", 1) | {"upn": str(existing)}
+            open_card = execute(
+                words("Open this phone user"), VERB_PHONE_USER_OPEN, data, validate_inputs=False
+            )
+            body.append(ActionSet(actions=[open_card], spacing="Small"))
 
     add(
         ChoiceSetInput(
@@ -245,8 +255,20 @@ def add_user_form(
     )
 
 
+def user_choice_title(user: TeamsUser, words: Words = ENGLISH_WORDS) -> str:
+    """How the user list and the typeahead name a user: existing phone users with their extension."""
+    if user.phone_extension:
+        return words(
+            "{name} ({upn}, extension {extension})",
+            name=user.display_name,
+            upn=user.upn,
+            extension=user.phone_extension,
+        )
+    return f"{user.display_name} ({user.upn})"
+
+
 def _teams_user_input(options: FormOptions, current: str, request_id: str, words: Words) -> ChoiceSetInput:
-    choices = [Choice(title=f"{u.display_name} ({u.upn})", value=u.upn) for u in options.licensed_users]
+    choices = [Choice(title=user_choice_title(u, words), value=u.upn) for u in options.licensed_users]
     field = ChoiceSetInput(
         id="teamsUser",
         label=words("Teams user"),

@@ -1,6 +1,9 @@
-"""The partner's first step: which of the enterprises it manages gets the new phone user."""
+"""The partner's first step: which of the enterprises it manages gets the new phone user (or, for
+`phone users`, whose phone users to list)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from microsoft_teams.cards import AdaptiveCard, Choice, ChoiceSetInput
 
@@ -10,20 +13,34 @@ from services.models import Tenant
 
 
 def enterprise_picker_card(
-    enterprises: list[Tenant], error: str | Text | None = None, words: Words = ENGLISH_WORDS
+    enterprises: list[Tenant],
+    error: str | Text | None = None,
+    words: Words = ENGLISH_WORDS,
+    *,
+    next_verb: str = VERB_START_FOR,
+    next_data: dict[str, Any] | None = None,
 ) -> AdaptiveCard:
+    """`next_verb`: what "Next" does with the enterprise (add a user there by default), with
+    `next_data` (e.g. the search typed with `phone users`)."""
+    adding = next_verb == VERB_START_FOR
+    title = words("Add a phone user") if adding else words("Phone users")
     if not enterprises:
         return card(
             [
-                heading(words("Add a phone user")),
+                heading(title),
                 paragraph(
                     words("Your partner account manages no enterprises yet. Ask your provider to link them.")
                 ),
             ]
         )
+    question = (
+        words("Which enterprise is the user in? You can type to search.")
+        if adding
+        else words("Whose phone users? You can type to search.")
+    )
     body = [
-        heading(words("Add a phone user")),
-        paragraph(words("Which enterprise is the user in? You can type to search."), subtle=True),
+        heading(title),
+        paragraph(question, subtle=True),
         ChoiceSetInput(
             id="enterpriseId",
             label=words("Enterprise"),
@@ -38,13 +55,10 @@ def enterprise_picker_card(
     if error:
         # A domain error from services/ (a Text) or a text of the dialog: words() shows either.
         body.append(field_error(words(error)))
-    return card(
-        body,
-        [
-            execute(words("Next"), VERB_START_FOR, {}, style="positive"),
-            execute(words("Cancel"), VERB_DISMISS, {}, validate_inputs=False),
-        ],
-    )
+    actions = [execute(words("Next"), next_verb, dict(next_data or {}), style="positive")]
+    if adding:
+        actions.append(execute(words("Cancel"), VERB_DISMISS, {}, validate_inputs=False))
+    return card(body, actions)
 
 
 def dismissed_card(words: Words = ENGLISH_WORDS) -> AdaptiveCard:

@@ -13,6 +13,10 @@ def commands(words: Words) -> list[tuple[str, str]]:
     """Each command as the reader types it, and what it does (dialogs/commands.py knows both spellings)."""
     return [
         (words("add user"), words("add a Teams phone user to the Phone Connector")),
+        (
+            words("phone users"),
+            words("see your phone users and their state; add a name, an address or an extension to search"),
+        ),
         (words("my requests"), words("see the requests you made and where they stand")),
         (words("pending"), words("global admins: partner requests waiting for your approval")),
         (words("audit"), words("global admins: the last 50 entries of your tenant's audit trail")),
@@ -51,6 +55,7 @@ def welcome_card(name: str, role: Role, words: Words = ENGLISH_WORDS) -> Adaptiv
         ],
         [
             command(words("Add a phone user"), "add user"),
+            command(words("Phone users"), "phone users"),
             command(words("My requests"), "my requests"),
             command(words("Help"), "help"),
         ],

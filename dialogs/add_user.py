@@ -14,7 +14,7 @@ from typing import Any
 
 from microsoft_teams.cards import AdaptiveCard
 
-from cards.add_user_form import USER_DATASET, add_user_form, form_values
+from cards.add_user_form import USER_DATASET, add_user_form, form_values, user_choice_title
 from cards.common import (
     VERB_CANCEL,
     VERB_CONFIRM,
@@ -31,7 +31,7 @@ from cards.progress import cancelled_card, progress_card
 from cards.review import review_card
 from dialogs.notifications import Notifier, stored
 from dialogs.ports import Background, Chat, Messenger, SignInParser
-from i18n import ENGLISH, N_, Words
+from i18n import ENGLISH, ENGLISH_WORDS, N_, Words
 from services.errors import (
     DomainError,
     NotAuthorised,
@@ -411,14 +411,17 @@ class AddUserConversation:
 
     # -- typeahead -----------------------------------------------------------------------------
 
-    async def search_users(self, actor: Actor, dataset: str, query: str, limit: int) -> list[tuple[str, str]]:
-        """Teams' typeahead for the Teams user field; the dataset names the request."""
+    async def search_users(
+        self, actor: Actor, dataset: str, query: str, limit: int, words: Words = ENGLISH_WORDS
+    ) -> list[tuple[str, str]]:
+        """Teams' typeahead for the Teams user field; the dataset names the request. Existing phone
+        users come with their extension, as in the form's list."""
         prefix, _, request_id = dataset.partition(":")
         if prefix != USER_DATASET or not request_id:
             return []
         request = await self._requests.get_for(actor, request_id)
         users = await self._provisioning.search_licensed_users(request.tenant_id, query, limit)
-        return [(f"{u.display_name} ({u.upn})", u.upn) for u in users]
+        return [(user_choice_title(u, words), u.upn) for u in users]
 
 
 def _form_or_review(result: FormResult, words: Words) -> AdaptiveCard:

@@ -10,6 +10,7 @@ from i18n import fold
 
 class Command(enum.StrEnum):
     add_user = "add user"
+    phone_users = "phone users"  # also with a search after it: parse_phone_users
     my_requests = "my requests"
     pending = "pending"
     audit = "audit"
@@ -88,6 +89,31 @@ _ALIASES = {
 
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE)
 
+# `phone users`, then what to search for (kept as typed). Folded like the other commands.
+_PHONE_USERS = {
+    "phone users",
+    "phone user",
+    "list phone users",
+    "show phone users",
+    "utilisateurs telephoniques",
+    "utilisateur telephonique",
+    "liste des utilisateurs telephoniques",
+    "afficher les utilisateurs telephoniques",
+}
+_PHONE_USERS_LONGEST = max(len(p.split()) for p in _PHONE_USERS)
+
+
+def parse_phone_users(text: str | None) -> str | None:
+    """The search of a `phone users <search>` command ("" for none), or None for another text."""
+    if not text:
+        return None
+    typed = _MENTION.sub(" ", text).split()
+    for size in range(min(len(typed), _PHONE_USERS_LONGEST), 0, -1):
+        head = " ".join(re.sub(r"[^\w\s]", " ", fold(" ".join(typed[:size]))).split())
+        if head in _PHONE_USERS:
+            return " ".join(typed[size:])
+    return None
+
 
 def parse_command(text: str | None) -> Command:
     """Whole-phrase match, in English or French, after removing @mentions, case, accents and
@@ -97,4 +123,6 @@ def parse_command(text: str | None) -> Command:
     cleaned = _MENTION.sub(" ", text)
     cleaned = re.sub(r"[^\w\s]", " ", fold(cleaned))
     cleaned = " ".join(cleaned.split())
+    if parse_phone_users(text) is not None:
+        return Command.phone_users
     return _ALIASES.get(cleaned, Command.unknown)

@@ -1,4 +1,4 @@
-"""The main menu: welcome, help, "add user", "my requests", "cancel", "language", and anything else typed."""
+"""The main menu: welcome, help, "add user", "phone users", "my requests", "cancel", "language", and anything else typed."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from cards.my_requests import my_requests_card
 from cards.welcome import welcome_card
 from dialogs.add_user import AddUserConversation
 from dialogs.approvals import ApprovalConversation
-from dialogs.commands import Command, parse_command
+from dialogs.commands import Command, parse_command, parse_phone_users
 from dialogs.language import LanguageConversation
+from dialogs.phone_users import PhoneUsersConversation
 from dialogs.ports import Chat
 from i18n import ENGLISH, FRENCH, N_
 from services.models import Actor
@@ -37,12 +38,14 @@ class MainMenu:
         approvals: ApprovalConversation,
         provisioning: ProvisioningService,
         languages: LanguageConversation,
+        phone_users: PhoneUsersConversation,
     ) -> None:
         self._requests = requests
         self._add_user = add_user
         self._approvals = approvals
         self._provisioning = provisioning
         self._languages = languages
+        self._phone_users = phone_users
 
     async def welcome(self, chat: Chat, actor: Actor) -> None:
         await chat.send_card(welcome_card(actor.name, actor.role, words=chat.words))
@@ -65,6 +68,8 @@ class MainMenu:
             await chat.send_text(chat.words(NOT_AUTHORISED))
         elif command is Command.add_user:
             await self._add_user.start(chat, actor)
+        elif command is Command.phone_users:
+            await self._phone_users.start(chat, actor, parse_phone_users(text) or "")
         elif command is Command.pending:
             await self._approvals.show_pending(chat, actor)
         elif command is Command.audit:

@@ -56,6 +56,8 @@ class TeamsUser(BaseModel):
     upn: str
     display_name: str
     licensed: bool
+    # Set when the user is already a phone user: their extension (the form marks them, issue 16).
+    phone_extension: str | None = None
 
 
 class Extension(BaseModel):
@@ -118,6 +120,35 @@ class PhoneUserState(BaseModel):
     sip_auth_id: str | None = None
     device_password_set: bool = False
     sync_pending: bool = False
+
+
+class PhoneUser(BaseModel):
+    """One phone user as the `phone users` list shows it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    upn: str
+    display_name: str
+    pbx_location: str | None = None
+    extension: str | None = None
+    phone_number: str | None = None
+    voice_route: str | None = None
+    calling_enabled: bool = False
+    sync_pending: bool = False
+    # A request waits for a global admin of the tenant for this user (approval or sign-in).
+    waiting_for_admin: bool = False
+
+
+class PhoneUserPage(BaseModel):
+    """One page of a tenant's phone users (`items`) and how many match in all (`total`)."""
+
+    items: list[PhoneUser]
+    total: int
+
+
+# How many phone users one page of the list shows: ten rows keep every card far under Teams'
+# message limit, whatever the tenant's size and the names' lengths (tests/test_cards.py).
+PHONE_USERS_PAGE_SIZE = 10
 
 
 class AdminSignInResult(BaseModel):

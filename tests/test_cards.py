@@ -18,6 +18,7 @@ from cards.common import to_dict
 from cards.enterprise_picker import dismissed_card, enterprise_picker_card
 from cards.my_requests import my_requests_card
 from cards.notice import notice_card
+from cards.phone_users import VERB_PHONE_USERS_FOR, phone_user_card, phone_users_card
 from cards.progress import cancelled_card, progress_card
 from cards.review import review_card
 from cards.welcome import welcome_card
@@ -26,6 +27,7 @@ from services.models import (
     AuditEntry,
     Extension,
     FormOptions,
+    PhoneUser,
     ProvisioningRequest,
     RequestKind,
     RequestState,
@@ -36,6 +38,8 @@ from services.models import (
     Tenant,
     VoiceRoute,
 )
+from services.requests.form import EXISTING_PHONE_USER
+from services.requests.phone_users import PhoneUserListing
 from tests.card_schema import schema_errors
 from tests.doubles import card_actions, card_text
 
@@ -116,6 +120,30 @@ SIGN_IN = {
 }
 
 
+ALEX = PhoneUser(
+    upn="alex@contoso.example",
+    display_name="Alex Wilber",
+    pbx_location="PBX",
+    extension="101",
+    phone_number="101",
+    voice_route="CA Central",
+    calling_enabled=True,
+)
+MEGAN = PhoneUser(
+    upn="megan@contoso.example",
+    display_name="Megan Bowen",
+    extension="100",
+    phone_number="100",
+    voice_route="US West",
+    sync_pending=True,
+    waiting_for_admin=True,
+)
+
+
+def listing(users: list[PhoneUser], page: int = 1, pages: int = 1, total: int = 2, **kw) -> PhoneUserListing:
+    return PhoneUserListing(TENANT, kw.pop("query", ""), page, pages, total, users, **kw)
+
+
 def cards_for(words: Words) -> dict[str, AdaptiveCard]:
     """One card of every kind and state, as `words`' reader sees it."""
     return {
@@ -138,6 +166,49 @@ def cards_for(words: Words) -> dict[str, AdaptiveCard]:
         ),
         "form-typeahead": add_user_form(request(), options(users=600), words=words),
         "form-partner": add_user_form(request(kind=RequestKind.partner), options(), words=words),
+        "form-existing-phone-user": add_user_form(
+            request(),
+            options().model_copy(
+                update={
+                    "licensed_users": [
+                        TeamsUser(
+                            upn="alex@contoso.example",
+                            display_name="Alex Wilber",
+                            licensed=True,
+                            phone_extension="101",
+                        )
+                    ]
+                }
+            ),
+            {
+                "teams_user": T(
+                    "{name} is already a phone user on extension {extension}.",
+                    name="Alex Wilber",
+                    extension="101",
+                ),
+                EXISTING_PHONE_USER: "alex@contoso.example",
+            },
+            words=words,
+        ),
+        "phone-users": phone_users_card(listing([ALEX, MEGAN], page=2, pages=3, total=25), words=words),
+        "phone-users-empty": phone_users_card(listing([], total=0), words=words),
+        "phone-users-no-match": phone_users_card(listing([], total=0, query="zz"), words=words),
+        "phone-users-stale": phone_users_card(
+            listing(
+                [ALEX],
+                total=1,
+                note=T(
+                    "The list changed: page {page} no longer exists. Here is page {last}.", page=3, last=1
+                ),
+            ),
+            T("The search contains control or formatting characters."),
+            words=words,
+        ),
+        "phone-user": phone_user_card(TENANT, ALEX, "wil", 2, words=words),
+        "phone-user-pending": phone_user_card(TENANT, MEGAN, words=words),
+        "phone-users-picker": enterprise_picker_card(
+            [TENANT, Tenant(tenant_id="t2", name="Fabrikam")], words=words, next_verb=VERB_PHONE_USERS_FOR
+        ),
         "review": review_card(request(), words=words),
         "review-voicemail-on": review_card(
             request(values=VALUES | {"disable_voicemail": False}), words=words

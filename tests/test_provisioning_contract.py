@@ -305,3 +305,59 @@ async def test_directory_global_admins(backend: Backend):
     ]
     assert {a.aad_object_id for a in admins} == {CONTOSO_ADMIN, CONTOSO_ADMIN2}
     assert await d.global_admins(NORTHWIND) == []
+
+
+# -- the phone users list (issue 16) ----------------------------------------------------------------
+
+
+async def test_phone_users_of_a_tenant_by_name_with_their_state(backend: Backend):
+    page = await backend.service.phone_users(CONTOSO, "", 0, 10)
+    assert page.total == 2
+    assert [(u.display_name, u.upn, u.extension) for u in page.items] == [
+        ("Alex Wilber", "alex@contoso.example", "101"),
+        ("Megan Bowen", "megan@contoso.example", "100"),
+    ]
+    alex = page.items[0]
+    assert alex.phone_number == "101" and alex.pbx_location == "PBX"
+    assert await backend.service.phone_users(FABRIKAM, "nobody", 0, 10) == type(page)(items=[], total=0)
+
+
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        ("alex", ["alex@contoso.example"]),  # the start of the name
+        ("WIL", ["alex@contoso.example"]),  # the start of a word of it, in any case
+        ("megan@", ["megan@contoso.example"]),  # the address's local part
+        ("10", ["alex@contoso.example", "megan@contoso.example"]),  # the start of an extension
+        ("101", ["alex@contoso.example"]),
+        ("contoso", []),  # never the domain, which every user shares
+        ("lex", []),  # not the middle of a word
+        ("%", []),
+    ],
+)
+async def test_phone_users_search(backend: Backend, query: str, found: list[str]):
+    page = await backend.service.phone_users(CONTOSO, query, 0, 10)
+    assert [u.upn for u in page.items] == found and page.total == len(found)
+
+
+async def test_phone_users_pages_and_a_new_phone_user(backend: Backend):
+    s = backend.service
+    await s.add_user(CONTOSO, spec(), PASSWORD)
+    assert [u.upn for u in (await s.phone_users(CONTOSO, "", 0, 2)).items] == [
+        "adele@contoso.example",
+        "alex@contoso.example",
+    ]
+    last = await s.phone_users(CONTOSO, "", 2, 2)
+    assert [u.upn for u in last.items] == ["megan@contoso.example"] and last.total == 3
+    adele = (await s.phone_users(CONTOSO, "adele", 0, 10)).items[0]
+    assert adele.sync_pending and not adele.calling_enabled and adele.extension == "105"
+    assert (await s.phone_users(CONTOSO, "", 30, 10)).items == []
+
+
+async def test_the_form_marks_existing_phone_users(backend: Backend):
+    s = backend.service
+    users = {u.upn: u for u in (await s.form_options(CONTOSO)).licensed_users}
+    assert users["alex@contoso.example"].phone_extension == "101"
+    assert users["adele@contoso.example"].phone_extension is None
+    [alex] = await s.search_licensed_users(CONTOSO, "alex")
+    assert alex.phone_extension == "101"

@@ -27,6 +27,8 @@ from services.models import (
     AdminSignInResult,
     Extension,
     FormOptions,
+    PhoneUser,
+    PhoneUserPage,
     PhoneUserSpec,
     PhoneUserState,
     TeamsUser,
@@ -136,7 +138,7 @@ class EmbeddedProvisioningService:
             ).all()
             count = conn.execute(select(func.count()).where(licensed_filter)).scalar_one()
             users = conn.execute(
-                select(tu.c.upn, tu.c.display_name)
+                select(tu.c.upn, tu.c.display_name, tu.c.provisioned, tu.c.extension)
                 .where(licensed_filter)
                 .order_by(tu.c.display_name)
                 .limit(50)
@@ -157,7 +159,7 @@ class EmbeddedProvisioningService:
             tenant=tenant,
             pbx_locations=pbx_names,
             voice_routes=[VoiceRoute(route_id=r.route_id, name=r.name) for r in routes],
-            licensed_users=[TeamsUser(upn=u.upn, display_name=u.display_name, licensed=True) for u in users],
+            licensed_users=[_licensed(u) for u in users],
             licensed_user_count=count,
             free_extensions=[_extension(r) for r in free],
         )
@@ -166,7 +168,7 @@ class EmbeddedProvisioningService:
         tu = db.teams_users
         pattern = f"%{_escape_like(query.strip().lower())}%"
         stmt = (
-            select(tu.c.upn, tu.c.display_name)
+            select(tu.c.upn, tu.c.display_name, tu.c.provisioned, tu.c.extension)
             .where(
                 tu.c.tenant_id == tenant_id,
                 tu.c.licensed.is_(True),
@@ -179,7 +181,7 @@ class EmbeddedProvisioningService:
             .limit(limit)
         )
         rows = await self._db.read(lambda conn: conn.execute(stmt).all())
-        return [TeamsUser(upn=r.upn, display_name=r.display_name, licensed=True) for r in rows]
+        return [_licensed(r) for r in rows]
 
     async def _user_row(self, tenant_id: str, upn: str):
         """The user's row, by UPN in any case. The exact spelling (what the form's typeahead sends)
@@ -366,6 +368,56 @@ class EmbeddedProvisioningService:
             device_password_set=row.device_password_hash is not None,
             sync_pending=bool(row.sync_pending),
         )
+
+    async def phone_users(self, tenant_id: str, query: str, offset: int, limit: int) -> PhoneUserPage:
+        tu = db.teams_users
+        where = [tu.c.tenant_id == tenant_id, tu.c.provisioned.is_(True)]
+        needle = _escape_like(query.strip().lower())
+        if needle:
+            where.append(
+                or_(
+                    func.lower(tu.c.display_name).like(f"{needle}%", escape="\\"),
+                    func.lower(tu.c.display_name).like(f"% {needle}%", escape="\\"),
+                    # The address's local part: from its start, so a domain never matches.
+                    func.lower(tu.c.upn).like(f"{needle}%", escape="\\"),
+                    tu.c.extension.like(f"{needle}%", escape="\\"),
+                )
+            )
+
+        def work(conn: Connection) -> tuple[int, list[Any]]:
+            total = conn.execute(select(func.count()).select_from(tu).where(*where)).scalar_one()
+            rows = conn.execute(
+                select(tu)
+                .where(*where)
+                .order_by(func.lower(tu.c.display_name), tu.c.upn)
+                .offset(max(0, offset))
+                .limit(max(0, limit))
+            ).all()
+            return total, rows
+
+        total, rows = await self._db.read(work)
+        return PhoneUserPage(
+            total=total,
+            items=[
+                PhoneUser(
+                    upn=r.upn,
+                    display_name=r.display_name,
+                    pbx_location=r.pbx_location,
+                    extension=r.extension,
+                    phone_number=r.phone_number,
+                    voice_route=r.voice_route,
+                    calling_enabled=r.calling_enabled,
+                    sync_pending=bool(r.sync_pending),
+                )
+                for r in rows
+            ],
+        )
+
+
+def _licensed(row) -> TeamsUser:
+    """A licensed user of the form's list, marked with their extension when already a phone user."""
+    extension = row.extension if row.provisioned else None
+    return TeamsUser(upn=row.upn, display_name=row.display_name, licensed=True, phone_extension=extension)
 
 
 # Statements of every form check, built once (building one costs as much as running it on SQLite).

@@ -8,6 +8,7 @@ from services.models import (
     AdminSignInResult,
     Extension,
     FormOptions,
+    PhoneUserPage,
     PhoneUserSpec,
     PhoneUserState,
     TeamsUser,
@@ -50,3 +51,8 @@ class ProvisioningService(Protocol):
         AdminSignInRequired). Returns the UPNs now enabled."""
 
     async def user_state(self, tenant_id: str, upn: str) -> PhoneUserState | None: ...
+
+    async def phone_users(self, tenant_id: str, query: str, offset: int, limit: int) -> PhoneUserPage:
+        """The tenant's phone users, by name, `limit` from `offset`. `query` (may be empty) matches
+        the start of the name or of a word of it, the start of the address's local part, or the
+        start of the extension; never the address's domain, which every user shares."""

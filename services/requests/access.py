@@ -43,6 +43,12 @@ def may_add_for(actor: Actor, tenant_id: str | None, managed: Collection[str]) -
     return kind is RequestKind.partner and tenant_id in managed
 
 
+def may_see_phone_users(actor: Actor, tenant_id: str | None, managed: Collection[str]) -> bool:
+    """The tenant's phone users are for those who add them there: its global admins, and the
+    partners who manage it (`managed`, as in `may_add_for`)."""
+    return may_add_for(actor, tenant_id, managed)
+
+
 def may_list_pending(actor: Actor) -> bool:
     """Partner requests wait for a tenant's global admins; only they have a list of them."""
     return actor.role is Role.tenant_admin

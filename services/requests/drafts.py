@@ -18,11 +18,14 @@ from services.models import Actor, FormOptions, ProvisioningRequest, RequestKind
 from services.requests.access import add_kind, may_add_for
 from services.requests.decisions import Decisions
 from services.requests.form import (
+    ADDED_USERS,
     AddUserInput,
     FieldErrors,
     check_form,
     needs_voicemail_confirmation,
+    own_adds,
     to_spec,
+    with_add,
 )
 from services.requests.repository import request_from_row
 
@@ -119,8 +122,10 @@ class Drafts(Decisions):
         form, parse_errors = AddUserInput.from_values(values)
         errors = dict(errors or {}) | parse_errors
         options = await self._provisioning.form_options(request.tenant_id)
-        errors = await check_form(self._provisioning, options, form, errors)
+        errors = await check_form(self._provisioning, options, form, errors, own_adds(request))
         values = form.model_dump(mode="json")
+        if request.values.get(ADDED_USERS):  # kept: the users this request sent before going back
+            values[ADDED_USERS] = request.values[ADDED_USERS]
         if "extension" not in errors and form.extension:
             # The portal's manual fixes, automated: phone number = extension, device id = ext + "t".
             if not values.get("phone_number"):
@@ -176,7 +181,7 @@ class Drafts(Decisions):
         request = await self._for_change(actor, request_id, version, RequestState.draft)
         options = await self._provisioning.form_options(request.tenant_id)
         form, errors = AddUserInput.from_values(request.values)
-        errors = await check_form(self._provisioning, options, form, errors)
+        errors = await check_form(self._provisioning, options, form, errors, own_adds(request))
         if errors or not request.values.get("reviewed"):
             values = dict(request.values) | {"reviewed": False}
             request = await self._update_draft(request, values)
@@ -193,7 +198,11 @@ class Drafts(Decisions):
                 teams_user=spec.teams_user,
                 extension=spec.extension,
             ),
-            values=spec.model_dump(mode="json") | {"voicemail_confirmed": form.voicemail_confirmed},
+            values=spec.model_dump(mode="json")
+            | {
+                "voicemail_confirmed": form.voicemail_confirmed,
+                ADDED_USERS: with_add(request, spec.teams_user),
+            },
             **self._lease_values(),
         )
         return FormResult(request=request, options=options)

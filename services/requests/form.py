@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -12,12 +12,18 @@ from pydantic_core import PydanticCustomError
 
 from i18n import T, Text
 from services.errors import AlreadyPhoneUser, ExtensionTaken, ExtensionUnknown, NotLicensed
-from services.models import FormOptions, PhoneUserSpec
+from services.models import FormOptions, PhoneUserSpec, ProvisioningRequest
 from services.provisioning.protocol import ProvisioningService
 
 # Field name -> what is wrong with it, shown next to the field with `words(...)`: a `Text` from
 # services/ (a plain string is shown as it is).
 FieldErrors = dict[str, str | Text]
+
+# Under this key, beside the Teams user's error, the UPN of the phone user the form refused: the
+# form offers a button that opens that user's card (issue 16, "no silent re-add").
+EXISTING_PHONE_USER = "existing_phone_user"
+# In a request's values: the users its submits sent to the service (lower-case UPNs, space-separated).
+ADDED_USERS = "added_users"
 
 EXTENSION_PATTERN = r"^[0-9]{2,8}$"
 SIP_AUTH_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
@@ -104,13 +110,29 @@ def _message(err: Mapping[str, Any]) -> Text:
     return T("Invalid value.")
 
 
+def own_adds(request: ProvisioningRequest) -> frozenset[str]:
+    """The users this request has already sent to the service (each submit sends one): if one is a
+    phone user now, this request may have made them so, and may go on with them."""
+    return frozenset(str(request.values.get(ADDED_USERS) or "").split())
+
+
+def with_add(request: ProvisioningRequest, upn: str) -> str:
+    """The request's ADDED_USERS value once `upn` is sent too."""
+    return " ".join(sorted(own_adds(request) | {upn.casefold()}))
+
+
 async def check_form(
     service: ProvisioningService,
     options: FormOptions,
     form: AddUserInput,
     errors: FieldErrors | None = None,
+    own: Collection[str] = (),
 ) -> FieldErrors:
-    """Every rule of the seed procedure; returns field -> message for each problem found."""
+    """Every rule of the seed procedure; returns field -> message for each problem found.
+
+    A Teams user who is already a phone user is refused (a re-add would give their phone a new
+    device password), unless the request itself made them one (`own`, from `own_adds`): a request
+    whose add went through before a later step failed still goes on."""
     errors = dict(errors or {})
     tenant_id = options.tenant.tenant_id
     if "pbx_location" not in errors and form.pbx_location not in options.pbx_locations:
@@ -132,8 +154,17 @@ async def check_form(
                 errors["teams_user"] = NotLicensed(user.upn).text
             else:
                 state = await service.user_state(tenant_id, user.upn)
-                if state and state.provisioned and state.extension != form.extension:
-                    errors["teams_user"] = AlreadyPhoneUser(user.upn, state.extension or "").text
+                mine = user.upn.casefold() in own
+                if state and state.provisioned and (not mine or state.extension != form.extension):
+                    if mine:
+                        errors["teams_user"] = AlreadyPhoneUser(user.upn, state.extension or "").text
+                    else:
+                        errors["teams_user"] = T(
+                            "{name} is already a phone user on extension {extension}.",
+                            name=user.display_name,
+                            extension=state.extension or "",
+                        )
+                        errors[EXISTING_PHONE_USER] = user.upn
     if "extension" not in errors:
         if not re.fullmatch(EXTENSION_PATTERN, form.extension):
             errors["extension"] = T("Enter the user's PBX extension (digits only).")

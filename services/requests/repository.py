@@ -72,6 +72,13 @@ class RequestRepository:
         )
         return await self._all(query)
 
+    async def waiting_for_admin(self, tenant_id: str, limit: int) -> list[ProvisioningRequest]:
+        """Requests of the tenant, of any kind, that wait for a global admin: to approve, or to sign in."""
+        r = db.requests
+        waiting = (RequestState.awaiting_approval.value, RequestState.awaiting_admin_sign_in.value)
+        query = select(r).where(r.c.tenant_id == tenant_id, r.c.state.in_(waiting)).limit(limit)
+        return await self._all(query)
+
     async def open_draft_of(self, actor: Actor) -> ProvisioningRequest | None:
         r = db.requests
         query = (

@@ -9,6 +9,7 @@ the parts of this package, each in its own module:
 - drafts.py        start, save and reopen the form, submit, cancel
 - admin_sign_in.py the Global Admin sign-in a tenant without consent needs
 - pipeline.py      the provisioning steps, one transition each
+- phone_users.py   the `phone users` list and one phone user (read only)
 
 Composed as mixins, not as collaborators the class delegates to: the parts call one another all the
 time (a submit, an approval and a retry take the pipeline's lease in their own write; a cancel may be
@@ -32,10 +33,11 @@ from services.db import Database
 from services.directory import Directory
 from services.provisioning.protocol import ProvisioningService
 from services.requests.drafts import Drafts, FormResult
+from services.requests.phone_users import PhoneUserViews
 from services.requests.pipeline import ProvisioningPipeline
 
 
-class RequestService(Drafts, ProvisioningPipeline):
+class RequestService(Drafts, ProvisioningPipeline, PhoneUserViews):
     """Creates and moves provisioning requests; the only code that writes the requests table."""
 
     def __init__(

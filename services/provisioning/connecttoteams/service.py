@@ -36,6 +36,8 @@ from services.models import (
     AdminSignInResult,
     Extension,
     FormOptions,
+    PhoneUser,
+    PhoneUserPage,
     PhoneUserSpec,
     PhoneUserState,
     TeamsUser,
@@ -146,7 +148,7 @@ class ConnectToTeamsProvisioningService:
             tenant=Tenant(tenant_id=tenant_id, name=enterprise.name),
             pbx_locations=[loc.name for loc in locations],
             voice_routes=routes,
-            licensed_users=licensed[:FIRST_USERS_SHOWN],
+            licensed_users=await self._marked(tenant_id, licensed[:FIRST_USERS_SHOWN]),
             licensed_user_count=len(licensed),
             free_extensions=free[:FREE_EXTENSION_HINT],
         )
@@ -155,7 +157,36 @@ class ConnectToTeamsProvisioningService:
         needle = query.strip().casefold()
         users = await self._users.licensed_users(tenant_id)
         found = [u for u in users if needle in u.upn.casefold() or needle in u.display_name.casefold()]
-        return found[: max(0, limit)]
+        return await self._marked(tenant_id, found[: max(0, limit)])
+
+    async def _marked(self, tenant_id: str, users: list[TeamsUser]) -> list[TeamsUser]:
+        """`users`, each marked with their extension when our record has them as a phone user."""
+        extensions = {r.upn.casefold(): r.extension for r in await self._records.for_tenant(tenant_id)}
+        return [u.model_copy(update={"phone_extension": extensions.get(u.upn.casefold())}) for u in users]
+
+    async def phone_users(self, tenant_id: str, query: str, offset: int, limit: int) -> PhoneUserPage:
+        """From our record of the users we configured, with their names from the Teams user source:
+        the platform documents no call that lists users (docs/connecttoteams.md)."""
+        records = await self._records.for_tenant(tenant_id)
+        names = {u.upn.casefold(): u.display_name for u in await self._users.licensed_users(tenant_id)}
+        users = [
+            PhoneUser(
+                upn=r.upn,
+                display_name=names.get(r.upn.casefold()) or r.upn,
+                pbx_location=r.pbx_location,
+                extension=r.extension,
+                phone_number=r.phone_number,
+                voice_route=r.voice_route,
+                calling_enabled=r.calling_enabled,
+                sync_pending=not r.synced,
+            )
+            for r in records
+        ]
+        found = sorted(
+            (u for u in users if _matches(query, u)), key=lambda u: (u.display_name.casefold(), u.upn)
+        )
+        start = max(0, offset)
+        return PhoneUserPage(items=found[start : start + max(0, limit)], total=len(found))
 
     async def teams_user(self, tenant_id: str, upn: str) -> TeamsUser | None:
         return await self._users.user(tenant_id, upn)
@@ -409,3 +440,18 @@ class ConnectToTeamsProvisioningService:
         for record in await self._records.for_tenant(tenant_id):
             assigned[(record.pbx_location, record.extension)] = record.upn
         return assigned
+
+
+def _matches(query: str, user: PhoneUser) -> bool:
+    """The embedded service's search, in Python: the start of the name or of a word of it, of the
+    address (so its local part, never its domain alone) or of the extension."""
+    needle = query.strip().casefold()
+    if not needle:
+        return True
+    name = user.display_name.casefold()
+    return (
+        name.startswith(needle)
+        or f" {needle}" in name
+        or user.upn.casefold().startswith(needle)
+        or (user.extension or "").startswith(needle)
+    )
