@@ -36,7 +36,6 @@ from services.models import (
     AdminSignInResult,
     Extension,
     FormOptions,
-    PhoneUser,
     PhoneUserPage,
     PhoneUserSpec,
     PhoneUserState,
@@ -49,6 +48,7 @@ from services.provisioning.connecttoteams.admin_sign_in import ask_for_sign_in
 from services.provisioning.connecttoteams.api import Doing, Forbidden, PlatformApi
 from services.provisioning.connecttoteams.config import ConnectToTeamsConfig, Enterprise, TeamsUserSource
 from services.provisioning.connecttoteams.enterprises import EnterpriseCatalog
+from services.provisioning.connecttoteams.listing import list_phone_users
 from services.provisioning.connecttoteams.records import ExtensionHeld, PhoneUserRecord, PhoneUserRecords
 from services.provisioning.connecttoteams.wire import configure_refusal, configure_user_body, strings_in
 from services.provisioning.partners import Partners
@@ -167,26 +167,7 @@ class ConnectToTeamsProvisioningService:
     async def phone_users(self, tenant_id: str, query: str, offset: int, limit: int) -> PhoneUserPage:
         """From our record of the users we configured, with their names from the Teams user source:
         the platform documents no call that lists users (docs/connecttoteams.md)."""
-        records = await self._records.for_tenant(tenant_id)
-        names = {u.upn.casefold(): u.display_name for u in await self._users.licensed_users(tenant_id)}
-        users = [
-            PhoneUser(
-                upn=r.upn,
-                display_name=names.get(r.upn.casefold()) or r.upn,
-                pbx_location=r.pbx_location,
-                extension=r.extension,
-                phone_number=r.phone_number,
-                voice_route=r.voice_route,
-                calling_enabled=r.calling_enabled,
-                sync_pending=not r.synced,
-            )
-            for r in records
-        ]
-        found = sorted(
-            (u for u in users if _matches(query, u)), key=lambda u: (u.display_name.casefold(), u.upn)
-        )
-        start = max(0, offset)
-        return PhoneUserPage(items=found[start : start + max(0, limit)], total=len(found))
+        return await list_phone_users(self._records, self._users, tenant_id, query, offset, limit)
 
     async def teams_user(self, tenant_id: str, upn: str) -> TeamsUser | None:
         return await self._users.user(tenant_id, upn)
@@ -440,18 +421,3 @@ class ConnectToTeamsProvisioningService:
         for record in await self._records.for_tenant(tenant_id):
             assigned[(record.pbx_location, record.extension)] = record.upn
         return assigned
-
-
-def _matches(query: str, user: PhoneUser) -> bool:
-    """The embedded service's search, in Python: the start of the name or of a word of it, of the
-    address (so its local part, never its domain alone) or of the extension."""
-    needle = query.strip().casefold()
-    if not needle:
-        return True
-    name = user.display_name.casefold()
-    return (
-        name.startswith(needle)
-        or f" {needle}" in name
-        or user.upn.casefold().startswith(needle)
-        or (user.extension or "").startswith(needle)
-    )
