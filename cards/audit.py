@@ -32,7 +32,7 @@ ACTIONS = {
 
 
 def _state(name: str | None, words: Words) -> str:
-    return words(STATE_LABELS[RequestState(name)]) if name else "-"
+    return words(STATE_LABELS[RequestState(name)]) if name else "\u2014"  # a lone "-" is a bullet in Teams
 
 
 def _actor(entry: AuditEntry, words: Words) -> str:

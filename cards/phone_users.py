@@ -92,12 +92,16 @@ def _row(user: PhoneUser, listing: PhoneUserListing, words: Words) -> Container:
     )
 
 
+# A lone "-" is a list item to Teams' markdown (it shows a bullet): an em dash is not.
+NONE = "—"
+
+
 def _summary(user: PhoneUser, words: Words) -> str:
     """One line: extension, phone number, voice route, calling, and what waits."""
     parts = [
-        words("Extension {extension}", extension=user.extension or "-"),
-        words("Phone number {number}", number=user.phone_number or "-"),
-        user.voice_route or "-",
+        words("Extension {extension}", extension=user.extension or NONE),
+        words("Phone number {number}", number=user.phone_number or NONE),
+        user.voice_route or words("no voice route"),
         _calling(user, words),
     ]
     parts += _pending(user, words)
@@ -128,10 +132,10 @@ def phone_user_card(
         facts(
             [
                 (words("Sign-in address"), user.upn),
-                (words("PBX location"), user.pbx_location or "-"),
-                (words("Extension"), user.extension or "-"),
-                (words("Phone number"), user.phone_number or "-"),
-                (words("Voice route"), user.voice_route or "-"),
+                (words("PBX location"), user.pbx_location or NONE),
+                (words("Extension"), user.extension or NONE),
+                (words("Phone number"), user.phone_number or NONE),
+                (words("Voice route"), user.voice_route or NONE),
                 (words("State"), _calling(user, words)),
                 (words("Pending"), ", ".join(pending) if pending else words("Nothing")),
             ]
