@@ -130,7 +130,7 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
     outbox = Outbox(database, lease_seconds=settings.outbox_lease_seconds)
     notifier = Notifier(
         requests,
-        ConversationBook(database),
+        ConversationBook(database, max_per_tenant=settings.max_conversations_per_tenant),
         outbox,
         messenger,
         provisioning,

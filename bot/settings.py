@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     role_cache_seconds: float = Field(default=5.0, alias="ROLE_CACHE_SECONDS", ge=0)
     form_options_cache_seconds: float = Field(default=5.0, alias="FORM_OPTIONS_CACHE_SECONDS", ge=0)
     max_body_bytes: int = Field(default=256 * 1024, alias="MAX_BODY_BYTES", gt=0)
+    # Conversation references kept per tenant: a storm of new senders from one known tenant
+    # replaces the least recently seen, and the table stays bounded.
+    max_conversations_per_tenant: int = Field(default=5000, alias="MAX_CONVERSATIONS_PER_TENANT", gt=0)
     # Partner requests waiting longer than this get one reminder to the tenant's global admins.
     reminder_after_hours: float = Field(default=24.0, alias="REMINDER_AFTER_HOURS", gt=0)
     outbox_poll_seconds: float = Field(default=2.0, alias="OUTBOX_POLL_SECONDS", gt=0)

@@ -24,6 +24,7 @@ from bot.chat import turn_words
 from bot.teams_bot import PhoneConnectorBot
 from cards.notice import notice_card
 from i18n import ENGLISH, N_, Words, language_of
+from services import inbound
 
 log = logging.getLogger(__name__)
 turns_log = logging.getLogger("bot.turns")
@@ -133,6 +134,7 @@ async def _messages(request: web.Request) -> tuple[web.Response, dict[str, Any]]
     reason = _activity_problem(body)
     if reason:
         return _problem(400, reason), fields
+    body = _cleaned(body)
     fields = {
         "activity_type": body["type"][:40],
         "invoke_name": str(body.get("name") or "")[:60],
@@ -184,7 +186,38 @@ def _activity_problem(body: Any) -> str | None:
     for key in ("text", "name", "id", "channelId", "replyToId"):
         if key in body and body[key] is not None and not isinstance(body[key], str):
             return f"Activity field '{key}' must be a string."
+    channel_data = body.get("channelData")
+    tenant = channel_data.get("tenant") if isinstance(channel_data, dict) else None
+    ids = {
+        "from.id": (body.get("from") or {}).get("id"),
+        "from.aadObjectId": (body.get("from") or {}).get("aadObjectId"),
+        "recipient.id": (body.get("recipient") or {}).get("id"),
+        "conversation.id": body["conversation"].get("id"),
+        "conversation.tenantId": body["conversation"].get("tenantId"),
+        "channelData.tenant.id": tenant.get("id") if isinstance(tenant, dict) else None,
+    }
+    for name, value in ids.items():
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            return f"Activity field '{name}' must be a string."
+        # Roles, audit rows and conversation references are keyed by these: refused, not cleaned,
+        # so a forged id never becomes a real one.
+        if inbound.id_is_unfit(value):
+            return f"Activity field '{name}' holds control characters or invalid Unicode."
     return None
+
+
+def _cleaned(body: dict[str, Any]) -> dict[str, Any]:
+    """The activity with its free text (the message, people's and the conversation's names)
+    cleaned of characters no database stores, and every other string made storable
+    (services/inbound.py says why)."""
+    if isinstance(body.get("text"), str):
+        body["text"] = inbound.clean_text(body["text"])
+    for key in ("from", "recipient", "conversation"):
+        if isinstance(body.get(key), dict) and isinstance(body[key].get("name"), str):
+            body[key]["name"] = inbound.clean_text(body[key]["name"])
+    return inbound.storable(body)
 
 
 def _is_loopback_url(url: str) -> bool:

@@ -32,6 +32,7 @@ from cards.review import review_card
 from dialogs.notifications import Notifier, stored
 from dialogs.ports import Background, Chat, Messenger, SignInParser
 from i18n import ENGLISH, ENGLISH_WORDS, N_, Words
+from services import inbound
 from services.errors import (
     DomainError,
     NotAuthorised,
@@ -148,7 +149,7 @@ class AddUserConversation:
         if verb in (VERB_START_FOR, VERB_DISMISS):
             return await self._enterprise_chosen(chat, actor, verb, data)
         request_id = str(data.get("requestId") or "")
-        version = _int(data.get("version"))
+        version = inbound.card_int(data.get("version"))
         if not request_id or version is None:
             await self._requests.audit(
                 actor,
@@ -430,10 +431,3 @@ def _form_or_review(result: FormResult, words: Words) -> AdaptiveCard:
     return add_user_form(
         result.request, result.options, result.errors, confirm_voicemail=result.confirm_voicemail, words=words
     )
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None

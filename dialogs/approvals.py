@@ -16,6 +16,7 @@ from cards.notice import notice_card
 from dialogs.add_user import NOT_ALLOWED
 from dialogs.notifications import Notifier
 from dialogs.ports import Background, Chat
+from services import inbound
 from services.errors import DomainError, NotAuthorised, RejectionReasonMissing, RequestNotFound, StaleRequest
 from services.models import Actor, RequestState
 from services.requests import access
@@ -39,9 +40,10 @@ class ApprovalConversation:
         """Handle one click; returns the approval card as the clicking admin reads it."""
         words = chat.words
         request_id = str(data.get("requestId") or "")
-        try:
-            version = int(data.get("version", -1))
-        except (TypeError, ValueError):
+        # A version that is no version of ours (1e999, a bool, a huge number) is stale: the click
+        # is refused and the card shown as it is now.
+        version = inbound.card_int(data.get("version"))
+        if version is None:
             version = -1
         try:
             request = await self._requests.get(request_id)

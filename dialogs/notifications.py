@@ -18,7 +18,7 @@ from cards.progress import STATE_LABELS, progress_card
 from dialogs.ports import DeliveryFailed, DeliveryRetry, Messenger
 from i18n import ENGLISH_WORDS, Text, Words, language_of, time_zone
 from services.errors import RequestNotFound
-from services.models import Actor, ProvisioningRequest, RequestState
+from services.models import Actor, ProvisioningRequest, RequestState, Role
 from services.notify.conversations import Contact, ConversationBook
 from services.notify.outbox import NoticeKind, Outbox, OutboxRow
 from services.provisioning.protocol import ProvisioningService
@@ -79,8 +79,14 @@ class Notifier:
         time_zone_name: str | None = None,
     ) -> None:
         """Every activity updates the sender's conversation reference (with their client's locale)
-        and time zone; parked notices for a newly reachable person become due."""
+        and time zone; parked notices for a newly reachable person become due.
+
+        Only people the directory knows are remembered: someone with a role, or anyone of a known
+        customer or partner tenant (who may choose a language, kept with the reference). Anyone else
+        would grow the table with every installation and conversationUpdate a stranger sends."""
         if not actor.tenant_id or not actor.aad_object_id:
+            return
+        if actor.role is Role.none and not actor.known_tenant:
             return
         is_new = await self._conversations.remember(
             actor.tenant_id, actor.aad_object_id, user_id, name, reference, time_zone_name

@@ -53,34 +53,38 @@ class EmbeddedDirectory:
         if not tenant_id or not aad_object_id:
             return Actor(tenant_id=tenant_id or "", aad_object_id=aad_object_id or "", name=name)
         if self._role_ttl > 0:
-            role, display = await self._roles.get(
+            role, display, known_tenant = await self._roles.get(
                 (tenant_id, aad_object_id), self._role_ttl, lambda: self._role(tenant_id, aad_object_id)
             )
         else:
-            role, display = await self._role(tenant_id, aad_object_id)
+            role, display, known_tenant = await self._role(tenant_id, aad_object_id)
         return Actor(
             tenant_id=tenant_id,
             aad_object_id=aad_object_id,
             name=display if display is not None else name,
             role=role,
+            known_tenant=known_tenant,
         )
 
-    async def _role(self, tenant_id: str, aad_object_id: str) -> tuple[Role, str | None]:
-        """The person's role and display name (None when the directory does not know them)."""
+    async def _role(self, tenant_id: str, aad_object_id: str) -> tuple[Role, str | None, bool]:
+        """The person's role, display name (None when the directory does not know them) and whether
+        their tenant is known, in one read."""
+        p, t = db.people, db.tenants
         query = (
-            select(db.people, db.tenants.c.kind)
-            .join(db.tenants, db.tenants.c.tenant_id == db.people.c.tenant_id)
-            .where(db.people.c.tenant_id == tenant_id, db.people.c.aad_object_id == aad_object_id)
+            select(t.c.kind, p.c.display_name, p.c.global_admin, p.c.partner_user)
+            .select_from(t)
+            .outerjoin(p, (p.c.tenant_id == t.c.tenant_id) & (p.c.aad_object_id == aad_object_id))
+            .where(t.c.tenant_id == tenant_id)
         )
         row = await self._db.read(lambda conn: conn.execute(query).first())
         if row is None:
-            return Role.none, None
+            return Role.none, None, False
         role = Role.none
         if row.kind == "customer" and row.global_admin:
             role = Role.tenant_admin
         elif row.kind == "partner" and row.partner_user:
             role = Role.partner
-        return role, row.display_name
+        return role, row.display_name, True
 
     async def is_global_admin(self, tenant_id: str, aad_object_id: str) -> bool:
         return (await self.actor(tenant_id, aad_object_id)).role is Role.tenant_admin

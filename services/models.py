@@ -31,6 +31,9 @@ class Actor(BaseModel):
     name: str = ""
     role: Role = Role.none
     name_text: Text | None = None
+    # The person's tenant is one the directory knows (a customer or a partner of the provider),
+    # whatever their role: the bot keeps conversations only with such people (Notifier.remember).
+    known_tenant: bool = False
 
     def __hash__(self) -> int:  # a Text's values are a dict: hash what names the person
         return hash((self.tenant_id, self.aad_object_id, self.name, self.role))

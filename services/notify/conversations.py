@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from services import db
@@ -18,6 +18,8 @@ from services.db import Database, utcnow
 
 SEEN_SECONDS = 60.0
 SEEN_MAX = 50_000
+# MAX_CONVERSATIONS_PER_TENANT's default (bot/settings.py).
+MAX_PER_TENANT = 5000
 
 
 class Contact(BaseModel):
@@ -42,9 +44,16 @@ class _Seen(NamedTuple):
 
 
 class ConversationBook:
-    def __init__(self, database: Database, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        database: Database,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        max_per_tenant: int = MAX_PER_TENANT,
+    ) -> None:
         self._db = database
         self._clock = clock
+        self._max_per_tenant = max_per_tenant
         # What this process last wrote for a user, and when: an unchanged reference is not written
         # again for SEEN_SECONDS. Several instances: another one may have written a newer
         # reference meanwhile, so the skip is short, and the map stays bounded. With it, the
@@ -93,9 +102,32 @@ class ConversationBook:
         )
         add = insert(c).values(tenant_id=tenant_id, aad_object_id=aad_object_id, **values)
 
+        removed: list[str] = []  # the references make_room deleted: forgotten here too
+
+        def make_room(conn: Connection) -> None:
+            # At the bound, the tenant's least recently seen references go, so a storm of new
+            # senders from one tenant cannot grow the table. Two instances adding at once may
+            # overshoot by one each; the next addition trims it back.
+            count = conn.execute(
+                select(func.count()).select_from(c).where(c.c.tenant_id == tenant_id)
+            ).scalar_one()
+            excess = count - self._max_per_tenant + 1
+            if excess <= 0:
+                return
+            oldest = (
+                select(c.c.aad_object_id)
+                .where(c.c.tenant_id == tenant_id)
+                .order_by(c.c.updated_at, c.c.aad_object_id)
+                .limit(excess)
+            )
+            gone = [r.aad_object_id for r in conn.execute(oldest)]
+            conn.execute(delete(c).where(c.c.tenant_id == tenant_id, c.c.aad_object_id.in_(gone)))
+            removed[:] = gone
+
         def work(conn: Connection) -> tuple[bool, str | None, str | None]:
             changed = conn.execute(change).first()
             if changed is None:
+                make_room(conn)
                 try:
                     with conn.begin_nested():
                         conn.execute(add)
@@ -105,6 +137,8 @@ class ConversationBook:
             return False, changed.language, changed.time_zone
 
         is_new, language, zone = await self._db.write(work)
+        for aad_object_id in removed:
+            self._seen.pop((tenant_id, aad_object_id), None)
         self._seen[key] = _Seen(fingerprint, self._clock(), language, zone)
         self._seen.move_to_end(key)
         while len(self._seen) > SEEN_MAX:

@@ -319,6 +319,7 @@ class GraphDirectory:
             return base
         partner = self._partners.get(tenant_id)
         if partner is not None:
+            base = base.model_copy(update={"known_tenant": True})
             if aad_object_id in partner.user_ids:
                 return base.model_copy(update={"role": Role.partner})
             return base
@@ -330,6 +331,7 @@ class GraphDirectory:
                 return base
             if known is None:
                 return base
+            base = base.model_copy(update={"known_tenant": True})
         try:
             admins = await self._graph.global_admins(tenant_id)
         except ProvisioningError as exc:

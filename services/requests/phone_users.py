@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from i18n import T, Text
+from services import inbound
 from services.errors import DomainError, NotAuthorised
 from services.models import PHONE_USERS_PAGE_SIZE, Actor, PhoneUser, Tenant
 from services.requests.access import may_pick_enterprise, may_see_phone_users
@@ -51,20 +52,18 @@ def clean_query(value: Any) -> str:
         raise ListingInvalid(
             T("Search for at most {max} characters: a name, an address or an extension.", max=MAX_QUERY)
         )
-    if any(unicodedata.category(c) in ("Cc", "Cf") for c in value):
+    # U+FFFD: the edge's stand-in for a NUL or a lone surrogate (services/inbound.py).
+    if any(unicodedata.category(c) in ("Cc", "Cf") or c == inbound.REPLACEMENT for c in value):
         raise ListingInvalid(T("The search contains control or formatting characters."))
     return " ".join(value.split())
 
 
 def clean_page(value: Any) -> int:
     """A page number from a card: a whole number from 1 to MAX_PAGE."""
-    if isinstance(value, bool):
-        value = None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if not isinstance(value, int) or not 1 <= value <= MAX_PAGE:
+    page = inbound.card_int(value, minimum=1, maximum=MAX_PAGE)
+    if page is None:
         raise ListingInvalid(T("This card asked for a page of the list that does not exist."))
-    return value
+    return page
 
 
 class PhoneUserViews(RequestTransitions):
