@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -11,9 +11,11 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from microsoft_agents.hosting.core.authorization._entra_issuers import BOTFRAMEWORK_JWKS_URIS
 
 from app import PARTS, Parts, create_app
 from bot.settings import Settings
+from tests.auth_doubles import BOT_ISSUER, KeyServer, SigningKey
 from tests.doubles import CONTOSO, CONTOSO_ADMIN, ConnectorDouble, TeamsUser
 
 
@@ -70,6 +72,17 @@ async def running_bot(
         yield bot
     finally:
         await bot.stop()
+
+
+@pytest.fixture
+def key_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[KeyServer]:
+    """The Bot Framework's signing keys on 127.0.0.1, where the SDK looks for them."""
+    server = KeyServer()
+    server.keys.append(SigningKey(kid="key-1"))
+    server.start()
+    monkeypatch.setitem(BOTFRAMEWORK_JWKS_URIS, BOT_ISSUER, f"{server.url}/keys")
+    yield server
+    server.stop()
 
 
 @pytest.fixture

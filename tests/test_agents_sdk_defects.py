@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -28,11 +28,10 @@ from microsoft_agents.hosting.core import (
     RestChannelServiceClientFactory,
     TurnContext,
 )
-from microsoft_agents.hosting.core.authorization._entra_issuers import BOTFRAMEWORK_JWKS_URIS
 from microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator import JwtTokenValidator
 from msal import ConfidentialClientApplication
 
-from tests.auth_doubles import BOT_ISSUER, KeyServer, MsalHttpStub, SigningKey
+from tests.auth_doubles import KeyServer, MsalHttpStub, SigningKey
 from tests.conftest import free_port
 from tests.doubles import ConnectorDouble
 from tests.test_auth import APP_ID, APP_PASSWORD, forged_tokens
@@ -115,16 +114,10 @@ class StockServer:
             await self._runner.cleanup()
 
 
-@pytest.fixture
-def key_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[KeyServer]:
-    server = KeyServer()
-    server.keys.append(SigningKey(kid="key-1"))
-    server.start()
-    monkeypatch.setitem(BOTFRAMEWORK_JWKS_URIS, BOT_ISSUER, f"{server.url}/keys")
-    # The SDK's key clients live on the class, for the whole process: start clean, end clean.
+@pytest.fixture(autouse=True)
+def fresh_sdk_key_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK's key clients live on the class, for the whole process: start clean, end clean."""
     monkeypatch.setattr(JwtTokenValidator._jwk_client_manager, "_cache", {})
-    yield server
-    server.stop()
 
 
 def past_cooldown(key_server: KeyServer) -> None:

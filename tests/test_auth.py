@@ -5,31 +5,19 @@ one msal app and one token for the process."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import jwt
 import pytest
-from microsoft_agents.hosting.core.authorization._entra_issuers import BOTFRAMEWORK_JWKS_URIS
 
-from tests.auth_doubles import BOT_ISSUER, KeyServer, MsalHttpStub, SigningKey
+from tests.auth_doubles import KeyServer, MsalHttpStub, SigningKey
 from tests.conftest import RunningBot, make_settings, running_bot
 from tests.doubles import CONTOSO, CONTOSO_ADMIN, ConnectorDouble, TeamsUser, card_text
 
 APP_ID = "3b0c8a52-7d61-4e2f-9a8b-1c2d3e4f5a6b"
 APP_PASSWORD = "app-password-Zq7v9Xk2"
-
-
-@pytest.fixture
-def key_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[KeyServer]:
-    server = KeyServer()
-    server.keys.append(SigningKey(kid="key-1"))
-    server.start()
-    # Where the SDK looks for the Bot Framework's signing keys.
-    monkeypatch.setitem(BOTFRAMEWORK_JWKS_URIS, BOT_ISSUER, f"{server.url}/keys")
-    yield server
-    server.stop()
 
 
 @pytest.fixture
