@@ -25,7 +25,6 @@ from tests.doubles import (
     card_text,
 )
 from tests.test_auth import APP_ID, APP_PASSWORD
-from tests.test_auth import key_server as key_server
 
 pytestmark = pytest.mark.usefixtures("key_server")
 
