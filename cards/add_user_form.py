@@ -28,9 +28,16 @@ from cards.common import (
     request_data,
 )
 from cards.phone_users import VERB_PHONE_USER_OPEN, listing_data
+from cards.request_state import APPROVED_BEFORE
 from i18n import ENGLISH_WORDS, N_, T, Words
-from services.models import FormOptions, ProvisioningRequest, RequestKind, TeamsUser
-from services.requests.form import EXISTING_PHONE_USER, EXTENSION_PATTERN, SIP_AUTH_ID_PATTERN, FieldErrors
+from services.models import FormOptions, ProvisioningRequest, RequestAction, RequestKind, TeamsUser
+from services.requests.form import (
+    DISPLAY_NAME,
+    EXISTING_PHONE_USER,
+    EXTENSION_PATTERN,
+    SIP_AUTH_ID_PATTERN,
+    FieldErrors,
+)
 
 USER_DATASET = "licensedTeamsUsers"
 SHOWN_FREE_EXTENSIONS = 12
@@ -91,8 +98,20 @@ def add_user_form(
     values: Mapping[str, Any] = request.values
     extension = str(values.get("extension") or "")
     tenant = options.tenant.name
-    body: list[CardElement] = [heading(words("Add a phone user to {tenant}", tenant=tenant))]
-    if request.kind is RequestKind.partner:
+    changing = request.action is RequestAction.change
+    if changing:
+        name = str(values.get(DISPLAY_NAME) or values.get("teams_user") or "")
+        body: list[CardElement] = [heading(words("Change {name} in {tenant}", name=name, tenant=tenant))]
+    else:
+        body = [heading(words("Add a phone user to {tenant}", tenant=tenant))]
+    if request.kind is RequestKind.partner and changing:
+        body.append(
+            paragraph(
+                words(APPROVED_BEFORE, tenant=tenant),
+                subtle=True,
+            )
+        )
+    elif request.kind is RequestKind.partner:
         body.append(
             paragraph(
                 words(
@@ -149,11 +168,22 @@ def add_user_form(
         ),
         "voice_route",
     )
-    add(
-        _teams_user_input(options, str(values.get("teams_user") or ""), request.request_id, words),
-        "teams_user",
-        words("Only users with a Teams Phone licence are listed."),
-    )
+    current = str(values.get("teams_user") or "")
+    if changing:  # a change keeps its user: the one choice
+        user_input = ChoiceSetInput(
+            id="teamsUser",
+            label=words("Teams user"),
+            is_required=True,
+            choices=[Choice(title=f"{values.get(DISPLAY_NAME) or current} ({current})", value=current)],
+            value=current,
+        )
+        add(user_input, "teams_user")
+    else:
+        add(
+            _teams_user_input(options, current, request.request_id, words),
+            "teams_user",
+            words("Only users with a Teams Phone licence are listed."),
+        )
     free = [e.number for e in options.free_extensions][:SHOWN_FREE_EXTENSIONS]
     free_note = (
         words("Free extensions: {extensions}.", extensions=", ".join(free))

@@ -12,6 +12,14 @@ from microsoft_teams.cards import (
     TextInput,
 )
 
+from cards.actions import (
+    action_done,
+    action_facts,
+    action_step_lines,
+    action_title,
+    action_what,
+    portal_block,
+)
 from cards.common import (
     VERB_APPROVAL_REFRESH,
     VERB_APPROVE,
@@ -31,7 +39,7 @@ from cards.common import (
 from cards.progress import WORKING, cancelled_text, did_not_work, step_lines
 from cards.review import request_facts
 from i18n import ENGLISH_WORDS, Text, Words
-from services.models import ProvisioningRequest, RequestState
+from services.models import ProvisioningRequest, RequestAction, RequestState
 
 MAX_REFRESH_USERS = 60
 
@@ -57,6 +65,9 @@ def approval_card(
         ),
     }
     title = titles.get(state) or words("Approved: new phone user for {tenant}", tenant=tenant)
+    adding = request.action is RequestAction.add
+    if not adding:
+        title = words("{action} ({tenant})", action=action_title(request, words), tenant=tenant)
     body: list[CardElement] = [heading(title)]
     line = decision_line(request, words)
     if line and state is not RequestState.awaiting_approval:
@@ -70,7 +81,18 @@ def approval_card(
     )
     if state is RequestState.awaiting_approval:
         added += " " + words("Approving syncs Teams users and enables calling for this user.")
-    body += [paragraph(added), facts([(words("Request"), request.short_id), *request_facts(request, words)])]
+    details = request_facts(request, words)
+    if not adding:
+        added = words(
+            "{requester} ({organization}) asked for this at {time}.",
+            requester=request.requester_name,
+            organization=requester_org,
+            time=words.when(request.created_at),
+        )
+        added += " " + action_what(request, words)
+        if request.action is not RequestAction.change:
+            details = action_facts(request, words)
+    body += [paragraph(added), facts([(words("Request"), request.short_id), *details])]
     data = request_data(request.request_id, request.version)
     actions = []
     if state is RequestState.awaiting_approval:
@@ -97,15 +119,24 @@ def approval_card(
         ]
     else:
         if state is not RequestState.rejected:
-            body.append(paragraph("\n\n".join(step_lines(request, words))))
+            lines = step_lines(request, words) if adding else action_step_lines(request, words)
+            body.append(paragraph("\n\n".join(lines)))
         if state is RequestState.done:
-            body.append(banner(words("**Done.** Calling is enabled for this user."), "good"))
+            done = (
+                words("**Done.** Calling is enabled for this user.")
+                if adding
+                else action_done(request, words)
+            )
+            body.append(banner(done, "good"))
         elif state is RequestState.failed:
             body.append(banner(did_not_work(request, words), "attention"))
             if request.resume_state is not None:
                 actions.append(execute(words("Try again"), VERB_RETRY, data, style="positive"))
         elif state is RequestState.awaiting_admin_sign_in:
             block, actions = sign_in_block(request, can_sign_in=True, words=words)
+            body += block
+        elif state is RequestState.awaiting_portal:
+            block, actions = portal_block(request, can_confirm=True, words=words)
             body += block
         elif state is RequestState.cancelled:
             body.append(banner(f"**{cancelled_text(request, words)}**", "attention"))

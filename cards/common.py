@@ -36,6 +36,7 @@ VERB_DISMISS = "addUser.dismiss"
 VERB_APPROVE = "approval.approve"
 VERB_REJECT = "approval.reject"
 VERB_APPROVAL_REFRESH = "approval.refresh"
+VERB_PORTAL_DONE = "request.portalDone"
 
 COMMAND_KEY = "command"
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from microsoft_teams.cards import AdaptiveCard
 
+from cards.actions import action_title
 from cards.common import card, command, decision_line, heading, label_line, paragraph
 from cards.progress import STATE_LABELS
 from i18n import ENGLISH_WORDS, Words
-from services.models import ProvisioningRequest, RequestState
+from services.models import ProvisioningRequest, RequestAction, RequestState
 
 
 def my_requests_card(requests: list[ProvisioningRequest], words: Words = ENGLISH_WORDS) -> AdaptiveCard:
@@ -18,6 +19,8 @@ def my_requests_card(requests: list[ProvisioningRequest], words: Words = ENGLISH
     lines = []
     for r in requests:
         who = str(r.values.get("teams_user") or words("(not chosen yet)"))
+        if r.action is not RequestAction.add:
+            who = action_title(r, words)
         ext = r.values.get("extension")
         label = words(STATE_LABELS[r.state])
         if r.error_text and r.state is RequestState.failed:

@@ -10,13 +10,14 @@ from microsoft_teams.cards import ActionSet, AdaptiveCard, CardElement, Containe
 
 from cards.common import banner, card, execute, facts, field_error, heading, paragraph
 from i18n import ENGLISH_WORDS, Text, Words
-from services.models import PhoneUser, Tenant
+from services.models import PhoneUser, RequestAction, Tenant
 from services.requests.phone_users import MAX_QUERY, PhoneUserListing
 
 VERB_PHONE_USERS_FOR = "phoneUsers.for"  # a partner picked the enterprise
 VERB_PHONE_USERS_SEARCH = "phoneUsers.search"
 VERB_PHONE_USERS_PAGE = "phoneUsers.page"  # Previous, Next, Back to the list
 VERB_PHONE_USER_OPEN = "phoneUsers.open"
+VERB_PHONE_USER_ACTION = "phoneUsers.action"  # Change, Reset device password, ..., Remove
 
 SEARCH_INPUT = "searchText"
 
@@ -124,7 +125,8 @@ def _pending(user: PhoneUser, words: Words) -> list[str]:
 def phone_user_card(
     tenant: Tenant, user: PhoneUser, query: str = "", page: int = 1, words: Words = ENGLISH_WORDS
 ) -> AdaptiveCard:
-    """One phone user's details, and what can be done with them (for now, back to the list)."""
+    """One phone user's details, and what can be done with them: change, reset the device
+    password, disable or enable calling, remove; and back to the list."""
     pending = _pending(user, words)
     body: list[CardElement] = [
         heading(user.display_name),
@@ -141,8 +143,26 @@ def phone_user_card(
             ]
         ),
     ]
-    # The actions on this user (change, reset the device password, disable or enable calling,
-    # remove: the next part of issue 16) go before "Back to the list".
+    # Each action starts a request of its own, which re-reads the user and re-checks the role.
+    where = listing_data(tenant.tenant_id, query, page) | {"upn": user.upn}
+    calling = (
+        (RequestAction.disable_calling, words("Disable calling"))
+        if user.calling_enabled
+        else (RequestAction.enable_calling, words("Enable calling"))
+    )
+    choices = [
+        (RequestAction.change, words("Change")),
+        (RequestAction.reset_password, words("Reset device password")),
+        calling,
+        (RequestAction.remove, words("Remove")),
+    ]
+    buttons = [
+        execute(title, VERB_PHONE_USER_ACTION, where | {"action": action.value}, validate_inputs=False)
+        for action, title in choices
+    ]
+    # Two rows: Teams shows at most a few buttons side by side and cuts their titles short.
+    body.append(ActionSet(actions=buttons[:2], spacing="Medium"))
+    body.append(ActionSet(actions=buttons[2:], spacing="Small"))
     actions = [
         execute(
             words("Back to the list"),

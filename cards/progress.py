@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from microsoft_teams.cards import AdaptiveCard, CardElement
 
+from cards.actions import action_progress_card
 from cards.common import (
     VERB_CANCEL,
     VERB_EDIT,
@@ -19,37 +20,12 @@ from cards.common import (
     request_data,
     sign_in_block,
 )
+from cards.request_state import ICONS, NOT_RUN, NOTHING_SENT, STATE_LABELS, WORKING, did_not_work
 from cards.review import request_facts
-from i18n import ENGLISH_WORDS, N_, Text, Words
-from services.models import ProvisioningRequest, RequestKind, RequestState, StepOutcome
+from i18n import ENGLISH_WORDS, Text, Words
+from services.models import ProvisioningRequest, RequestAction, RequestKind, RequestState, StepOutcome
 
-ICONS = {
-    StepOutcome.pending: "⏳",
-    StepOutcome.done: "✅",
-    StepOutcome.skipped: "☑️",
-    StepOutcome.failed: "❌",
-}
-
-# What a request's state is called where a card shows it; translated where shown.
-STATE_LABELS = {
-    RequestState.draft: N_("Draft"),
-    RequestState.submitted: N_("Adding the user"),
-    RequestState.user_added: N_("User added"),
-    RequestState.awaiting_approval: N_("Waiting for a global admin"),
-    RequestState.approved: N_("Approved"),
-    RequestState.synced: N_("Synced"),
-    RequestState.awaiting_admin_sign_in: N_("Waiting for a Global Admin sign-in"),
-    RequestState.admin_signed_in: N_("Finishing after the Global Admin's sign-in"),
-    RequestState.calling_enabled: N_("Calling enabled"),
-    RequestState.done: N_("Done"),
-    RequestState.failed: N_("Failed"),
-    RequestState.rejected: N_("Rejected"),
-    RequestState.cancelled: N_("Cancelled"),
-}
-
-WORKING = N_("Working... this card updates when each step ends.")
-
-NOT_RUN = "➖"
+__all__ = ["STATE_LABELS", "WORKING", "cancelled_card", "did_not_work", "progress_card", "step_lines"]
 
 
 def step_lines(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> list[str]:
@@ -79,13 +55,9 @@ def step_lines(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> li
     ]
 
 
-def did_not_work(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> str:
-    """The banner of a failed request, with its stored error in the reader's language."""
-    error = request.error_text
-    return words("**That did not work.** {error}", error=words(error) if error else "")
-
-
 def progress_card(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> AdaptiveCard:
+    if request.action is not RequestAction.add:
+        return action_progress_card(request, words)
     upn = str(request.values.get("teams_user", ""))
     extension = str(request.values.get("extension", ""))
     state = request.state
@@ -163,11 +135,11 @@ def cancelled_text(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -
             note=words(request.decision_note_text) if request.decision_note_text else words("Stopped"),
             user=str(request.values.get("teams_user", "")),
         )
-    return words("Cancelled. Nothing was sent to the provisioning service.")
+    return words(NOTHING_SENT)
 
 
 def cancelled_card(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> AdaptiveCard:
-    if request.steps.add_user is StepOutcome.done:
+    if request.steps.add_user is StepOutcome.done or request.action is not RequestAction.add:
         return progress_card(request, words)
     return card(
         [

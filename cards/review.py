@@ -17,8 +17,10 @@ from cards.common import (
     paragraph,
     request_data,
 )
+from cards.request_state import APPROVED_BEFORE
 from i18n import ENGLISH_WORDS, Words
-from services.models import ProvisioningRequest, RequestKind
+from services.models import ProvisioningRequest, RequestAction, RequestKind
+from services.requests.form import FROM_EXTENSION
 
 
 def yes_no(value: object, words: Words = ENGLISH_WORDS) -> str:
@@ -28,25 +30,46 @@ def yes_no(value: object, words: Words = ENGLISH_WORDS) -> str:
 def request_facts(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> list[tuple[str, str]]:
     v = request.values
     extension = str(v.get("extension", ""))
+    sip_user = extension
+    old = str(v.get(FROM_EXTENSION) or "")
+    if request.action is RequestAction.change and old and old != extension:
+        sip_user = words("{old} → {extension}", old=old, extension=extension)
     return [
         (words("Tenant"), request.tenant_name),
         (words("PBX location"), str(v.get("pbx_location", ""))),
         (words("Voice route"), str(v.get("voice_route", ""))),
         (words("Teams user"), str(v.get("teams_user", ""))),
-        (words("SIP user"), extension),
+        (words("SIP user"), sip_user),
         (words("Phone number"), str(v.get("phone_number") or extension)),
         (words("Disable voicemail in Teams"), yes_no(v.get("disable_voicemail", True), words)),
         (words("Default dial plan policy"), yes_no(v.get("default_dial_plan", True), words)),
         (words("SIP authentication ID"), str(v.get("sip_auth_id", ""))),
-        (words("Device password"), words("generated: 8 characters")),
+        (
+            words("Device password"),
+            words("unchanged")
+            if request.action is RequestAction.change
+            else words("generated: 8 characters"),
+        ),
     ]
 
 
 def review_card(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> AdaptiveCard:
-    body = [heading(words("Check and add")), facts(request_facts(request, words))]
+    changing = request.action is RequestAction.change
+    title = words("Check and change") if changing else words("Check and add")
+    body = [heading(title), facts(request_facts(request, words))]
     if request.values.get("disable_voicemail") in (False, "false"):
         body.append(banner(voicemail_warning(words), "warning"))
-    if request.kind is RequestKind.partner:
+    if request.kind is RequestKind.partner and changing:
+        body.append(
+            paragraph(
+                words(
+                    APPROVED_BEFORE,
+                    tenant=request.tenant_name,
+                ),
+                subtle=True,
+            )
+        )
+    elif request.kind is RequestKind.partner:
         body.append(
             paragraph(
                 words(
@@ -61,7 +84,13 @@ def review_card(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> A
     return card(
         body,
         [
-            execute(words("Add user"), VERB_CONFIRM, data, style="positive", validate_inputs=False),
+            execute(
+                words("Change user") if changing else words("Add user"),
+                VERB_CONFIRM,
+                data,
+                style="positive",
+                validate_inputs=False,
+            ),
             execute(words("Edit"), VERB_EDIT, data, validate_inputs=False),
             execute(words("Cancel"), VERB_CANCEL, data, validate_inputs=False),
         ],

@@ -14,12 +14,14 @@ from typing import Any
 
 from microsoft_teams.cards import AdaptiveCard
 
+from cards.actions import action_confirm_card
 from cards.add_user_form import USER_DATASET, add_user_form, form_values, user_choice_title
 from cards.common import (
     VERB_CANCEL,
     VERB_CONFIRM,
     VERB_DISMISS,
     VERB_EDIT,
+    VERB_PORTAL_DONE,
     VERB_REFRESH,
     VERB_RETRY,
     VERB_START_FOR,
@@ -30,6 +32,7 @@ from cards.notice import notice_card
 from cards.progress import cancelled_card, progress_card
 from cards.review import review_card
 from dialogs.notifications import Notifier, stored
+from dialogs.partner_updates import tell_partner_who_approves
 from dialogs.ports import Background, Chat, Messenger, SignInParser
 from i18n import ENGLISH, ENGLISH_WORDS, N_, Words
 from services import inbound
@@ -41,7 +44,7 @@ from services.errors import (
     SignInLinkInvalid,
     StaleRequest,
 )
-from services.models import Actor, ProvisioningRequest, RequestKind, RequestState
+from services.models import Actor, ProvisioningRequest, RequestAction, RequestKind, RequestState
 from services.provisioning.protocol import ProvisioningService
 from services.requests import access
 from services.requests.drafts import FormResult
@@ -58,7 +61,18 @@ CARD_ACTIONS = {
     VERB_REFRESH,
     VERB_START_FOR,
     VERB_DISMISS,
+    VERB_PORTAL_DONE,
 }
+
+# Actions confirmed with one click (no form): their draft is a confirmation card.
+CONFIRMED_ACTIONS = frozenset(
+    {
+        RequestAction.reset_password,
+        RequestAction.disable_calling,
+        RequestAction.enable_calling,
+        RequestAction.remove,
+    }
+)
 
 NOT_ALLOWED = N_("Not allowed")
 DID_NOT_WORK = N_("That did not work")
@@ -257,6 +271,10 @@ class AddUserConversation:
             request = await self._requests.retry(actor, request_id, version)
             self._run_in_background(request, actor)
             return await self.card_for_viewer(actor, request, words), request
+        if verb == VERB_PORTAL_DONE:
+            request = await self._requests.portal_steps_done(actor, request_id, version)
+            self._run_in_background(request, actor)
+            return await self.card_for_viewer(actor, request, words), request
         if verb == VERB_REFRESH:
             return await self._current_card(actor, request_id, None, words), None
         return notice_card(DID_NOT_WORK, BUTTON_NOT_KNOWN, attention=True, words=words), None
@@ -279,6 +297,8 @@ class AddUserConversation:
         self, request: ProvisioningRequest, words: Words, note: str | None = None
     ) -> AdaptiveCard:
         """The card of `request` as its requester sees it now (`note`: already in `words`)."""
+        if request.state is RequestState.draft and request.action in CONFIRMED_ACTIONS:
+            return action_confirm_card(request, words=words)
         if request.state is RequestState.draft:
             options = await self._requests.form_options(request)
             if request.values.get("reviewed"):
@@ -308,7 +328,7 @@ class AddUserConversation:
         if request.kind is RequestKind.partner:
             self._notifier.wake()  # the approvers' cards and the partner's notices
             if request.state is RequestState.awaiting_approval and card_ref and words is not None:
-                await self._tell_partner_who_approves(request, card_ref, words)
+                await tell_partner_who_approves(self._messenger, self._notifier, request, card_ref, words)
 
     async def admin_signed_in(
         self, query: Mapping[str, str], body: Any, browser: str = ENGLISH
@@ -368,33 +388,6 @@ class AddUserConversation:
             ),
             words.language,
         )
-
-    async def _tell_partner_who_approves(
-        self, request: ProvisioningRequest, card_ref: dict[str, Any], words: Words
-    ) -> None:
-        reachable, unreachable = await self._notifier.reachable_admins(request.tenant_id)
-        names = {"request": request.short_id, "tenant": request.tenant_name}
-        if reachable:
-            text = words(
-                "User added (request {request}). Waiting for a global admin of {tenant} to enable "
-                "calling: an approval card went to {admins}.",
-                admins=", ".join(reachable),
-                **names,
-            )
-        else:
-            asks = ", ".join(unreachable) or words("a global admin of {tenant}", tenant=request.tenant_name)
-            text = words(
-                "User added (request {request}), but no global admin of {tenant} has the Phone "
-                "Connector bot in Teams yet, so nobody can approve it. Ask {admins} to install the app "
-                "in Teams: the approval card reaches them as soon as they do. The request waits until "
-                "then.",
-                admins=asks,
-                **names,
-            )
-        try:
-            await self._messenger.send_text(card_ref["conversation"], text)
-        except Exception:
-            log.warning("could not tell the partner who approves", exc_info=True)
 
     async def resume_interrupted(self) -> int:
         """After a restart: continue every request whose pipeline was cut off."""

@@ -12,13 +12,14 @@ from typing import Any
 
 from microsoft_teams.cards import AdaptiveCard
 
+from cards.actions import action_title
 from cards.approval import approval_card
 from cards.common import decision_line
 from cards.progress import STATE_LABELS, progress_card
 from dialogs.ports import DeliveryFailed, DeliveryRetry, Messenger
-from i18n import ENGLISH_WORDS, Text, Words, language_of, time_zone
+from i18n import ENGLISH_WORDS, N_, Text, Words, language_of, time_zone
 from services.errors import RequestNotFound
-from services.models import Actor, ProvisioningRequest, RequestState, Role
+from services.models import Actor, ProvisioningRequest, RequestAction, RequestState, Role
 from services.notify.conversations import Contact, ConversationBook
 from services.notify.outbox import NoticeKind, Outbox, OutboxRow
 from services.provisioning.protocol import ProvisioningService
@@ -289,7 +290,22 @@ def requester_text(request: ProvisioningRequest, event: str, words: Words = ENGL
         "request": request.short_id,
         "admin": request.decided_by or "",
     }
-    about = words("your request {request} to add {upn} to {tenant}", **names)
+    about = words(ABOUT[request.action], **names)
+    if request.action is not RequestAction.add and event in (
+        "approved",
+        "done",
+        "rejected",
+        "failed",
+        "stopped",
+    ):
+        return _action_text(request, event, about, words)
+    if event == "portal":
+        return words(
+            "{about} waits for steps in the portal by a global admin of {tenant}: they have them on "
+            "their approval card. You will hear from me when it is done.",
+            about=about,
+            tenant=request.tenant_name,
+        )
     if event == "approved":
         return words(
             "{admin} approved {about}. Syncing and enabling calling now.", admin=names["admin"], about=about
@@ -349,6 +365,46 @@ def requester_text(request: ProvisioningRequest, event: str, words: Words = ENGL
     return words("Update on {about}: {state}.", about=about, state=state)
 
 
+# What a partner's request is, in the partner's notices ("your request 1a2b3c4d to remove ...").
+ABOUT = {
+    RequestAction.add: N_("your request {request} to add {upn} to {tenant}"),
+    RequestAction.change: N_("your request {request} to change {upn} in {tenant}"),
+    RequestAction.reset_password: N_(
+        "your request {request} for a new device password for {upn} in {tenant}"
+    ),
+    RequestAction.disable_calling: N_("your request {request} to disable calling for {upn} in {tenant}"),
+    RequestAction.enable_calling: N_("your request {request} to enable calling for {upn} in {tenant}"),
+    RequestAction.remove: N_("your request {request} to remove {upn} from {tenant}"),
+}
+
+
+def _action_text(request: ProvisioningRequest, event: str, about: str, words: Words) -> str:
+    """A partner's change, new password, disable, enable or removal moved (an add has its own words)."""
+    admin = request.decided_by or ""
+    if event == "approved":
+        return words("{admin} approved {about}. Working on it now.", admin=admin, about=about)
+    if event == "done" and admin:
+        return words("Done: {about} (approved by {admin}).", about=about, admin=admin)
+    if event == "done":
+        return words("Done: {about}.", about=about)
+    if event == "rejected":
+        return words(
+            "{admin} rejected {about}. Reason: {reason}. Nothing was changed.",
+            admin=admin,
+            about=about,
+            reason=stored(words, request.decision_note),
+        )
+    if event == "failed":
+        return words(
+            "{about} did not work: {error} A global admin of {tenant} can try again from the approval card.",
+            about=about,
+            error=stored(words, request.error),
+            tenant=request.tenant_name,
+        )
+    note = stored(words, request.decision_note) or words("Stopped")
+    return words("{note}: {about}. Nothing more was changed.", note=note, about=about)
+
+
 def stored(words: Words, text: str | None) -> str:
     """A text the database keeps (an error, a decision's note): a `Text` in `words`, data as it is."""
     return words(text) if text else ""
@@ -362,6 +418,13 @@ def reminder_text(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) ->
         "upn": request.values.get("teams_user", ""),
         "tenant": request.tenant_name,
     }
+    if request.action is not RequestAction.add and request.state is RequestState.awaiting_approval:
+        return words(
+            "Reminder: {requester}'s request {request} ({action}) is still waiting for your approval. "
+            "Type **pending** to see it.",
+            action=action_title(request, words),
+            **names,
+        )
     if request.state is RequestState.awaiting_admin_sign_in:
         return words(
             "Reminder: {requester}'s request {request} to add {upn} as a phone user was approved, but "

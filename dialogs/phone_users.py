@@ -1,5 +1,7 @@
-"""The `phone users` conversation: a partner's enterprise picker, the list (search, Previous/Next) and
-one phone user's card. Read only: every click re-reads the list or the user and re-checks the role."""
+"""The `phone users` conversation: a partner's enterprise picker, the list (search, Previous/Next),
+one phone user's card, and the start of an action on them (issue 16). Every click re-reads the list
+or the user and re-checks the role; an action is a request, followed by the add-user conversation's
+clicks (confirm, cancel, try again) like an add."""
 
 from __future__ import annotations
 
@@ -8,10 +10,13 @@ from typing import Any
 
 from microsoft_teams.cards import AdaptiveCard
 
+from cards.actions import action_confirm_card
+from cards.add_user_form import add_user_form
 from cards.enterprise_picker import enterprise_picker_card
 from cards.notice import notice_card
 from cards.phone_users import (
     SEARCH_INPUT,
+    VERB_PHONE_USER_ACTION,
     VERB_PHONE_USER_OPEN,
     VERB_PHONE_USERS_FOR,
     VERB_PHONE_USERS_PAGE,
@@ -23,13 +28,15 @@ from dialogs.add_user import DID_NOT_WORK, NOT_ALLOWED
 from dialogs.ports import Chat
 from i18n import N_, T, Words
 from services.errors import DomainError, NotAuthorised
-from services.models import Actor
+from services.models import Actor, RequestAction
 from services.provisioning.protocol import ProvisioningService
 from services.requests import access
+from services.requests.actions import NO_SUCH_ACTION
 from services.requests.phone_users import ListingInvalid, PhoneUserListing, clean_page, clean_query
 from services.requests.service import RequestService
 
 PHONE_USER_ACTIONS = {
+    VERB_PHONE_USER_ACTION,
     VERB_PHONE_USERS_FOR,
     VERB_PHONE_USERS_SEARCH,
     VERB_PHONE_USERS_PAGE,
@@ -87,6 +94,8 @@ class PhoneUsersConversation:
                 words=words,
             )
         try:
+            if verb == VERB_PHONE_USER_ACTION:
+                return await self._start_action(chat, actor, data)
             return await self._act(actor, words, verb, data)
         except ListingInvalid as exc:
             await self._requests.audit(
@@ -127,6 +136,24 @@ class PhoneUsersConversation:
             raise ListingInvalid(T("This card names no phone user."))
         tenant, user = await self._requests.phone_user(actor, tenant_id, upn)
         return phone_user_card(tenant, user, query, page, words=words)
+
+    async def _start_action(self, chat: Chat, actor: Actor, data: Mapping[str, Any]) -> AdaptiveCard:
+        """Change, Reset device password, Disable or Enable calling, Remove: a request of its own,
+        shown on the clicked card (the change's form, or a confirmation), which then follows it."""
+        try:
+            action = RequestAction(_text(data.get("action")))
+        except ValueError:
+            raise ListingInvalid(NO_SUCH_ACTION) from None
+        upn = _text(data.get("upn"))
+        if not upn or len(upn) > MAX_UPN:
+            raise ListingInvalid(T("This card names no phone user."))
+        request = await self._requests.start_action(actor, _text(data.get("tenantId")), upn, action)
+        clicked = chat.clicked_card_ref()
+        if clicked:
+            await self._requests.set_card_ref(request.request_id, clicked)
+        if action is RequestAction.change:
+            return add_user_form(request, await self._requests.form_options(request), words=chat.words)
+        return action_confirm_card(request, words=chat.words)
 
     async def _listing(
         self, actor: Actor, tenant_id: str, query: str, page: int, words: Words

@@ -4,12 +4,14 @@
 that PBX location" and "the extension is not already assigned to another user": the form checks
 them to show field errors before anything is sent (services/requests/form.py), and both
 provisioning backends check them again when the user is added, because the world may have
-changed in between. Each raises its typed error from services/errors.py.
+changed in between. Each raises its typed error from services/errors.py. The rules of the actions
+on an existing phone user (a change, a removal) are at the end, for the same two callers.
 """
 
 from __future__ import annotations
 
-from services.errors import AlreadyPhoneUser, ExtensionTaken, ExtensionUnknown, NotLicensed
+from i18n import T
+from services.errors import AlreadyPhoneUser, ExtensionTaken, ExtensionUnknown, NotLicensed, ProvisioningError
 from services.models import TeamsUser
 
 
@@ -43,3 +45,21 @@ def require_extension_free(holder: str | None, extension: str, upn: str) -> None
     """An extension belongs to one user only (the procedure: "cannot already be assigned")."""
     if holder and holder.casefold() != upn.casefold():
         raise ExtensionTaken(extension, holder)
+
+
+# -- the rules of the actions on an existing phone user (issue 16) ---------------------------------
+
+
+def require_phone_user(provisioned: bool, upn: str) -> None:
+    """A change, a new device password, disabling, enabling or deleting needs a phone user."""
+    if not provisioned:
+        raise ProvisioningError(T("{upn} is not a phone user.", upn=upn), retryable=False)
+
+
+def require_calling_disabled(calling_enabled: bool, upn: str) -> None:
+    """The platform deletes a user only once disabled ("disable first, then delete")."""
+    if calling_enabled:
+        raise ProvisioningError(
+            T("Disable calling for {upn} first: only a disabled user can be deleted.", upn=upn),
+            retryable=False,
+        )

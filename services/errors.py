@@ -16,6 +16,11 @@ def not_set_up(tenant_id: str) -> Text:
     return T("Tenant {tenant_id} is not set up at the provisioning service.", tenant_id=tenant_id)
 
 
+def not_a_phone_user(upn: str, tenant_name: str) -> Text:
+    """A card names a user who is not (or no longer) a phone user of the tenant."""
+    return T("{upn} is not a phone user of {tenant} (any more).", upn=upn, tenant=tenant_name)
+
+
 class DomainError(Exception):
     """A failure a person can act on: `text` is shown to the user, `message` is its English."""
 
@@ -134,6 +139,17 @@ class AdminSignInRequired(ProvisioningError):
         self.state = state
         self.expires_at = expires_at
         self.upns = upns
+
+
+class PortalStepsRequired(ProvisioningError):
+    """The platform's API has no call for this step: a person must do it in the portal. `steps`
+    says exactly what to do there; `url` is the portal's page for it, when there is one. The request
+    waits for that person to say it is done, and then runs the step again with `done_in_portal`."""
+
+    def __init__(self, steps: Text, url: str | None = None) -> None:
+        super().__init__(steps, retryable=True)
+        self.steps = steps
+        self.url = url
 
 
 class SignInLinkInvalid(DomainError):

@@ -179,6 +179,10 @@ class RequestState(enum.StrEnum):
     # The Global Admin signed in; the platform is finishing with their result.
     admin_signed_in = "admin_signed_in"
     calling_enabled = "calling_enabled"
+    # A removal between its two platform steps: calling is off, the user is not deleted yet.
+    calling_disabled = "calling_disabled"
+    # Waits for a person to do a step in the portal that the platform's API has no call for.
+    awaiting_portal = "awaiting_portal"
     done = "done"
     failed = "failed"
     rejected = "rejected"
@@ -194,6 +198,7 @@ WORKING_STATES = frozenset(
         RequestState.synced,
         RequestState.admin_signed_in,
         RequestState.calling_enabled,
+        RequestState.calling_disabled,
     }
 )
 FINAL_STATES = frozenset({RequestState.done, RequestState.rejected, RequestState.cancelled})
@@ -210,7 +215,7 @@ StoredText = str | dict[str, Any]
 """A text as a JSON column keeps it: a `Text`'s `as_json()`, or a plain string (written before the
 catalog, or data). `words(...)` shows either; `i18n.as_text` reads either back."""
 
-STEP_NAMES = ("add_user", "sync", "calling")
+STEP_NAMES = ("add_user", "sync", "calling", "delete")
 
 
 class Steps(BaseModel):
@@ -230,6 +235,10 @@ class Steps(BaseModel):
     calling: StepOutcome = StepOutcome.pending
     calling_note: str = ""
     calling_text: StoredText = ""
+    # A removal's second step (issue 16): the user deleted from the connector, extension freed.
+    delete: StepOutcome = StepOutcome.pending
+    delete_note: str = ""
+    delete_text: StoredText = ""
 
     @model_validator(mode="after")
     def _texts_of_old_notes(self) -> Steps:
@@ -252,15 +261,43 @@ class Steps(BaseModel):
 
 
 class RequestKind(enum.StrEnum):
+    """Who asked: a global admin for their own tenant, or a partner for an enterprise it manages."""
+
     admin = "admin"
     partner = "partner"
 
 
+class RequestAction(enum.StrEnum):
+    """What a request does to one phone user (issue 16); each runs on the same state machine."""
+
+    add = "add"
+    change = "change"
+    reset_password = "reset_password"
+    disable_calling = "disable_calling"
+    enable_calling = "enable_calling"
+    remove = "remove"
+
+
+# The actions on an existing phone user that a partner's request needs a global admin of the
+# tenant to approve before anything is done (an add is approved after the partner's half, as the
+# seed's procedure has it). A new device password stays the partner's, as the add's device is.
+APPROVED_FIRST = frozenset(
+    {
+        RequestAction.change,
+        RequestAction.disable_calling,
+        RequestAction.enable_calling,
+        RequestAction.remove,
+    }
+)
+
+
 class ProvisioningRequest(BaseModel):
-    """One request to add one phone user; persisted, moved only by conditional transitions."""
+    """One request about one phone user (an add, a change, ...); persisted, moved only by
+    conditional transitions."""
 
     request_id: str
     kind: RequestKind
+    action: RequestAction = RequestAction.add
     tenant_id: str
     tenant_name: str
     requester_tenant_id: str

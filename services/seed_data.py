@@ -73,6 +73,9 @@ async def load_world(database: Database, path: Path = DEMO_WORLD) -> None:
                     )
                 )
         first_pbx = tenant["pbx_locations"][0]["name"] if tenant.get("pbx_locations") else None
+        # The phone users a world starts with were added by the procedure: the tenant's first
+        # route, phone number = extension, SIP authentication ID = extension + "t".
+        first_route = tenant["voice_routes"][0]["name"] if tenant.get("voice_routes") else None
         for user in tenant.get("teams_users", []):
             provisioned = user.get("provisioned", False)
             rows.append(
@@ -90,6 +93,8 @@ async def load_world(database: Database, path: Path = DEMO_WORLD) -> None:
                         "pbx_location": first_pbx if provisioned else None,
                         "voicemail_disabled": True if provisioned else None,
                         "default_dial_plan": True if provisioned else None,
+                        "voice_route": first_route if provisioned else None,
+                        "sip_auth_id": f"{user['extension']}t" if provisioned else None,
                     },
                 )
             )

@@ -114,6 +114,8 @@ requests = Table(
     metadata,
     Column("request_id", String(36), primary_key=True),
     Column("kind", String(20), nullable=False),
+    # add | change | reset_password | disable_calling | enable_calling | remove (migration 0007).
+    Column("action", String(30), nullable=False, default="add", server_default="add"),
     Column("tenant_id", String(64), nullable=False, index=True),
     Column("tenant_name", String(200), nullable=False),
     Column("requester_tenant_id", String(64), nullable=False),

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import secrets
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -19,6 +17,7 @@ from services.add_user_rules import (
     require_extension_free,
     require_licensed,
     require_not_phone_user_elsewhere,
+    require_phone_user,
 )
 from services.db import Database
 from services.errors import ProvisioningError, not_set_up
@@ -27,8 +26,6 @@ from services.models import (
     AdminSignInResult,
     Extension,
     FormOptions,
-    PhoneUser,
-    PhoneUserPage,
     PhoneUserSpec,
     PhoneUserState,
     TeamsUser,
@@ -36,9 +33,23 @@ from services.models import (
     VoiceRoute,
 )
 from services.passwords import is_valid_device_password
+from services.provisioning.embedded_users import (
+    EmbeddedPhoneUsers,
+    escape_like,
+    free_extension,
+    hash_password,
+)
 from services.ttl_cache import TtlCache
 
-OPERATIONS = ("add_user", "sync_users", "enable_calling")
+OPERATIONS = (
+    "add_user",
+    "sync_users",
+    "enable_calling",
+    "change_user",
+    "reset_device_password",
+    "disable_calling",
+    "delete_user",
+)
 
 
 class Faults:
@@ -61,8 +72,9 @@ class Faults:
             )
 
 
-class EmbeddedProvisioningService:
-    """Implements `ProvisioningService` with the portal's rules, persisted in our own database."""
+class EmbeddedProvisioningService(EmbeddedPhoneUsers):
+    """Implements `ProvisioningService` with the portal's rules, persisted in our own database;
+    the list of phone users and the actions on one of them are EmbeddedPhoneUsers'."""
 
     def __init__(
         self,
@@ -166,7 +178,7 @@ class EmbeddedProvisioningService:
 
     async def search_licensed_users(self, tenant_id: str, query: str, limit: int = 25) -> list[TeamsUser]:
         tu = db.teams_users
-        pattern = f"%{_escape_like(query.strip().lower())}%"
+        pattern = f"%{escape_like(query.strip().lower())}%"
         stmt = (
             select(tu.c.upn, tu.c.display_name, tu.c.provisioned, tu.c.extension)
             .where(
@@ -211,6 +223,13 @@ class EmbeddedProvisioningService:
         await self._slow("add_user")
         if not is_valid_device_password(device_password):
             raise ProvisioningError(T("The device password must be 8 letters and digits."), retryable=False)
+        await self._write_user(tenant_id, spec, device_password)
+
+    async def _write_user(self, tenant_id: str, spec: PhoneUserSpec, device_password: str | None) -> None:
+        """An add (`device_password` set) or a change (None: the device keeps its password), with
+        the portal's rules: the location and route offered, a licensed user, an extension that
+        exists and is free (or theirs); a change frees the old extension, an add refuses a phone
+        user on another one."""
 
         def offered(conn: Connection) -> tuple[Any, Any]:
             pbx = conn.execute(
@@ -238,8 +257,9 @@ class EmbeddedProvisioningService:
                 retryable=False,
             )
         user = require_licensed(await self.teams_user(tenant_id, spec.teams_user), spec.teams_user)
+        changing = device_password is None
         # scrypt is deliberately slow: keep it off the event loop.
-        password_hash = await asyncio.to_thread(_hash_password, device_password)
+        password_hash = None if changing else await asyncio.to_thread(hash_password, device_password)
         tu, ex = db.teams_users, db.extensions
 
         def work(conn: Connection) -> None:
@@ -248,7 +268,9 @@ class EmbeddedProvisioningService:
                     tu.c.tenant_id == tenant_id, tu.c.upn == user.upn
                 )
             ).one()
-            if current.provisioned:
+            if changing:
+                require_phone_user(current.provisioned, user.upn)
+            elif current.provisioned:
                 require_not_phone_user_elsewhere(
                     user.upn, (current.pbx_location, current.extension), (spec.pbx_location, spec.extension)
                 )
@@ -273,22 +295,22 @@ class EmbeddedProvisioningService:
                 require_extension_exists(row is not None, spec.extension, spec.pbx_location)
                 require_extension_free(row.assigned_to, spec.extension, user.upn)
                 raise AssertionError("the extension was free, yet not claimed")
-            conn.execute(
-                update(tu)
-                .where(tu.c.tenant_id == tenant_id, tu.c.upn == user.upn)
-                .values(
-                    provisioned=True,
-                    pbx_location=spec.pbx_location,
-                    voice_route=spec.voice_route,
-                    extension=spec.extension,
-                    phone_number=spec.phone_number,
-                    voicemail_disabled=spec.disable_voicemail,
-                    default_dial_plan=spec.default_dial_plan,
-                    sip_auth_id=spec.sip_auth_id,
-                    device_password_hash=password_hash,
-                    sync_pending=True,
-                )
-            )
+            if changing and (current.pbx_location, current.extension) != (spec.pbx_location, spec.extension):
+                free_extension(conn, tenant_id, current.pbx_location, current.extension, user.upn)
+            values: dict[str, Any] = {
+                "provisioned": True,
+                "pbx_location": spec.pbx_location,
+                "voice_route": spec.voice_route,
+                "extension": spec.extension,
+                "phone_number": spec.phone_number,
+                "voicemail_disabled": spec.disable_voicemail,
+                "default_dial_plan": spec.default_dial_plan,
+                "sip_auth_id": spec.sip_auth_id,
+                "sync_pending": True,
+            }
+            if password_hash is not None:
+                values["device_password_hash"] = password_hash
+            conn.execute(update(tu).where(tu.c.tenant_id == tenant_id, tu.c.upn == user.upn).values(**values))
             conn.execute(
                 update(db.tenants).where(db.tenants.c.tenant_id == tenant_id).values(sync_required=True)
             )
@@ -326,8 +348,8 @@ class EmbeddedProvisioningService:
     async def enable_calling(self, tenant_id: str, upn: str) -> None:
         await self._slow("enable_calling")
         state = await self.user_state(tenant_id, upn)
-        if state is None or not state.provisioned:
-            raise ProvisioningError(T("{upn} is not a phone user yet.", upn=upn), retryable=False)
+        require_phone_user(state is not None and state.provisioned, upn)
+        assert state is not None
         if state.sync_pending:
             raise ProvisioningError(T("Teams users must be synced before calling can be enabled."))
         tu = db.teams_users
@@ -369,50 +391,6 @@ class EmbeddedProvisioningService:
             sync_pending=bool(row.sync_pending),
         )
 
-    async def phone_users(self, tenant_id: str, query: str, offset: int, limit: int) -> PhoneUserPage:
-        tu = db.teams_users
-        where = [tu.c.tenant_id == tenant_id, tu.c.provisioned.is_(True)]
-        needle = _escape_like(query.strip().lower())
-        if needle:
-            where.append(
-                or_(
-                    func.lower(tu.c.display_name).like(f"{needle}%", escape="\\"),
-                    func.lower(tu.c.display_name).like(f"% {needle}%", escape="\\"),
-                    # The address's local part: from its start, so a domain never matches.
-                    func.lower(tu.c.upn).like(f"{needle}%", escape="\\"),
-                    tu.c.extension.like(f"{needle}%", escape="\\"),
-                )
-            )
-
-        def work(conn: Connection) -> tuple[int, list[Any]]:
-            total = conn.execute(select(func.count()).select_from(tu).where(*where)).scalar_one()
-            rows = conn.execute(
-                select(tu)
-                .where(*where)
-                .order_by(func.lower(tu.c.display_name), tu.c.upn)
-                .offset(max(0, offset))
-                .limit(max(0, limit))
-            ).all()
-            return total, rows
-
-        total, rows = await self._db.read(work)
-        return PhoneUserPage(
-            total=total,
-            items=[
-                PhoneUser(
-                    upn=r.upn,
-                    display_name=r.display_name,
-                    pbx_location=r.pbx_location,
-                    extension=r.extension,
-                    phone_number=r.phone_number,
-                    voice_route=r.voice_route,
-                    calling_enabled=r.calling_enabled,
-                    sync_pending=bool(r.sync_pending),
-                )
-                for r in rows
-            ],
-        )
-
 
 def _licensed(row) -> TeamsUser:
     """A licensed user of the form's list, marked with their extension when already a phone user."""
@@ -438,13 +416,3 @@ def _extension(row) -> Extension:
         caller_id=row.caller_id,
         assigned_to=row.assigned_to,
     )
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**12, r=8, p=1)
-    return f"scrypt${salt.hex()}${digest.hex()}"

@@ -52,6 +52,25 @@ class ProvisioningService(Protocol):
 
     async def user_state(self, tenant_id: str, upn: str) -> PhoneUserState | None: ...
 
+    # -- one phone user's actions (issue 16) ------------------------------------------------------
+
+    async def change_user(self, tenant_id: str, spec: PhoneUserSpec) -> None:
+        """Edit the phone user `spec.teams_user` to `spec`, with the rules of an add (the location
+        and route offered, a new extension that exists and is free); the old extension is freed
+        and the device password kept. Leaves the tenant needing a sync. Raises ProvisioningError."""
+
+    async def reset_device_password(self, tenant_id: str, upn: str, device_password: str) -> None:
+        """A new device password (8 letters and digits) for the phone user's SIP device."""
+
+    async def disable_calling(self, tenant_id: str, upn: str) -> None:
+        """Calling off for a phone user (the portal's "Disable User"); `enable_calling` turns it
+        back on. May raise PortalStepsRequired."""
+
+    async def delete_user(self, tenant_id: str, upn: str, *, done_in_portal: bool = False) -> None:
+        """Delete a phone user whose calling is disabled ("disable first, then delete") and free
+        their extension. Raises PortalStepsRequired where the platform's API has no call for it;
+        `done_in_portal` says a person did those steps: record the deletion, call nothing."""
+
     async def phone_users(self, tenant_id: str, query: str, offset: int, limit: int) -> PhoneUserPage:
         """The tenant's phone users, by name, `limit` from `offset`. `query` (may be empty) matches
         the start of the name or of a word of it, the start of the address's local part, or the

@@ -10,15 +10,27 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, update
 
-from i18n import T
+from i18n import T, Text
 from services import db
 from services.db import utcnow
 from services.errors import NotAuthorised, ProvisioningError, StaleRequest
-from services.models import Actor, FormOptions, ProvisioningRequest, RequestKind, RequestState, Steps
+from services.models import (
+    Actor,
+    FormOptions,
+    ProvisioningRequest,
+    RequestAction,
+    RequestKind,
+    RequestState,
+    Steps,
+    Tenant,
+)
 from services.requests.access import add_kind, may_add_for
 from services.requests.decisions import Decisions
 from services.requests.form import (
     ADDED_USERS,
+    DISPLAY_NAME,
+    FROM_EXTENSION,
+    FROM_PBX_LOCATION,
     AddUserInput,
     FieldErrors,
     check_form,
@@ -69,16 +81,28 @@ class Drafts(Decisions):
         if tenant is None:
             raise ProvisioningError(T("That tenant is not set up at the provisioning service."))
         options = await self._provisioning.form_options(tenant_id)
-        now = utcnow()
         values: dict[str, str | bool] = {
             "pbx_location": options.pbx_locations[0] if len(options.pbx_locations) == 1 else "",
             "voice_route": options.voice_routes[0].name if len(options.voice_routes) == 1 else "",
             "disable_voicemail": True,
             "default_dial_plan": True,
         }
+        return await self._insert_draft(actor, kind, tenant, values)
+
+    async def _insert_draft(
+        self,
+        actor: Actor,
+        kind: RequestKind,
+        tenant: Tenant,
+        values: dict[str, str | bool],
+        action: RequestAction = RequestAction.add,
+    ) -> ProvisioningRequest:
+        """A new draft row and its audit row, in one transaction."""
+        now = utcnow()
         row = {
             "request_id": str(uuid.uuid4()),
             "kind": kind.value,
+            "action": action.value,
             "tenant_id": tenant.tenant_id,
             "tenant_name": tenant.name,
             "requester_tenant_id": actor.tenant_id,
@@ -122,10 +146,14 @@ class Drafts(Decisions):
         form, parse_errors = AddUserInput.from_values(values)
         errors = dict(errors or {}) | parse_errors
         options = await self._provisioning.form_options(request.tenant_id)
-        errors = await check_form(self._provisioning, options, form, errors, own_adds(request))
+        changing = _changing(request)
+        if changing is not None:
+            form = _follow_extension(request, form)
+        errors = await check_form(self._provisioning, options, form, errors, own_adds(request), changing)
         values = form.model_dump(mode="json")
-        if request.values.get(ADDED_USERS):  # kept: the users this request sent before going back
-            values[ADDED_USERS] = request.values[ADDED_USERS]
+        for key in KEPT:  # e.g. the users this request sent before going back, a change's "from"
+            if request.values.get(key):
+                values[key] = request.values[key]
         if "extension" not in errors and form.extension:
             # The portal's manual fixes, automated: phone number = extension, device id = ext + "t".
             if not values.get("phone_number"):
@@ -181,7 +209,9 @@ class Drafts(Decisions):
         request = await self._for_change(actor, request_id, version, RequestState.draft)
         options = await self._provisioning.form_options(request.tenant_id)
         form, errors = AddUserInput.from_values(request.values)
-        errors = await check_form(self._provisioning, options, form, errors, own_adds(request))
+        errors = await check_form(
+            self._provisioning, options, form, errors, own_adds(request), _changing(request)
+        )
         if errors or not request.values.get("reviewed"):
             values = dict(request.values) | {"reviewed": False}
             request = await self._update_draft(request, values)
@@ -193,16 +223,15 @@ class Drafts(Decisions):
             RequestState.draft,
             RequestState.submitted,
             "submit",
-            T(
-                "add {teams_user} with extension {extension}",
-                teams_user=spec.teams_user,
-                extension=spec.extension,
+            action_summary(request),
+            values={k: request.values[k] for k in KEPT if k in request.values}
+            | spec.model_dump(mode="json")
+            | {"voicemail_confirmed": form.voicemail_confirmed}
+            | (
+                {ADDED_USERS: with_add(request, spec.teams_user)}
+                if request.action is RequestAction.add
+                else {}
             ),
-            values=spec.model_dump(mode="json")
-            | {
-                "voicemail_confirmed": form.voicemail_confirmed,
-                ADDED_USERS: with_add(request, spec.teams_user),
-            },
             **self._lease_values(),
         )
         return FormResult(request=request, options=options)
@@ -220,3 +249,55 @@ class Drafts(Decisions):
         return await self._transition(
             actor, request, from_state, RequestState.cancelled, "cancel", T("cancelled by requester")
         )
+
+
+# Values a draft keeps when the form is saved: they are not the form's fields.
+KEPT = (ADDED_USERS, DISPLAY_NAME, FROM_EXTENSION, FROM_PBX_LOCATION)
+
+
+def _changing(request: ProvisioningRequest) -> str | None:
+    """The phone user a change changes (None for an add)."""
+    if request.action is not RequestAction.change:
+        return None
+    return str(request.values.get("teams_user") or "")
+
+
+def _follow_extension(request: ProvisioningRequest, form: AddUserInput) -> AddUserInput:
+    """A change to another extension: the phone number and the SIP authentication ID that followed
+    the extension the draft had (as the procedure makes them) follow the new one, instead of being
+    refused."""
+    old = str(request.values.get("extension") or request.values.get(FROM_EXTENSION) or "")
+    if not old or form.extension == old:
+        return form
+    update: dict[str, str] = {}
+    if form.phone_number == old:
+        update["phone_number"] = form.extension
+    if form.sip_auth_id == f"{old}t":
+        update["sip_auth_id"] = f"{form.extension}t"
+    return form.model_copy(update=update)
+
+
+def action_summary(request: ProvisioningRequest) -> Text:
+    """The audit line of a submitted action."""
+    upn = str(request.values.get("teams_user") or "")
+    action = request.action
+    if action is RequestAction.add:
+        return T(
+            "add {teams_user} with extension {extension}",
+            teams_user=upn,
+            extension=str(request.values.get("extension") or ""),
+        )
+    if action is RequestAction.change:
+        return T(
+            "change {teams_user}: extension {old} to {extension}",
+            teams_user=upn,
+            old=str(request.values.get(FROM_EXTENSION) or ""),
+            extension=str(request.values.get("extension") or ""),
+        )
+    if action is RequestAction.reset_password:
+        return T("new device password for {teams_user}", teams_user=upn)
+    if action is RequestAction.disable_calling:
+        return T("disable calling for {teams_user}", teams_user=upn)
+    if action is RequestAction.enable_calling:
+        return T("enable calling for {teams_user}", teams_user=upn)
+    return T("remove {teams_user}", teams_user=upn)

@@ -11,7 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from i18n import T, Text
-from services.errors import AlreadyPhoneUser, ExtensionTaken, ExtensionUnknown, NotLicensed
+from services.errors import (
+    AlreadyPhoneUser,
+    ExtensionTaken,
+    ExtensionUnknown,
+    NotLicensed,
+    not_a_phone_user,
+)
 from services.models import FormOptions, PhoneUserSpec, ProvisioningRequest
 from services.provisioning.protocol import ProvisioningService
 
@@ -24,6 +30,10 @@ FieldErrors = dict[str, str | Text]
 EXISTING_PHONE_USER = "existing_phone_user"
 # In a request's values: the users its submits sent to the service (lower-case UPNs, space-separated).
 ADDED_USERS = "added_users"
+# In a change's values: the user's name, and where they were before (cards show "101 -> 105").
+DISPLAY_NAME = "display_name"
+FROM_EXTENSION = "from_extension"
+FROM_PBX_LOCATION = "from_pbx_location"
 
 EXTENSION_PATTERN = r"^[0-9]{2,8}$"
 SIP_AUTH_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
@@ -127,13 +137,17 @@ async def check_form(
     form: AddUserInput,
     errors: FieldErrors | None = None,
     own: Collection[str] = (),
+    changing: str | None = None,
 ) -> FieldErrors:
     """Every rule of the seed procedure; returns field -> message for each problem found.
 
     A Teams user who is already a phone user is refused (a re-add would give their phone a new
     device password), unless the request itself made them one (`own`, from `own_adds`): a request
-    whose add went through before a later step failed still goes on."""
+    whose add went through before a later step failed still goes on. A change (`changing`: the
+    phone user it changes) keeps its user, who is a phone user, and may keep their extension."""
     errors = dict(errors or {})
+    if changing is not None and form.teams_user.casefold() != changing.casefold():
+        errors["teams_user"] = T("A change keeps its user: {upn}.", upn=changing)
     tenant_id = options.tenant.tenant_id
     if "pbx_location" not in errors and form.pbx_location not in options.pbx_locations:
         errors["pbx_location"] = T("Choose one of the tenant's PBX locations.")
@@ -155,7 +169,10 @@ async def check_form(
             else:
                 state = await service.user_state(tenant_id, user.upn)
                 mine = user.upn.casefold() in own
-                if state and state.provisioned and (not mine or state.extension != form.extension):
+                if changing is not None:
+                    if state is None or not state.provisioned:
+                        errors["teams_user"] = not_a_phone_user(user.upn, options.tenant.name)
+                elif state and state.provisioned and (not mine or state.extension != form.extension):
                     if mine:
                         errors["teams_user"] = AlreadyPhoneUser(user.upn, state.extension or "").text
                     else:

@@ -11,7 +11,7 @@ from typing import Any
 
 from i18n import T, Text
 from services import inbound
-from services.errors import DomainError, NotAuthorised
+from services.errors import DomainError, NotAuthorised, not_a_phone_user
 from services.models import PHONE_USERS_PAGE_SIZE, Actor, PhoneUser, Tenant
 from services.requests.access import may_pick_enterprise, may_see_phone_users
 from services.requests.transitions import RequestTransitions
@@ -90,9 +90,7 @@ class PhoneUserViews(RequestTransitions):
         tenant = await self._phone_users_tenant(actor, tenant_id)
         state = await self._provisioning.user_state(tenant.tenant_id, upn) if upn else None
         if state is None or not state.provisioned:
-            raise PhoneUserGone(
-                T("{upn} is not a phone user of {tenant} (any more).", upn=upn, tenant=tenant.name)
-            )
+            raise PhoneUserGone(not_a_phone_user(upn, tenant.name))
         user = await self._provisioning.teams_user(tenant.tenant_id, state.upn)
         found = PhoneUser(
             upn=state.upn,

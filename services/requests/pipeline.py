@@ -10,18 +10,20 @@ import time
 from collections.abc import Awaitable, Callable
 
 from i18n import T
-from services.errors import AdminSignInRequired, ProvisioningError
+from services.errors import AdminSignInRequired, PortalStepsRequired, ProvisioningError
 from services.models import (
+    APPROVED_FIRST,
     WORKING_STATES,
     Actor,
     ProvisioningRequest,
+    RequestAction,
     RequestKind,
     RequestState,
     StepOutcome,
 )
 from services.notify.outbox import Notice, NoticeKind
 from services.passwords import generate_device_password
-from services.requests.admin_sign_in import AdminSignIn
+from services.requests.action_steps import ActionSteps, failed_step
 from services.requests.decisions import partner_notices
 from services.requests.transitions import SYSTEM
 
@@ -30,9 +32,10 @@ log = logging.getLogger(__name__)
 Progress = Callable[[ProvisioningRequest], Awaitable[None]]
 
 
-class ProvisioningPipeline(AdminSignIn):
-    """Based on AdminSignIn: the enable-calling step asks for a Global Admin's sign-in when the
-    tenant has not given the service provider consent."""
+class ProvisioningPipeline(ActionSteps):
+    """Based on ActionSteps (the steps of the actions on an existing phone user) and, below it,
+    AdminSignIn: the enable-calling step asks for a Global Admin's sign-in when the tenant has not
+    given the service provider consent. `step_for` says which step a request is at."""
 
     # Pipelines this process runs now, each with the callers that asked for it meanwhile (a
     # decision landing while it finishes): the running loop carries on with their actor.
@@ -54,7 +57,7 @@ class ProvisioningPipeline(AdminSignIn):
         try:
             request = await self.get(request_id)
             while True:
-                if _STEPS.get((request.kind, request.state)) is not None:
+                if step_for(request) is not None:
                     claimed_at = time.monotonic()  # before: the lease counts from before the write
                     if not await self._claim(request_id):
                         break  # another instance runs it
@@ -87,7 +90,7 @@ class ProvisioningPipeline(AdminSignIn):
     ) -> ProvisioningRequest:
         request_id = request.request_id
         while request.state in WORKING_STATES:
-            step = _STEPS.get((request.kind, request.state))
+            step = step_for(request)
             if step is None:
                 break
             # Renew before a step, unless taken or renewed within a third of the lease (nobody
@@ -99,6 +102,8 @@ class ProvisioningPipeline(AdminSignIn):
                 claimed_at = renewing_at
             try:
                 moved = await step(self, request, actor or SYSTEM)
+            except PortalStepsRequired as needed:
+                moved = await self._await_portal(request, needed, actor or SYSTEM)
             except ProvisioningError as exc:
                 moved = await self._fail(request, exc, actor or SYSTEM)
             except Exception:
@@ -130,15 +135,7 @@ class ProvisioningPipeline(AdminSignIn):
         if request.kind is RequestKind.partner:
             # The partner's half ends here: every global admin of the tenant gets an approval card.
             to = RequestState.awaiting_approval
-            notices = [
-                Notice(
-                    kind=NoticeKind.approval_card,
-                    request_id=request.request_id,
-                    recipient_tenant_id=admin.tenant_id,
-                    recipient_id=admin.aad_object_id,
-                )
-                for admin in await self._directory.global_admins(request.tenant_id)
-            ]
+            notices = await self._approval_notices(request)
         return await self._try_transition(
             actor,
             request,
@@ -148,6 +145,33 @@ class ProvisioningPipeline(AdminSignIn):
             T("user added"),
             notices=notices,
             steps=steps.model_dump(mode="json"),
+        )
+
+    async def _approval_notices(self, request: ProvisioningRequest) -> list[Notice]:
+        """An approval card for every global admin of the request's tenant."""
+        return [
+            Notice(
+                kind=NoticeKind.approval_card,
+                request_id=request.request_id,
+                recipient_tenant_id=admin.tenant_id,
+                recipient_id=admin.aad_object_id,
+            )
+            for admin in await self._directory.global_admins(request.tenant_id)
+        ]
+
+    async def _step_ask_approval(
+        self, request: ProvisioningRequest, actor: Actor
+    ) -> ProvisioningRequest | None:
+        """A partner's change, disable, enable or removal: nothing is done before a global admin of
+        the tenant approves it."""
+        return await self._try_transition(
+            actor,
+            request,
+            RequestState.submitted,
+            RequestState.awaiting_approval,
+            "ask_approval",
+            T("sent to the tenant's global admins"),
+            notices=await self._approval_notices(request),
         )
 
     async def _step_sync(self, request: ProvisioningRequest, actor: Actor) -> ProvisioningRequest | None:
@@ -195,7 +219,7 @@ class ProvisioningPipeline(AdminSignIn):
         return await self._try_transition(
             actor,
             request,
-            RequestState.calling_enabled,
+            request.state,
             RequestState.done,
             "finish",
             T("done"),
@@ -205,17 +229,11 @@ class ProvisioningPipeline(AdminSignIn):
     async def _fail(
         self, request: ProvisioningRequest, exc: ProvisioningError, actor: Actor
     ) -> ProvisioningRequest | None:
-        step = {
-            RequestState.submitted: "add_user",
-            RequestState.user_added: "sync",
-            RequestState.approved: "sync",
-            RequestState.synced: "calling",
-            RequestState.awaiting_admin_sign_in: "calling",
-            RequestState.admin_signed_in: "calling",
-        }.get(request.state)
+        step = failed_step(request)
         steps = request.steps.noted(step, StepOutcome.failed, exc.text) if step else request.steps
-        # A failed add is the requester's to fix; a failed sync or enable is the approvers'.
-        notices = [] if step == "add_user" else partner_notices(request, "failed")
+        # A failed add (or change) is the requester's to fix; a failed step after an approval is
+        # the approvers'.
+        notices = [] if request.state is RequestState.submitted else partner_notices(request, "failed")
         return await self._try_transition(
             actor,
             request,
@@ -225,14 +243,17 @@ class ProvisioningPipeline(AdminSignIn):
             exc.text,
             notices=notices,
             error=exc.text.encode(),
-            resume_state=request.state.value if exc.retryable or step == "add_user" else None,
+            resume_state=request.state.value
+            if exc.retryable or (step == "add_user" and request.state is RequestState.submitted)
+            else None,
             steps=steps.model_dump(mode="json"),
         )
 
 
 Step = Callable[[ProvisioningPipeline, ProvisioningRequest, Actor], Awaitable[ProvisioningRequest | None]]
 
-_STEPS: dict[tuple[RequestKind, RequestState], Step] = {
+# An add's steps, by who asked and where it stands (the seed's procedure: add, sync, enable).
+ADD_STEPS: dict[tuple[RequestKind, RequestState], Step] = {
     (RequestKind.admin, RequestState.submitted): ProvisioningPipeline._step_add_user,
     (RequestKind.partner, RequestState.submitted): ProvisioningPipeline._step_add_user,
     (RequestKind.admin, RequestState.user_added): ProvisioningPipeline._step_sync,
@@ -246,3 +267,36 @@ _STEPS: dict[tuple[RequestKind, RequestState], Step] = {
     (RequestKind.admin, RequestState.calling_enabled): ProvisioningPipeline._step_finish,
     (RequestKind.partner, RequestState.calling_enabled): ProvisioningPipeline._step_finish,
 }
+
+# The first step of each action on an existing phone user, once submitted (an admin's) or approved.
+FIRST_STEPS: dict[RequestAction, Step] = {
+    RequestAction.change: ProvisioningPipeline._step_change,
+    RequestAction.reset_password: ProvisioningPipeline._step_reset_password,
+    RequestAction.disable_calling: ProvisioningPipeline._step_disable_calling,
+    RequestAction.enable_calling: ProvisioningPipeline._step_enable_calling,
+    RequestAction.remove: ProvisioningPipeline._step_disable_calling,
+}
+
+# Where an action goes after its first step: a change is synced then finished; a new enable is
+# finished (or waits for a Global Admin's sign-in, like an add's); a removal deletes the user.
+NEXT_STEPS: dict[tuple[RequestAction, RequestState], Step] = {
+    (RequestAction.change, RequestState.user_added): ProvisioningPipeline._step_sync,
+    (RequestAction.change, RequestState.synced): ProvisioningPipeline._step_finish,
+    (RequestAction.enable_calling, RequestState.admin_signed_in): ProvisioningPipeline._step_enable_calling,
+    (RequestAction.enable_calling, RequestState.calling_enabled): ProvisioningPipeline._step_finish,
+    (RequestAction.remove, RequestState.calling_disabled): ProvisioningPipeline._step_delete,
+}
+
+
+def step_for(request: ProvisioningRequest) -> Step | None:
+    """The step the request is at, or None where it waits for someone or has ended."""
+    action, state = request.action, request.state
+    if action is RequestAction.add:
+        return ADD_STEPS.get((request.kind, state))
+    if state is RequestState.submitted:
+        if request.kind is RequestKind.partner and action in APPROVED_FIRST:
+            return ProvisioningPipeline._step_ask_approval
+        return FIRST_STEPS[action]
+    if state is RequestState.approved:
+        return FIRST_STEPS[action]
+    return NEXT_STEPS.get((action, state))

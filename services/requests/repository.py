@@ -18,6 +18,7 @@ from services.models import (
     AuditEntry,
     FormOptions,
     ProvisioningRequest,
+    RequestAction,
     RequestKind,
     RequestState,
     Steps,
@@ -79,12 +80,16 @@ class RequestRepository:
         query = select(r).where(r.c.tenant_id == tenant_id, r.c.state.in_(waiting)).limit(limit)
         return await self._all(query)
 
-    async def open_draft_of(self, actor: Actor) -> ProvisioningRequest | None:
+    async def open_draft_of(
+        self, actor: Actor, action: RequestAction = RequestAction.add
+    ) -> ProvisioningRequest | None:
+        """The actor's latest draft of that action ("add user" reopens an add, never a removal's
+        confirmation)."""
         r = db.requests
         query = (
             select(r)
             .where(r.c.requester_tenant_id == actor.tenant_id, r.c.requester_id == actor.aad_object_id)
-            .where(r.c.state == RequestState.draft.value)
+            .where(r.c.state == RequestState.draft.value, r.c.action == action.value)
             .order_by(desc(r.c.created_at))
             .limit(1)
         )
@@ -190,6 +195,7 @@ def request_from_row(row: Row[Any]) -> ProvisioningRequest:
     return ProvisioningRequest(
         request_id=row.request_id,
         kind=RequestKind(row.kind),
+        action=RequestAction(row.action),
         tenant_id=row.tenant_id,
         tenant_name=row.tenant_name,
         requester_tenant_id=row.requester_tenant_id,

@@ -10,6 +10,8 @@ the parts of this package, each in its own module:
 - admin_sign_in.py the Global Admin sign-in a tenant without consent needs
 - pipeline.py      the provisioning steps, one transition each
 - phone_users.py   the `phone users` list and one phone user (read only)
+- actions.py       an action on one phone user: start (its draft), confirm, "Done in the portal"
+- action_steps.py  those actions' pipeline steps (change, new device password, disable, delete)
 
 Composed as mixins, not as collaborators the class delegates to: the parts call one another all the
 time (a submit, an approval and a retry take the pipeline's lease in their own write; a cancel may be
@@ -18,7 +20,8 @@ the names they had. Delegating would write each of them twice. Each part names t
 its bases, so its dependencies are in its class line, the MRO is a straight line down to the
 repository, and nothing is found only at run time:
 
-    RequestService -> Drafts -> Decisions -> ProvisioningPipeline -> AdminSignIn
+    RequestService -> PhoneUserActions -> Drafts -> Decisions -> PhoneUserViews
+                   -> ProvisioningPipeline -> ActionSteps -> AdminSignIn
                    -> RequestTransitions -> PipelineLeases -> RequestRepository
 """
 
@@ -32,12 +35,12 @@ from datetime import timedelta
 from services.db import Database
 from services.directory import Directory
 from services.provisioning.protocol import ProvisioningService
-from services.requests.drafts import Drafts, FormResult
-from services.requests.phone_users import PhoneUserViews
+from services.requests.actions import PhoneUserActions
+from services.requests.drafts import FormResult
 from services.requests.pipeline import ProvisioningPipeline
 
 
-class RequestService(Drafts, ProvisioningPipeline, PhoneUserViews):
+class RequestService(PhoneUserActions, ProvisioningPipeline):
     """Creates and moves provisioning requests; the only code that writes the requests table."""
 
     def __init__(

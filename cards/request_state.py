@@ -1,0 +1,46 @@
+"""What the cards of every request share: the step icons, the names of the states, the "working"
+line and the banner of a failed request (the add's progress card and the actions' cards)."""
+
+from __future__ import annotations
+
+from i18n import ENGLISH_WORDS, N_, Words
+from services.models import ProvisioningRequest, RequestState, StepOutcome
+
+ICONS = {
+    StepOutcome.pending: "⏳",
+    StepOutcome.done: "✅",
+    StepOutcome.skipped: "☑️",
+    StepOutcome.failed: "❌",
+}
+
+# What a request's state is called where a card shows it; translated where shown.
+STATE_LABELS = {
+    RequestState.draft: N_("Draft"),
+    RequestState.submitted: N_("Adding the user"),
+    RequestState.user_added: N_("User added"),
+    RequestState.awaiting_approval: N_("Waiting for a global admin"),
+    RequestState.approved: N_("Approved"),
+    RequestState.synced: N_("Synced"),
+    RequestState.awaiting_admin_sign_in: N_("Waiting for a Global Admin sign-in"),
+    RequestState.admin_signed_in: N_("Finishing after the Global Admin's sign-in"),
+    RequestState.calling_enabled: N_("Calling enabled"),
+    RequestState.calling_disabled: N_("Calling disabled"),
+    RequestState.awaiting_portal: N_("Waiting for steps in the portal"),
+    RequestState.done: N_("Done"),
+    RequestState.failed: N_("Failed"),
+    RequestState.rejected: N_("Rejected"),
+    RequestState.cancelled: N_("Cancelled"),
+}
+
+# A partner's change, disable, enable or removal (services.models.APPROVED_FIRST).
+APPROVED_BEFORE = N_("A global admin of {tenant} approves this before anything is done.")
+NOTHING_SENT = N_("Cancelled. Nothing was sent to the provisioning service.")
+WORKING = N_("Working... this card updates when each step ends.")
+
+NOT_RUN = "➖"
+
+
+def did_not_work(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> str:
+    """The banner of a failed request, with its stored error in the reader's language."""
+    error = request.error_text
+    return words("**That did not work.** {error}", error=words(error) if error else "")
