@@ -99,9 +99,10 @@ def action_what(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> s
     if action is RequestAction.enable_calling:
         return words("{name} can make and receive Teams calls on extension {extension} again.", **n)
     return words(
-        "1. Calling is disabled for {name}. 2. {name} is deleted from the Teams Phone Connector and "
-        "extension {extension} becomes free. Then remove their Teams Phone licence in the Microsoft 365 "
-        "admin center if they no longer need it.",
+        # Not "1. ... 2. ...": Teams' markdown makes a list of a leading "1." and cuts it short.
+        "First, calling is disabled for {name}; then {name} is deleted from the Teams Phone Connector "
+        "and extension {extension} becomes free. Afterwards, remove their Teams Phone licence in the "
+        "Microsoft 365 admin center if they no longer need it.",
         **n,
     )
 

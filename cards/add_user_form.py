@@ -174,6 +174,7 @@ def add_user_form(
             id="teamsUser",
             label=words("Teams user"),
             is_required=True,
+            error_message=words("Choose the Teams user."),
             choices=[Choice(title=f"{values.get(DISPLAY_NAME) or current} ({current})", value=current)],
             value=current,
         )

@@ -15,7 +15,11 @@ def commands(words: Words) -> list[tuple[str, str]]:
         (words("add user"), words("add a Teams phone user to the Phone Connector")),
         (
             words("phone users"),
-            words("see your phone users and their state; add a name, an address or an extension to search"),
+            words(
+                "see your phone users and their state (add a name, an address or an extension to "
+                "search); open one to change it, reset its device password, disable or enable its "
+                "calling, or remove it"
+            ),
         ),
         (words("my requests"), words("see the requests you made and where they stand")),
         (words("pending"), words("global admins: partner requests waiting for your approval")),

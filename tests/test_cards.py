@@ -11,6 +11,7 @@ import pytest
 from babel.messages.pofile import read_po
 from microsoft_teams.cards import AdaptiveCard
 
+from cards.actions import action_confirm_card
 from cards.add_user_form import INPUT_IDS, add_user_form
 from cards.approval import approval_card
 from cards.audit import audit_card
@@ -29,6 +30,7 @@ from services.models import (
     FormOptions,
     PhoneUser,
     ProvisioningRequest,
+    RequestAction,
     RequestKind,
     RequestState,
     Role,
@@ -344,6 +346,108 @@ def cards_for(words: Words) -> dict[str, AdaptiveCard]:
             words=words,
         ),
         "audit-empty": audit_card("Contoso", [], words=words),
+        **action_cards(words),
+    }
+
+
+# A phone user's values as an action's request holds them (services/requests/actions.py).
+ACTION_VALUES = VALUES | {"display_name": "Megan Bowen", "from_extension": "100", "from_pbx_location": "PBX"}
+PORTAL = {
+    "portal_step": "delete",
+    "portal_steps": T(
+        "In the Enterprise portal: Users > Advanced User Search > Disabled Users > {upn} > Delete User.",
+        upn="megan@contoso.example",
+    ).encode(),
+    "portal_url": "https://portal.ctt.example/users",
+}
+
+
+def action(action: RequestAction, state: RequestState = RequestState.draft, **changes) -> ProvisioningRequest:
+    values = changes.pop("values", ACTION_VALUES)
+    return request(state, action=action, values=values, **changes)
+
+
+def action_cards(words: Words) -> dict[str, AdaptiveCard]:
+    """The cards of the actions on one phone user (issue 16), in each state a person sees."""
+    removed = Steps(calling=StepOutcome.done, calling_note="Calling disabled", delete=StepOutcome.done)
+    cards = {
+        f"confirm-{a.value}": action_confirm_card(action(a), words=words)
+        for a in (
+            RequestAction.reset_password,
+            RequestAction.disable_calling,
+            RequestAction.enable_calling,
+            RequestAction.remove,
+        )
+    }
+    return cards | {
+        "confirm-remove-partner": action_confirm_card(
+            action(RequestAction.remove, kind=RequestKind.partner), words=words
+        ),
+        "form-change": add_user_form(
+            action(RequestAction.change, values=ACTION_VALUES | {"extension": "106"}), options(), words=words
+        ),
+        "review-change": review_card(
+            action(RequestAction.change, values=ACTION_VALUES | {"extension": "106"}), words=words
+        ),
+        "action-working": progress_card(action(RequestAction.remove, RequestState.submitted), words=words),
+        "action-between": progress_card(
+            action(RequestAction.remove, RequestState.calling_disabled, steps=removed), words=words
+        ),
+        "action-done": progress_card(
+            action(RequestAction.remove, RequestState.done, steps=removed), words=words
+        ),
+        "action-failed": progress_card(
+            action(
+                RequestAction.remove,
+                RequestState.failed,
+                error="Timed out",
+                resume_state=RequestState.calling_disabled,
+            ),
+            words=words,
+        ),
+        "action-portal": progress_card(
+            action(
+                RequestAction.remove,
+                RequestState.awaiting_portal,
+                values=ACTION_VALUES | PORTAL,
+                resume_state=RequestState.calling_disabled,
+            ),
+            words=words,
+        ),
+        "action-partner-waits": progress_card(
+            action(RequestAction.disable_calling, RequestState.awaiting_approval, kind=RequestKind.partner),
+            words=words,
+        ),
+        "action-cancelled": cancelled_card(action(RequestAction.remove, RequestState.cancelled), words=words),
+        "approval-action": approval_card(
+            action(RequestAction.remove, RequestState.awaiting_approval, kind=RequestKind.partner),
+            "Northwind Voice",
+            ["29:a"],
+            words=words,
+        ),
+        "approval-action-portal": approval_card(
+            decided(
+                RequestState.awaiting_portal,
+                "Ada Admin",
+                action=RequestAction.remove,
+                values=ACTION_VALUES | PORTAL,
+                resume_state=RequestState.calling_disabled,
+            ),
+            "Northwind Voice",
+            ["29:a"],
+            words=words,
+        ),
+        "approval-change-done": approval_card(
+            decided(
+                RequestState.done,
+                "Ada Admin",
+                action=RequestAction.change,
+                values=ACTION_VALUES | {"extension": "106"},
+                steps=DONE_STEPS,
+            ),
+            "Northwind Voice",
+            words=words,
+        ),
     }
 
 
@@ -607,6 +711,44 @@ def largest_cards(words: Words) -> dict[str, AdaptiveCard]:
             words=words,
         ),
         "progress": progress_card(failed, words=words),
+        # An action's cards at their longest: every value long, the portal's steps long too.
+        "action-portal": progress_card(
+            failed.model_copy(
+                update={
+                    "action": RequestAction.remove,
+                    "state": RequestState.awaiting_portal,
+                    "values": values
+                    | PORTAL
+                    | {"display_name": long_name, "portal_steps": long_note.encode()},
+                }
+            ),
+            words=words,
+        ),
+        "approval-action": approval_card(
+            failed.model_copy(
+                update={
+                    "kind": RequestKind.partner,
+                    "action": RequestAction.change,
+                    "state": RequestState.awaiting_approval,
+                    "values": values | {"display_name": long_name, "from_extension": "9" * 20},
+                }
+            ),
+            long_name,
+            ["29:a"] * 60,
+            "x" * 500,
+            words=words,
+        ),
+        "confirm-remove": action_confirm_card(
+            failed.model_copy(
+                update={
+                    "kind": RequestKind.partner,
+                    "action": RequestAction.remove,
+                    "state": RequestState.draft,
+                    "values": values | {"display_name": long_name},
+                }
+            ),
+            words=words,
+        ),
     }
 
 

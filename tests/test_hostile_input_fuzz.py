@@ -124,6 +124,9 @@ verbs = st.sampled_from(
         "approval.approve",
         "approval.reject",
         "approval.refresh",
+        "phoneUsers.open",
+        "phoneUsers.action",
+        "request.portalDone",
     ]
 ) | st.text(max_size=20)
 card_values = st.fixed_dictionaries(
@@ -139,6 +142,16 @@ card_values = st.fixed_dictionaries(
         "disableVoicemail": json_values,
         "reason": hostile_text,
         "enterpriseId": st.text(max_size=40),
+        # A phone user's card: which tenant, which user, which action (issue 16).
+        "tenantId": st.just(CONTOSO) | hostile_text | json_values,
+        "upn": st.sampled_from(["alex@contoso.example", "megan@contoso.example"])
+        | hostile_text
+        | json_values,
+        "action": st.sampled_from(
+            ["change", "reset_password", "disable_calling", "enable_calling", "remove", "add"]
+        )
+        | hostile_text
+        | json_values,
         "unexpected": json_values,
     },
 )

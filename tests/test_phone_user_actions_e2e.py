@@ -132,7 +132,7 @@ async def test_ada_removes_megan_then_adds_someone_on_extension_100(
     card_id, megan = await open_user(admin, connector, "megan")
     confirm = (await admin.click(card_id, megan, "Remove"))["value"]
     text = card_text(confirm)
-    assert "Calling is disabled for Megan Bowen" in text and "extension 100 becomes free" in text
+    assert "First, calling is disabled for Megan Bowen" in text and "extension 100 becomes free" in text
     assert "Teams Phone licence" in text
     await admin.click(card_id, confirm, "Remove")
     done = card_text(await wait_card(connector, card_id, "Done."))
