@@ -13,6 +13,7 @@ from __future__ import annotations
 from i18n import T
 from services.errors import AlreadyPhoneUser, ExtensionTaken, ExtensionUnknown, NotLicensed, ProvisioningError
 from services.models import TeamsUser
+from services.passwords import is_valid_device_password
 
 
 def require_licensed(user: TeamsUser | None, upn: str) -> TeamsUser:
@@ -48,6 +49,12 @@ def require_extension_free(holder: str | None, extension: str, upn: str) -> None
 
 
 # -- the rules of the actions on an existing phone user (issue 16) ---------------------------------
+
+
+def require_device_password(password: str) -> None:
+    """The procedure's device password: 8 characters, letters and digits only."""
+    if not is_valid_device_password(password):
+        raise ProvisioningError(T("The device password must be 8 letters and digits."), retryable=False)
 
 
 def require_phone_user(provisioned: bool, upn: str) -> None:

@@ -3,8 +3,10 @@
 It serves what the bot uses: the password-grant token endpoint (Basic client auth, expiring tokens),
 getAuthenticatedUser, getEnterprisesForReseller, getAvailableSBCGatewayRegionsByResellerId,
 configureUser (required-field validation, taken extensions, device passwords, the same body is an
-edit) and getActionItemUrl. Error bodies use a Spring-like shape, since the real format is not
-documented and the client must read it defensively anyway.
+edit), getActionItemUrl, disableUsers / restoreUsers (issue 16; without consent they only mark the
+user until the Global Admin's `global_admin_syncs`) and the portal's Delete User (`portal_delete`).
+Error bodies use a Spring-like shape, since the real format is not documented and the client must
+read it defensively anyway.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class PlatformUser:
     body: dict[str, Any]
     microsoft_side: bool = False  # synced to Teams with calling enabled
     edits: int = 0
+    disabled: bool = False  # disableUsers (the portal's "Disable User"); restoreUsers undoes it
 
 
 @dataclass
@@ -124,6 +127,18 @@ class CttDouble:
         if body.get("password"):
             self.devices[body["pbxUserId"]] = body["password"]
 
+    def global_admin_syncs(self, tenant_id: str) -> None:
+        """The tenant's Global Admin clicked Sync Teams Users: Teams gets what the platform holds."""
+        for user in self.tenant_users(tenant_id):
+            user.microsoft_side = not user.disabled
+
+    def portal_delete(self, tenant_id: str, upn: str) -> None:
+        """A person clicked Delete User in the portal: the user and their device are gone."""
+        user = self.user(tenant_id, upn)
+        assert user is not None and user.disabled, "the portal deletes only a disabled user"
+        del self.users[(tenant_id, upn.lower())]
+        self.devices.pop(user.body["pbxUserId"], None)
+
     async def global_admin_signs_in(
         self, action_url: str, tenant_id: str, admin: str = "ga@contoso.example"
     ) -> tuple[int, str]:
@@ -149,6 +164,8 @@ class CttDouble:
         app.router.add_get("/reseller/getAvailableSBCGatewayRegionsByResellerId/{reseller}", self._gateways)
         app.router.add_post("/enterprise/configureUser", self._configure_user)
         app.router.add_post("/enterprise/getActionItemUrl", self._action_item_url)
+        app.router.add_post("/provisioning/disableUsers", self._users_operation)
+        app.router.add_post("/provisioning/restoreUsers", self._users_operation)
         app.router.add_get("/action/{code}", self._sign_in_page)
         app.router.add_post("/action/{code}", self._sign_in_page)
         self._runner = web.AppRunner(app, access_log=None)
@@ -246,12 +263,8 @@ class CttDouble:
         )
 
     async def _authenticated_user(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        seen, refused = await self._guard(request, body)
-        if refused is not None:
-            return refused
-        seen.status = 200
-        return web.json_response({"username": body, "type": "RESELLER", "resellerId": self.reseller_id})
+        who = {"type": "RESELLER", "resellerId": self.reseller_id}
+        return await self._answer(request, lambda body: (200, {"username": body, **who}))
 
     async def _enterprises(self, request: web.Request) -> web.StreamResponse:
         seen, refused = await self._guard(request)
@@ -277,13 +290,26 @@ class CttDouble:
         return web.json_response(self.gateways.get(int(request.match_info["reseller"]), []))
 
     async def _configure_user(self, request: web.Request) -> web.StreamResponse:
+        return await self._answer(request, self._configure)
+
+    async def _users_operation(self, request: web.Request) -> web.StreamResponse:
+        """disableUsers / restoreUsers: an enterprise-scoped call (an MSAL result, or here consent)
+        switches calling in Teams too; otherwise the users are marked until Sync Teams Users."""
+        disable = request.path.endswith("/disableUsers")
+        return await self._answer(request, lambda body: self._switch_users(body, disable))
+
+    async def _answer(self, request: web.Request, work: Any) -> web.StreamResponse:
+        """A call with a JSON body: `work(body)` gives the status and the answer."""
         body = await request.json()
         seen, refused = await self._guard(request, body)
         if refused is not None:
             return refused
-        status, answer = self._configure(body)
+        status, answer = work(body)
         seen.status = status
         return web.json_response(answer, status=status)
+
+    def _enterprise_of(self, tenant: Any) -> dict[str, Any] | None:
+        return next((e for es in self.enterprises.values() for e in es if e["tenantId"] == tenant), None)
 
     def _configure(self, body: Any) -> tuple[int, Any]:
         if not isinstance(body, dict):
@@ -297,9 +323,7 @@ class CttDouble:
         if body["loginID"] != self.username:
             return 403, _spring(403, "Access is denied")
         tenant = body["tenantId"]
-        enterprise = next(
-            (e for es in self.enterprises.values() for e in es if e["tenantId"] == tenant), None
-        )
+        enterprise = self._enterprise_of(tenant)
         if enterprise is None:
             return 404, _spring(404, f"No enterprise for tenant {tenant}")
         if gateway not in enterprise.get("sbcGateways", [gateway]):
@@ -333,7 +357,28 @@ class CttDouble:
         if password:
             self.devices[pbx_user] = password
         if with_msal or tenant in self.consent:
-            user.microsoft_side = True
+            user.microsoft_side = not user.disabled
+        return 200, {"status": "SUCCESS"}
+
+    def _switch_users(self, body: Any, disable: bool) -> tuple[int, Any]:
+        if not isinstance(body, dict):
+            return 400, _spring(400, "Malformed JSON request")
+        tenant, upns = body.get("tenantId"), body.get("users")
+        if not tenant or not upns or not isinstance(upns, list) or body.get("updateAllUsers"):
+            return 400, _spring(400, "tenantId and users are required (this double never acts on all users)")
+        enterprise = self._enterprise_of(tenant)
+        if enterprise is None:
+            return 404, _spring(404, f"No enterprise for tenant {tenant}")
+        if str(body.get("resellerId")) not in (str(enterprise.get("resellerId")), str(self.reseller_id)):
+            return 403, _spring(403, "Access is denied")
+        users = [user for upn in upns if (user := self.user(tenant, str(upn))) is not None]
+        if len(users) != len(upns):
+            return 404, _spring(404, "No such user")
+        enterprise_scoped = isinstance(body.get("authenticationResult"), dict) or tenant in self.consent
+        for user in users:
+            user.disabled = disable
+            if enterprise_scoped:
+                user.microsoft_side = not disable
         return 200, {"status": "SUCCESS"}
 
     async def _action_item_url(self, request: web.Request) -> web.StreamResponse:

@@ -19,9 +19,18 @@ import pytest
 from sqlalchemy import select, update
 
 from services.db import Database, admin_sign_ins
-from services.errors import ExtensionTaken, NotLicensed, ProvisioningError, SignInLinkInvalid, StaleRequest
+from services.errors import (
+    ExtensionTaken,
+    ExtensionUnknown,
+    NotLicensed,
+    PortalStepsRequired,
+    ProvisioningError,
+    SignInLinkInvalid,
+    StaleRequest,
+)
 from services.models import Actor, PhoneUserSpec, ProvisioningRequest
 from services.outbound_http import Reply, retry_after_seconds
+from services.passwords import is_valid_device_password
 from services.provisioning.connecttoteams import (
     ConnectToTeamsConfig,
     GlobalAdminSignInRequired,
@@ -37,6 +46,7 @@ from tests.ctt_world import CALLBACK_URL, CttWorld, build_ctt_world, partners_of
 from tests.doubles import CONTOSO, CONTOSO_ADMIN, FABRIKAM, NORTHWIND
 
 PASSWORD = "Abcd1234"
+NEW_PASSWORD = "Wxyz5678"
 CONFIGURE = "/enterprise/configureUser"
 ENTERPRISES = "/reseller/v3/getEnterprisesForReseller"
 WHO_AM_I = "/reseller/getAuthenticatedUser"
@@ -119,14 +129,19 @@ async def test_voicemail_on_and_no_dial_plan_are_sent_as_such(world: CttWorld):
     assert (body["useTeamsVoicemail"], body["useEnterpriseDialPlan"]) == (True, False)
 
 
+async def double_token(world: CttWorld, http: aiohttp.ClientSession) -> str:
+    """A bearer token from the double, asked for as the bot asks."""
+    async with http.post(
+        f"{world.ctt.url}/oauth/token",
+        data={"username": world.ctt.username, "password": world.ctt.password, "grant_type": "password"},
+        headers={"Authorization": "Basic " + _b64(f"{world.ctt.client_id}:{world.ctt.client_secret}")},
+    ) as r:
+        return (await r.json())["access_token"]
+
+
 async def test_the_double_validates_required_fields_like_the_contract(world: CttWorld):
     async with aiohttp.ClientSession() as http:
-        async with http.post(
-            f"{world.ctt.url}/oauth/token",
-            data={"username": world.ctt.username, "password": world.ctt.password, "grant_type": "password"},
-            headers={"Authorization": "Basic " + _b64(f"{world.ctt.client_id}:{world.ctt.client_secret}")},
-        ) as r:
-            token = (await r.json())["access_token"]
+        token = await double_token(world, http)
         async with http.post(
             f"{world.ctt.url}{CONFIGURE}",
             json={"loginID": world.ctt.username, "sbcGatewayId": 0},
@@ -569,10 +584,22 @@ async def test_secrets_never_reach_a_log_line_or_a_message(tmp_path: Path, caplo
         except ProvisioningError as exc:
             errors.append(exc.message)
         assert await s.complete_admin_sign_in(CONTOSO, result, upns) == ["adele@contoso.example"]
+        # A new device password: refused with the password echoed, then the PBX keeping the device's
+        # own (the steps for the person), then accepted once the device is gone from the PBX.
+        world.ctt.inject(CONFIGURE, Status(400, body={"message": f"bad request: {NEW_PASSWORD}"}))
+        for _ in range(2):
+            try:
+                await s.reset_device_password(CONTOSO, "adele@contoso.example", NEW_PASSWORD)
+            except ProvisioningError as exc:
+                errors.append(exc.message)
+        world.ctt.devices.pop("105@pbx.contoso.example")
+        await s.reset_device_password(CONTOSO, "adele@contoso.example", NEW_PASSWORD)
+        assert world.ctt.devices["105@pbx.contoso.example"] == NEW_PASSWORD
     finally:
         await world.close()
     secrets = [
         PASSWORD,
+        NEW_PASSWORD,
         world.ctt.client_secret,
         world.ctt.password,
         ga_token,
@@ -587,7 +614,8 @@ async def test_secrets_never_reach_a_log_line_or_a_message(tmp_path: Path, caplo
     )
     leaked = [secret for secret in secrets if secret in logged]
     assert leaked == []
-    assert "[redacted]" in errors[0]
+    assert "[redacted]" in errors[0] and "[redacted]" in errors[-2]
+    assert "cannot change it there" in errors[-1]
     config = ConnectToTeamsConfig(
         base_url="https://x",
         client_id="c",
@@ -778,3 +806,283 @@ async def test_nobody_signs_in_so_the_request_is_stopped_and_its_link_dies(tmp_p
             await requests.complete_admin_sign_in(state, ga_result(CONTOSO, state=state))
         assert not msal_calls(world)
         assert "cancel" in [e.action for e in await requests.audit_of_tenant(CONTOSO)]
+
+
+# -- one phone user's actions (issue 16) ---------------------------------------------------------------
+
+DISABLE = "/provisioning/disableUsers"
+RESTORE = "/provisioning/restoreUsers"
+ALEX = "alex@contoso.example"
+MEGAN = "megan@contoso.example"
+ISAIAH = ADELE.model_copy(update={"teams_user": "isaiah@contoso.example"})
+
+
+def contoso_user(extension: str, **overrides: object) -> PhoneUserSpec:
+    """Megan's values (the demo world's) on `extension`, with its device."""
+    values = {
+        "teams_user": MEGAN,
+        "extension": extension,
+        "phone_number": extension,
+        "sip_auth_id": f"{extension}t",
+    }
+    return ADELE.model_copy(update=values | overrides)
+
+
+async def test_a_change_sends_the_new_values_and_frees_the_old_extension(world: CttWorld):
+    s = world.service
+    sent = len(world.ctt.calls(CONFIGURE))
+    await s.change_user(CONTOSO, contoso_user("106", disable_voicemail=False, voice_route="US West"))
+    [change] = world.ctt.calls(CONFIGURE)[sent:]
+    password = change.body.pop("password")
+    assert is_valid_device_password(password) and change.body.pop("rePassword") == password
+    assert change.body == {
+        "loginID": world.ctt.username,
+        "pbxLocation": "PBX",
+        "pbxUserId": "106@pbx.contoso.example",
+        "sbcGatewayId": 2,
+        "teamsUserId": MEGAN,
+        "tenantId": CONTOSO,
+        "phoneNumber": "106",
+        "useTeamsVoicemail": True,
+        "useEnterpriseDialPlan": True,
+        "pbxAuthUserId": "106t",
+        "pbxCallPolicyInfo": {
+            "callPolicyCNAM": "TRANSPARENT",
+            "callPolicyName": "Global",
+            "forwardedCallsCallerId": "USER_CALLER_ID",
+        },
+    }
+    state = await s.user_state(CONTOSO, MEGAN)
+    assert (state.extension, state.voice_route, state.voicemail_disabled) == ("106", "US West", False)
+    assert state.sync_pending and state.calling_enabled and state.device_password_set
+    assert await s.sync_required(CONTOSO)
+    assert (await s.extension(CONTOSO, "PBX", "100")).assigned_to is None
+    assert (await s.extension(CONTOSO, "PBX", "106")).assigned_to == MEGAN
+    assert "100" in [e.number for e in (await s.form_options(CONTOSO)).free_extensions]
+    assert world.ctt.user(CONTOSO, MEGAN).body["pbxUserId"] == "106@pbx.contoso.example"
+
+    # The same change again (a retry) changes nothing and calls nothing.
+    await s.change_user(CONTOSO, contoso_user("106", disable_voicemail=False, voice_route="US West"))
+    assert len(world.ctt.calls(CONFIGURE)) == sent + 1
+    # The old extension is free for someone else.
+    await s.add_user(CONTOSO, ISAIAH.model_copy(update={"extension": "100", "phone_number": "100"}), PASSWORD)
+    assert (await s.extension(CONTOSO, "PBX", "100")).assigned_to == "isaiah@contoso.example"
+
+
+async def test_a_change_on_the_same_device_keeps_its_password(world: CttWorld):
+    s = world.service
+    await s.add_user(CONTOSO, ADELE, PASSWORD)
+    await s.change_user(CONTOSO, ADELE.model_copy(update={"default_dial_plan": False}))
+    change = world.ctt.calls(CONFIGURE)[-1].body
+    assert "password" not in change and "rePassword" not in change
+    assert change["useEnterpriseDialPlan"] is False and change["pbxUserId"] == "105@pbx.contoso.example"
+    assert world.ctt.devices["105@pbx.contoso.example"] == PASSWORD
+    assert (await s.user_state(CONTOSO, ADELE.teams_user)).default_dial_plan is False
+
+
+@pytest.mark.parametrize(
+    ("extension", "overrides", "error", "words"),
+    [
+        ("101", {}, ExtensionTaken, "already assigned to alex@contoso.example"),
+        ("999", {}, ExtensionUnknown, "does not exist on PBX"),
+        ("106", {"pbx_location": "Nowhere"}, ProvisioningError, "PBX location Nowhere"),
+        ("106", {"voice_route": "Mars"}, ProvisioningError, "Voice route Mars is not offered"),
+        ("106", {"teams_user": "isaiah@contoso.example"}, ProvisioningError, "isaiah@"),
+    ],
+    ids=["taken", "unknown-extension", "unknown-location", "route-not-offered", "not-a-phone-user"],
+)
+async def test_a_change_is_checked_like_an_add(world: CttWorld, extension, overrides, error, words):
+    with pytest.raises(error) as refused:
+        await world.service.change_user(CONTOSO, contoso_user(extension, **overrides))
+    assert not refused.value.retryable and words in refused.value.message
+    assert world.ctt.calls(CONFIGURE) == []
+    assert (await world.service.user_state(CONTOSO, MEGAN)).extension == "100"
+
+
+async def test_a_change_without_consent_asks_for_the_global_admins_sync(tmp_path: Path):
+    world = await make_world(tmp_path, consented=frozenset())
+    s = world.service
+    try:
+        with pytest.raises(PortalStepsRequired) as steps:
+            await s.change_user(CONTOSO, contoso_user("106"))
+        assert steps.value.retryable and steps.value.url is None
+        assert "Sync Teams Users" in steps.value.message and "Contoso" in steps.value.message
+        assert (await s.user_state(CONTOSO, MEGAN)).extension == "106"  # saved before saying so
+        await s.change_user(CONTOSO, contoso_user("106"))  # the person said it is done
+        assert len(world.ctt.calls(CONFIGURE)) == 1
+        # A user whose calling is not on yet gets the Microsoft side with the Global Admin's sign-in.
+        await s.add_user(CONTOSO, ADELE, PASSWORD)
+        await s.change_user(CONTOSO, ADELE.model_copy(update={"phone_number": "6045550105"}))
+    finally:
+        await world.close()
+
+
+async def test_a_new_device_password_is_an_edit_with_the_current_values(world: CttWorld):
+    s = world.service
+    await s.reset_device_password(CONTOSO, MEGAN, NEW_PASSWORD)
+    [reset] = world.ctt.calls(CONFIGURE)
+    assert reset.body["password"] == reset.body["rePassword"] == NEW_PASSWORD
+    assert (reset.body["pbxUserId"], reset.body["pbxAuthUserId"], reset.body["sbcGatewayId"]) == (
+        "100@pbx.contoso.example",
+        "100t",
+        1,
+    )
+    assert world.ctt.devices["100@pbx.contoso.example"] == NEW_PASSWORD
+    state = await s.user_state(CONTOSO, MEGAN)
+    assert state.device_password_set and state.calling_enabled and not state.sync_pending
+    await s.reset_device_password(CONTOSO, MEGAN, NEW_PASSWORD)  # again: the same edit, harmless
+    assert world.ctt.user(CONTOSO, MEGAN).edits == 2
+
+
+@pytest.mark.parametrize("password", ["short1", "abcdefgh", "12345678", "Abcd-123", "Abcd12345"])
+async def test_a_new_device_password_must_be_8_letters_and_digits(world: CttWorld, password: str):
+    with pytest.raises(ProvisioningError) as refused:
+        await world.service.reset_device_password(CONTOSO, MEGAN, password)
+    assert not refused.value.retryable and password not in refused.value.message
+    assert world.ctt.calls(CONFIGURE) == []
+
+
+async def test_where_the_pbx_keeps_the_device_password_the_device_is_deleted_there_first(world: CttWorld):
+    s = world.service
+    await s.add_user(CONTOSO, ADELE, PASSWORD)  # the platform created device 105t with PASSWORD
+    with pytest.raises(PortalStepsRequired) as steps:
+        await s.reset_device_password(CONTOSO, ADELE.teams_user, NEW_PASSWORD)
+    assert "105t" in steps.value.message and "delete that device in the PBX" in steps.value.message
+    assert NEW_PASSWORD not in steps.value.message and PASSWORD not in steps.value.message
+    assert world.ctt.devices["105@pbx.contoso.example"] == PASSWORD
+    world.ctt.devices.pop("105@pbx.contoso.example")  # the provider deleted it in the PBX
+    await s.reset_device_password(CONTOSO, ADELE.teams_user, NEW_PASSWORD)
+    assert world.ctt.devices["105@pbx.contoso.example"] == NEW_PASSWORD
+
+
+async def test_disabling_and_restoring_calling_send_the_documented_bodies(world: CttWorld):
+    s = world.service
+    await s.disable_calling(CONTOSO, ALEX)
+    [disable] = world.ctt.calls(DISABLE)
+    documented = {"resellerId": 1000, "tenantId": CONTOSO, "users": [ALEX], "updateAllUsers": False}
+    assert disable.body == documented and disable.status == 200
+    alex = world.ctt.user(CONTOSO, ALEX)
+    assert alex.disabled and not alex.microsoft_side  # the tenant consented: done in Teams too
+    state = await s.user_state(CONTOSO, ALEX)
+    assert state.provisioned and not state.calling_enabled and not await s.calling_enabled(CONTOSO, ALEX)
+    assert (await s.extension(CONTOSO, "PBX", "101")).assigned_to == ALEX  # until deleted
+    await s.disable_calling(CONTOSO, ALEX)  # again: nothing to do
+    assert len(world.ctt.calls(DISABLE)) == 1
+
+    await s.enable_calling(CONTOSO, ALEX)
+    [restore] = world.ctt.calls(RESTORE)
+    assert restore.body == documented and restore.status == 200
+    assert not alex.disabled and alex.microsoft_side
+    assert await s.calling_enabled(CONTOSO, ALEX)
+    await s.enable_calling(CONTOSO, ALEX)  # again: nothing to do
+    assert len(world.ctt.calls(RESTORE)) == 1 and world.ctt.calls(CONFIGURE) == []
+
+
+async def test_without_consent_disable_and_restore_ask_for_the_global_admins_sync(tmp_path: Path):
+    world = await make_world(tmp_path, consented=frozenset())
+    s = world.service
+    alex = world.ctt.user(CONTOSO, ALEX)
+    try:
+        with pytest.raises(PortalStepsRequired) as steps:
+            await s.disable_calling(CONTOSO, ALEX)
+        assert steps.value.retryable and steps.value.url is None
+        assert "Calling is disabled for alex@contoso.example" in steps.value.message
+        assert "Dashboard" in steps.value.message and "Sync Teams Users" in steps.value.message
+        assert alex.disabled and alex.microsoft_side  # marked only, until the Global Admin syncs
+        assert not await s.calling_enabled(CONTOSO, ALEX)
+        await s.disable_calling(CONTOSO, ALEX)  # the person said the sync is done
+        world.ctt.global_admin_syncs(CONTOSO)
+        assert not alex.microsoft_side and len(world.ctt.calls(DISABLE)) == 1
+
+        with pytest.raises(PortalStepsRequired) as steps:
+            await s.enable_calling(CONTOSO, ALEX)
+        assert "Calling is restored for alex@contoso.example" in steps.value.message
+        assert not alex.disabled and not alex.microsoft_side
+        await s.enable_calling(CONTOSO, ALEX)  # no Global Admin sign-in asked: it is the sync
+        world.ctt.global_admin_syncs(CONTOSO)
+        assert alex.microsoft_side and await s.calling_enabled(CONTOSO, ALEX)
+        assert len(world.ctt.calls(RESTORE)) == 1 and world.ctt.action_requests == []
+    finally:
+        await world.close()
+
+
+async def test_a_refused_disable_leaves_the_user_as_they_were(world: CttWorld):
+    world.ctt.inject(DISABLE, Status(503), Status(403, body={"message": "Access is denied"}))
+    with pytest.raises(ProvisioningError) as refused:
+        await world.service.disable_calling(CONTOSO, ALEX)
+    assert not refused.value.retryable
+    assert "refused access while disabling calling" in refused.value.message
+    assert [c.status for c in world.ctt.calls(DISABLE)] == [503, 403]
+    assert await world.service.calling_enabled(CONTOSO, ALEX)
+    with pytest.raises(ProvisioningError, match=r"Disable calling for alex@contoso\.example first"):
+        await world.service.delete_user(CONTOSO, ALEX)
+
+
+async def test_a_user_is_deleted_after_calling_is_disabled_and_the_extension_is_free_again(tmp_path: Path):
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}")
+    await database.migrate()
+    world = await make_world(tmp_path, records=SqlPhoneUserRecords(database))
+    s = world.service
+    try:
+        for done_in_portal in (False, True):
+            with pytest.raises(ProvisioningError) as refused:
+                await s.delete_user(CONTOSO, ALEX, done_in_portal=done_in_portal)
+            assert not refused.value.retryable and "Disable calling for alex@contoso.example first" in str(
+                refused.value.message
+            )
+        await s.disable_calling(CONTOSO, ALEX)
+        calls = len(world.ctt.seen)
+        with pytest.raises(PortalStepsRequired) as steps:
+            await s.delete_user(CONTOSO, ALEX)
+        for words in ("Advanced User Search", "Disabled Users", "Delete User", "Extension 101"):
+            assert words in steps.value.message
+        assert steps.value.url is None and len(world.ctt.seen) == calls  # the API has no call for it
+        assert (await s.user_state(CONTOSO, ALEX)).provisioned
+
+        world.ctt.portal_delete(CONTOSO, ALEX)  # what the person did in the portal
+        await s.delete_user(CONTOSO, ALEX, done_in_portal=True)
+        await s.delete_user(CONTOSO, ALEX, done_in_portal=True)  # again: nothing to do
+        assert len(world.ctt.seen) == calls
+        assert not (await s.user_state(CONTOSO, ALEX)).provisioned
+        assert (await s.extension(CONTOSO, "PBX", "101")).assigned_to is None
+        assert "101" in [e.number for e in (await s.form_options(CONTOSO)).free_extensions]
+        assert ALEX not in [u.upn for u in (await s.phone_users(CONTOSO, "", 0, 10)).items]
+        await s.add_user(
+            CONTOSO, ISAIAH.model_copy(update={"extension": "101", "phone_number": "101"}), PASSWORD
+        )
+        assert (await s.extension(CONTOSO, "PBX", "101")).assigned_to == "isaiah@contoso.example"
+        with pytest.raises(ProvisioningError, match=r"alex@contoso\.example is not a phone user"):
+            await s.delete_user(CONTOSO, ALEX)
+    finally:
+        await world.close()
+        await database.close()
+
+
+@pytest.mark.parametrize("action", ["change", "reset", "disable", "enable", "delete"])
+async def test_actions_on_someone_who_is_not_a_phone_user(world: CttWorld, action: str):
+    s, upn = world.service, ISAIAH.teams_user
+    run = {
+        "change": lambda: s.change_user(CONTOSO, ISAIAH),
+        "reset": lambda: s.reset_device_password(CONTOSO, upn, NEW_PASSWORD),
+        "disable": lambda: s.disable_calling(CONTOSO, upn),
+        "enable": lambda: s.enable_calling(CONTOSO, upn),
+        "delete": lambda: s.delete_user(CONTOSO, upn),
+    }[action]
+    with pytest.raises(ProvisioningError) as refused:
+        await run()
+    assert not refused.value.retryable and upn in refused.value.message
+    assert world.ctt.seen == []
+
+
+async def test_the_double_refuses_a_disable_of_no_one_or_of_everyone(world: CttWorld):
+    async with aiohttp.ClientSession() as http:
+        token = await double_token(world, http)
+        for body in (
+            {"tenantId": CONTOSO, "users": []},
+            {"tenantId": CONTOSO, "users": [ALEX], "updateAllUsers": True},
+        ):
+            async with http.post(
+                f"{world.ctt.url}{DISABLE}", json=body, headers={"Authorization": f"Bearer {token}"}
+            ) as r:
+                assert r.status == 400
+    assert not world.ctt.user(CONTOSO, ALEX).disabled

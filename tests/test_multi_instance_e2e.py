@@ -64,7 +64,7 @@ CALL_RECORDER = textwrap.dedent(
 
         setattr(embedded.EmbeddedProvisioningService, name, recorded)
 
-    for _name in ("add_user", "sync_users", "enable_calling"):
+    for _name in ("add_user", "sync_users", "enable_calling", "disable_calling", "delete_user"):
         _recorded(_name)
     """
 )

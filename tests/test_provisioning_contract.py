@@ -7,7 +7,7 @@ platform double, the fake Graph and a PBX directory file holding the same demo w
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +15,14 @@ import pytest
 
 from services.db import Database
 from services.directory import Directory, EmbeddedDirectory
-from services.errors import AlreadyPhoneUser, ExtensionTaken, ExtensionUnknown, NotLicensed, ProvisioningError
+from services.errors import (
+    AlreadyPhoneUser,
+    ExtensionTaken,
+    ExtensionUnknown,
+    NotLicensed,
+    PortalStepsRequired,
+    ProvisioningError,
+)
 from services.models import PhoneUserSpec, Role
 from services.provisioning.connecttoteams import SqlPhoneUserRecords
 from services.provisioning.embedded import EmbeddedProvisioningService
@@ -45,6 +52,9 @@ class Backend:
     name: str
     service: ProvisioningService
     directory: Directory
+    # What a person's "Delete User" in the platform's portal does (the platform double's part);
+    # None where the backend deletes through its own call.
+    portal_delete: Callable[[str, str], None] | None = None
 
 
 @pytest.fixture(params=["embedded", "connecttoteams"])
@@ -61,7 +71,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             ctt = await build_ctt_world(tmp_path, records=records)
             try:
                 directory = GraphDirectory(ctt.graph_client, partners_of(ctt.world), customers=ctt.service)
-                yield Backend("connecttoteams", ctt.service, directory)
+                yield Backend("connecttoteams", ctt.service, directory, ctt.ctt.portal_delete)
             finally:
                 await ctt.close()
     finally:
@@ -361,3 +371,92 @@ async def test_the_form_marks_existing_phone_users(backend: Backend):
     assert users["adele@contoso.example"].phone_extension is None
     [alex] = await s.search_licensed_users(CONTOSO, "alex")
     assert alex.phone_extension == "101"
+
+
+# -- the actions on one phone user (issue 16) --------------------------------------------------------
+
+
+async def _either(call, *, portal_done=None) -> bool:
+    """Runs a step; where the backend says a person must finish it in the portal, `portal_done`
+    records that (as "Done in the portal" does). Returns whether the portal was asked for."""
+    try:
+        await call()
+        return False
+    except PortalStepsRequired as needed:
+        assert str(needed.steps), "the person is told what to do"
+        if portal_done is not None:
+            await portal_done()
+        return True
+
+
+async def test_change_moves_the_user_frees_the_old_extension_and_keeps_calling(backend: Backend):
+    s = backend.service
+    before = await s.user_state(CONTOSO, "alex@contoso.example")
+    changed = spec(teams_user="alex@contoso.example", extension="107", phone_number="107", sip_auth_id="107t")
+    await s.change_user(CONTOSO, changed)
+    state = await s.user_state(CONTOSO, "alex@contoso.example")
+    assert (state.extension, state.phone_number, state.sip_auth_id) == ("107", "107", "107t")
+    assert state.calling_enabled is before.calling_enabled
+    assert await s.sync_required(CONTOSO)
+    assert (await s.extension(CONTOSO, "PBX", "101")).assigned_to is None
+    assert (await s.extension(CONTOSO, "PBX", "107")).assigned_to == "alex@contoso.example"
+    # The same change again is an edit, not an error; the same rules as an add.
+    await s.change_user(CONTOSO, changed)
+    with pytest.raises(ExtensionTaken):
+        await s.change_user(CONTOSO, changed.model_copy(update={"extension": "100", "phone_number": "100"}))
+    with pytest.raises(ExtensionUnknown):
+        await s.change_user(CONTOSO, changed.model_copy(update={"extension": "999", "phone_number": "999"}))
+    with pytest.raises(ProvisioningError) as refused:
+        await s.change_user(CONTOSO, spec())  # Adele is not a phone user
+    assert not refused.value.retryable
+
+
+async def test_a_new_device_password(backend: Backend):
+    s = backend.service
+    await s.reset_device_password(CONTOSO, "alex@contoso.example", PASSWORD)
+    assert (await s.user_state(CONTOSO, "alex@contoso.example")).device_password_set
+    for bad in ("short", "with space1", "Abcd123!"):
+        with pytest.raises(ProvisioningError) as refused:
+            await s.reset_device_password(CONTOSO, "alex@contoso.example", bad)
+        assert not refused.value.retryable
+    with pytest.raises(ProvisioningError):
+        await s.reset_device_password(CONTOSO, "adele@contoso.example", PASSWORD)
+
+
+async def test_disable_then_enable_calling(backend: Backend):
+    s = backend.service
+    upn = "alex@contoso.example"
+    await _either(lambda: s.disable_calling(CONTOSO, upn))
+    assert not (await s.user_state(CONTOSO, upn)).calling_enabled
+    await _either(lambda: s.disable_calling(CONTOSO, upn))  # again: harmless
+    await _either(lambda: s.enable_calling(CONTOSO, upn))
+    assert (await s.user_state(CONTOSO, upn)).calling_enabled
+    with pytest.raises(ProvisioningError) as refused:
+        await s.disable_calling(CONTOSO, "adele@contoso.example")
+    assert not refused.value.retryable
+
+
+async def test_delete_only_after_disable_and_the_extension_is_free_again(backend: Backend):
+    s = backend.service
+    upn = "megan@contoso.example"
+    with pytest.raises(ProvisioningError) as refused:
+        await s.delete_user(CONTOSO, upn)  # disable first, then delete
+    assert not refused.value.retryable and not isinstance(refused.value, PortalStepsRequired)
+    await _either(lambda: s.disable_calling(CONTOSO, upn))
+
+    async def in_the_portal() -> None:
+        assert backend.portal_delete is not None, f"{backend.name} asked for portal steps"
+        backend.portal_delete(CONTOSO, upn)
+        await s.delete_user(CONTOSO, upn, done_in_portal=True)
+
+    await _either(lambda: s.delete_user(CONTOSO, upn), portal_done=in_the_portal)
+    state = await s.user_state(CONTOSO, upn)
+    assert state is None or not state.provisioned
+    assert (await s.extension(CONTOSO, "PBX", "100")).assigned_to is None
+    page = await s.phone_users(CONTOSO, "", 0, 10)
+    assert upn not in {u.upn for u in page.items}
+    # Deleted twice (a step run again after a restart): nothing to do, no error.
+    await s.delete_user(CONTOSO, upn, done_in_portal=True)
+    # The freed extension takes a new user.
+    await s.add_user(CONTOSO, spec(extension="100", phone_number="100", sip_auth_id="100t"), PASSWORD)
+    assert (await s.extension(CONTOSO, "PBX", "100")).assigned_to == "adele@contoso.example"

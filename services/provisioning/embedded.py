@@ -13,6 +13,7 @@ from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 from i18n import T
 from services import db
 from services.add_user_rules import (
+    require_device_password,
     require_extension_exists,
     require_extension_free,
     require_licensed,
@@ -32,7 +33,6 @@ from services.models import (
     Tenant,
     VoiceRoute,
 )
-from services.passwords import is_valid_device_password
 from services.provisioning.embedded_users import (
     EmbeddedPhoneUsers,
     escape_like,
@@ -221,8 +221,7 @@ class EmbeddedProvisioningService(EmbeddedPhoneUsers):
 
     async def add_user(self, tenant_id: str, spec: PhoneUserSpec, device_password: str) -> None:
         await self._slow("add_user")
-        if not is_valid_device_password(device_password):
-            raise ProvisioningError(T("The device password must be 8 letters and digits."), retryable=False)
+        require_device_password(device_password)
         await self._write_user(tenant_id, spec, device_password)
 
     async def _write_user(self, tenant_id: str, spec: PhoneUserSpec, device_password: str | None) -> None:

@@ -11,13 +11,10 @@ from typing import Any
 
 from sqlalchemy import Connection, func, or_, select, update
 
-from i18n import T
 from services import db
-from services.add_user_rules import require_calling_disabled, require_phone_user
+from services.add_user_rules import require_calling_disabled, require_device_password, require_phone_user
 from services.db import Database
-from services.errors import ProvisioningError
 from services.models import PhoneUser, PhoneUserPage, PhoneUserSpec, PhoneUserState
-from services.passwords import is_valid_device_password
 
 
 class EmbeddedPhoneUsers:
@@ -37,8 +34,7 @@ class EmbeddedPhoneUsers:
 
     async def reset_device_password(self, tenant_id: str, upn: str, device_password: str) -> None:
         await self._slow("reset_device_password")
-        if not is_valid_device_password(device_password):
-            raise ProvisioningError(T("The device password must be 8 letters and digits."), retryable=False)
+        require_device_password(device_password)
         state = await self._phone_user(tenant_id, upn)
         password_hash = await asyncio.to_thread(hash_password, device_password)
         await self._set(tenant_id, state.upn, device_password_hash=password_hash)

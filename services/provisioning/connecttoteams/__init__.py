@@ -1,6 +1,7 @@
-"""The ConnecttoTeams backend: the platform's REST API as a `ProvisioningService` (service.py), over
-its HTTP client (api.py), the enterprises it lists (enterprises.py), the shapes it reads and writes
-(wire.py), the Global Admin step (admin_sign_in.py) and our record of configured users (records.py)."""
+"""The ConnecttoTeams backend: the platform's REST API as a `ProvisioningService` (service.py, with one
+phone user's actions in actions.py), over its HTTP client (api.py), the enterprises it lists
+(enterprises.py), the shapes it reads and writes (wire.py), the Global Admin step (admin_sign_in.py)
+and our record of configured users (records.py)."""
 
 from services.provisioning.connecttoteams.admin_sign_in import GlobalAdminSignInRequired, parse_admin_callback
 from services.provisioning.connecttoteams.config import ConnectToTeamsConfig

@@ -74,6 +74,8 @@ class Doing(enum.StrEnum):
     finding_reseller_id = "finding our reseller id"
     configuring_user = "configuring the user"
     asking_sign_in_link = "asking for the Global Admin sign-in link"
+    disabling_calling = "disabling calling"
+    restoring_calling = "restoring calling"
 
 
 class _Refusals(NamedTuple):
@@ -140,6 +142,24 @@ _REFUSALS = {
         ),
         N_("The provisioning platform refused asking for the Global Admin sign-in link: {message}"),
         N_("The provisioning platform refused asking for the Global Admin sign-in link (HTTP {status})"),
+    ),
+    Doing.disabling_calling: _Refusals(
+        N_(
+            "The provisioning platform refused access while disabling calling; the provider must "
+            "check the API user's rights for this enterprise."
+        ),
+        N_("The provisioning platform does not know what we asked for while disabling calling."),
+        N_("The provisioning platform refused disabling calling: {message}"),
+        N_("The provisioning platform refused disabling calling (HTTP {status})"),
+    ),
+    Doing.restoring_calling: _Refusals(
+        N_(
+            "The provisioning platform refused access while restoring calling; the provider must "
+            "check the API user's rights for this enterprise."
+        ),
+        N_("The provisioning platform does not know what we asked for while restoring calling."),
+        N_("The provisioning platform refused restoring calling: {message}"),
+        N_("The provisioning platform refused restoring calling (HTTP {status})"),
     ),
 }
 

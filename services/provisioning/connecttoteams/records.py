@@ -2,7 +2,8 @@
 
 The platform's API documents no way to read a user back (no user list, no sync status), so what the
 bot needs to answer "is this extension taken?", "does this tenant need a sync?" and "is calling on?"
-is kept here: written after each accepted `configureUser`, never holding the device password.
+is kept here: written after each accepted `configureUser` (and `disableUsers` / `restoreUsers`),
+never holding the device password. A user leaves it when a person deleted them in the portal.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    delete,
+    false,
     select,
     update,
 )
@@ -47,6 +50,9 @@ class PhoneUserRecord(BaseModel):
     # The sync step ran for this user (see ConnectToTeamsProvisioningService.sync_users).
     synced: bool = False
     calling_enabled: bool = False
+    # Disabled with disableUsers (the portal's "Disable User"): calling is off and the user may be
+    # deleted; the extension stays theirs until then (migration 0008).
+    disabled: bool = False
     updated_at: datetime | None = None
 
 
@@ -71,8 +77,17 @@ class PhoneUserRecords(Protocol):
         """Insert or replace by (tenant, upn); raises ExtensionHeld if another user has the extension."""
 
     async def mark(
-        self, tenant_id: str, upn: str, *, synced: bool | None = None, calling_enabled: bool | None = None
+        self,
+        tenant_id: str,
+        upn: str,
+        *,
+        synced: bool | None = None,
+        calling_enabled: bool | None = None,
+        disabled: bool | None = None,
     ) -> None: ...
+
+    async def remove(self, tenant_id: str, upn: str) -> bool:
+        """Forget the user (deleted in the portal), which frees their extension; False if not there."""
 
 
 class InMemoryPhoneUserRecords:
@@ -104,12 +119,22 @@ class InMemoryPhoneUserRecords:
             )
 
     async def mark(
-        self, tenant_id: str, upn: str, *, synced: bool | None = None, calling_enabled: bool | None = None
+        self,
+        tenant_id: str,
+        upn: str,
+        *,
+        synced: bool | None = None,
+        calling_enabled: bool | None = None,
+        disabled: bool | None = None,
     ) -> None:
         async with self._lock:
             key = (tenant_id, upn.lower())
             if key in self._rows:
-                self._rows[key] = self._rows[key].model_copy(update=_flags(synced, calling_enabled))
+                self._rows[key] = self._rows[key].model_copy(update=_flags(synced, calling_enabled, disabled))
+
+    async def remove(self, tenant_id: str, upn: str) -> bool:
+        async with self._lock:
+            return self._rows.pop((tenant_id, upn.lower()), None) is not None
 
 
 metadata = MetaData()
@@ -131,6 +156,7 @@ ctt_phone_users = Table(
     Column("device_password_set", Boolean, nullable=False),
     Column("synced", Boolean, nullable=False),
     Column("calling_enabled", Boolean, nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False, server_default=false()),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("tenant_id", "pbx_location", "extension", name="uq_ctt_extension"),
 )
@@ -185,9 +211,15 @@ class SqlPhoneUserRecords:
             raise ExtensionHeld(holder.upn if holder else None) from None
 
     async def mark(
-        self, tenant_id: str, upn: str, *, synced: bool | None = None, calling_enabled: bool | None = None
+        self,
+        tenant_id: str,
+        upn: str,
+        *,
+        synced: bool | None = None,
+        calling_enabled: bool | None = None,
+        disabled: bool | None = None,
     ) -> None:
-        flags = _flags(synced, calling_enabled)
+        flags = _flags(synced, calling_enabled, disabled)
         if not flags:
             return
         t = ctt_phone_users
@@ -198,14 +230,15 @@ class SqlPhoneUserRecords:
         )
         await self._db.write(lambda conn: conn.execute(change))
 
+    async def remove(self, tenant_id: str, upn: str) -> bool:
+        t = ctt_phone_users
+        gone = delete(t).where(t.c.tenant_id == tenant_id, t.c.upn_key == upn.lower())
+        return bool(await self._db.write(lambda conn: conn.execute(gone).rowcount))
 
-def _flags(synced: bool | None, calling_enabled: bool | None) -> dict[str, bool]:
-    flags: dict[str, bool] = {}
-    if synced is not None:
-        flags["synced"] = synced
-    if calling_enabled is not None:
-        flags["calling_enabled"] = calling_enabled
-    return flags
+
+def _flags(synced: bool | None, calling_enabled: bool | None, disabled: bool | None) -> dict[str, bool]:
+    given = {"synced": synced, "calling_enabled": calling_enabled, "disabled": disabled}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def _record(row) -> PhoneUserRecord:

@@ -2,7 +2,8 @@
 
 What the platform documents is used as documented (issue 4): OAuth password grant at /oauth/token,
 getEnterprisesForReseller, getAvailableSBCGatewayRegionsByResellerId, configureUser (the same body is
-an edit, so every retry is safe), getActionItemUrl. What it does not list comes from injected sources:
+an edit, so every retry is safe), getActionItemUrl; and for one phone user's actions (issue 16, in
+actions.py) disableUsers and restoreUsers. What it does not list comes from injected sources:
 licensed Teams users from Microsoft Graph (`TeamsUserSource`), PBX locations, extensions and caller IDs
 from the provider's PBX directory, and what we configured from our own record (`PhoneUserRecords`).
 docs/connecttoteams.md says what is assumed where the contract is silent.
@@ -25,12 +26,11 @@ import aiohttp
 
 from i18n import T
 from services.add_user_rules import (
-    require_extension_exists,
-    require_extension_free,
-    require_licensed,
+    require_device_password,
     require_not_phone_user_elsewhere,
+    require_phone_user,
 )
-from services.errors import ExtensionTaken, ProvisioningError
+from services.errors import ProvisioningError
 from services.models import (
     FREE_EXTENSION_HINT,
     AdminSignInResult,
@@ -43,13 +43,13 @@ from services.models import (
     Tenant,
 )
 from services.outbound_http import Reply, Sleep
-from services.passwords import is_valid_device_password
+from services.provisioning.connecttoteams.actions import PhoneUserActions, record_of
 from services.provisioning.connecttoteams.admin_sign_in import ask_for_sign_in
 from services.provisioning.connecttoteams.api import Doing, Forbidden, PlatformApi
 from services.provisioning.connecttoteams.config import ConnectToTeamsConfig, Enterprise, TeamsUserSource
 from services.provisioning.connecttoteams.enterprises import EnterpriseCatalog
 from services.provisioning.connecttoteams.listing import list_phone_users
-from services.provisioning.connecttoteams.records import ExtensionHeld, PhoneUserRecord, PhoneUserRecords
+from services.provisioning.connecttoteams.records import PhoneUserRecord, PhoneUserRecords
 from services.provisioning.connecttoteams.wire import configure_refusal, configure_user_body, strings_in
 from services.provisioning.partners import Partners
 from services.provisioning.pbx_directory import PbxDirectory, PbxLocation
@@ -60,8 +60,9 @@ log = logging.getLogger(__package__)
 FIRST_USERS_SHOWN = 50  # the form lists this many; larger tenants search (models.TYPEAHEAD_THRESHOLD)
 
 
-class ConnectToTeamsProvisioningService:
-    """`ProvisioningService` over the platform's API; call `start()` before use and `close()` at the end."""
+class ConnectToTeamsProvisioningService(PhoneUserActions):
+    """`ProvisioningService` over the platform's API; call `start()` before use and `close()` at the end.
+    One phone user's actions (change, device password, disable, delete) are in PhoneUserActions."""
 
     def __init__(
         self,
@@ -185,71 +186,23 @@ class ConnectToTeamsProvisioningService:
         )
 
     async def add_user(self, tenant_id: str, spec: PhoneUserSpec, device_password: str) -> None:
-        if not is_valid_device_password(device_password):
-            raise ProvisioningError(T("The device password must be 8 letters and digits."), retryable=False)
-        enterprise = await self._catalog.require(tenant_id)
-        location = await self._location(tenant_id, spec.pbx_location)
-        route = next(
-            (r for r in await self._catalog.voice_routes(enterprise) if r.name == spec.voice_route), None
-        )
-        if route is None:
-            raise ProvisioningError(
-                T(
-                    "Voice route {voice_route} is not offered to {tenant}.",
-                    voice_route=spec.voice_route,
-                    tenant=enterprise.name,
-                ),
-                retryable=False,
-            )
-        user = require_licensed(await self._users.user(tenant_id, spec.teams_user), spec.teams_user)
-        existing = await self._records.get(tenant_id, user.upn)
+        require_device_password(device_password)
+        offered = await self._offered(tenant_id, spec)
+        existing = await self._records.get(tenant_id, offered.user.upn)
         if existing is not None:
             require_not_phone_user_elsewhere(
-                user.upn,
+                offered.user.upn,
                 (existing.pbx_location, existing.extension),
                 (spec.pbx_location, spec.extension),
             )
-        exists = await self._pbx.extension(tenant_id, spec.pbx_location, spec.extension) is not None
-        require_extension_exists(exists, spec.extension, spec.pbx_location)
-        key = (tenant_id, spec.pbx_location, spec.extension)
-        async with self._extension_locks.setdefault(key, asyncio.Lock()):
-            holder = (await self._assignments(tenant_id)).get((spec.pbx_location, spec.extension))
-            require_extension_free(holder, spec.extension, user.upn)
-            record = PhoneUserRecord(
-                tenant_id=tenant_id,
-                upn=user.upn,
-                pbx_location=spec.pbx_location,
-                extension=spec.extension,
-                voice_route=route.name,
-                sbc_gateway_id=route.route_id,
-                phone_number=spec.phone_number,
-                voicemail_disabled=spec.disable_voicemail,
-                default_dial_plan=spec.default_dial_plan,
-                sip_auth_id=spec.sip_auth_id,
-                device_password_set=True,
-                # A changed user needs the Microsoft side again; calling stays as it was.
-                synced=False,
-                calling_enabled=bool(existing and existing.calling_enabled),
-            )
-            try:
-                await self._configure(record, location, device_password=device_password)
-            except Forbidden as forbidden:
-                raise forbidden.error from None
-            try:
-                await self._records.save(record)
-            except ExtensionHeld as held:
-                log.error(
-                    "platform accepted %s on extension %s, but our record has %s there",
-                    user.upn,
-                    spec.extension,
-                    held.holder,
-                )
-                raise ExtensionTaken(spec.extension, held.holder) from None
+        await self._require_extension(tenant_id, spec)
+        record = record_of(tenant_id, offered.user.upn, spec, offered.route, existing)
+        await self._claim(record, offered.location, device_password)
         log.info(
             "configured %s on extension %s at %s (tenant %s)",
-            user.upn,
+            record.upn,
             spec.extension,
-            location.name,
+            offered.location.name,
             tenant_id,
         )
 
@@ -280,10 +233,16 @@ class ConnectToTeamsProvisioningService:
         With service-provider consent the reseller token is enough; without it the tenant's Global
         Admin must sign in first (GlobalAdminSignInRequired; then `complete_admin_sign_in`). The
         platform finishes asynchronously and has no status endpoint: "enabled" means accepted.
+        A user whose calling was disabled is restored instead (restoreUsers); one whose calling is
+        on already is left as is, so running the step again calls nothing.
         """
         record = await self._records.get(tenant_id, upn)
-        if record is None:
-            raise ProvisioningError(T("{upn} is not a phone user yet.", upn=upn), retryable=False)
+        require_phone_user(record is not None, upn)
+        assert record is not None
+        if record.disabled:
+            return await self._restore_calling(record)
+        if record.calling_enabled:
+            return
         if not record.synced:
             raise ProvisioningError(T("Teams users must be synced before calling can be enabled."))
         enterprise = await self._catalog.require(tenant_id)
@@ -314,6 +273,7 @@ class ConnectToTeamsProvisioningService:
             default_dial_plan=record.default_dial_plan,
             sip_auth_id=record.sip_auth_id,
             device_password_set=record.device_password_set,
+            sync_pending=not record.synced,
         )
 
     # -- the Global Admin step -------------------------------------------------------------------

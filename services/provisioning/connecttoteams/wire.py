@@ -1,5 +1,6 @@
 """What travels to and from the ConnecttoTeams platform: its answers read defensively (their formats
-are not documented: error bodies, lists, enterprises, the action URL) and the configureUser body."""
+are not documented: error bodies, lists, enterprises, the action URL), the configureUser body and
+the body of disableUsers / restoreUsers."""
 
 from __future__ import annotations
 
@@ -52,19 +53,40 @@ def configure_user_body(
     return body
 
 
+def users_body(enterprise: Enterprise, upns: list[str]) -> dict[str, Any]:
+    """disableUsers / restoreUsers for exactly `upns` of one enterprise: the documented fields that
+    say which users (docs/connecttoteams.md, "Actions on one phone user"). `updateAllUsers` is sent
+    as false so that a platform defaulting it otherwise can never act on the whole enterprise."""
+    return {
+        "resellerId": platform_id(enterprise.reseller_id),
+        "tenantId": enterprise.tenant_id,
+        "users": list(upns),
+        "updateAllUsers": False,
+    }
+
+
+class DeviceHasOtherPassword(ProvisioningError):
+    """configureUser refused the password sent: the PBX device exists with another one. The platform
+    sets a device's password only when it creates the device (docs/connecttoteams.md)."""
+
+    def __init__(self, extension: str) -> None:
+        super().__init__(
+            T(
+                "The PBX device of extension {extension} already exists with another password; the "
+                "provider must reset it before this user can be added.",
+                extension=extension,
+            ),
+            retryable=False,
+        )
+        self.extension = extension
+
+
 def configure_refusal(status: int, message: str, record: PhoneUserRecord) -> ProvisioningError | None:
     """What a refused configureUser means for the person, when its (scrubbed) message says it."""
     low = message.casefold()
     if status in (400, 409, 422):
         if "password" in low:
-            return ProvisioningError(
-                T(
-                    "The PBX device of extension {extension} already exists with another password; the "
-                    "provider must reset it before this user can be added.",
-                    extension=record.extension,
-                ),
-                retryable=False,
-            )
+            return DeviceHasOtherPassword(record.extension)
         if re.search(r"licen[cs]", low):
             return NotLicensed(record.upn)
         if re.search(r"already|in use|taken|exists|assigned|duplicate", low):

@@ -173,15 +173,12 @@ def test_a_text_too_long_for_its_column_is_cut_in_its_values_not_in_its_json():
 
 async def test_a_refused_add_is_stored_as_the_errors_text(world: World, monkeypatch):
     async def add_user(tenant_id: str, spec: Any, password: str) -> None:
-        raise ProvisioningError(Text("{upn} is not a phone user yet.", {"upn": "adele@contoso.example"}))
+        raise ProvisioningError(Text("{upn} is not a phone user.", {"upn": "adele@contoso.example"}))
 
     monkeypatch.setattr(world.provisioning, "add_user", add_user)
     submitted = await world.submitted(world.admin)
     assert await world.run(submitted, world.admin) == [RequestState.failed]
     failed = await world.requests.get(submitted.request_id)
-    assert failed.error == failed.steps.add_user_note == "adele@contoso.example is not a phone user yet."
-    assert (
-        FRENCH_WORDS(failed.error_text)
-        == "adele@contoso.example n'est pas encore un utilisateur téléphonique."
-    )
+    assert failed.error == failed.steps.add_user_note == "adele@contoso.example is not a phone user."
+    assert FRENCH_WORDS(failed.error_text) == "adele@contoso.example n'est pas un utilisateur téléphonique."
     assert FRENCH_WORDS(failed.steps.add_user_text) == FRENCH_WORDS(failed.error_text)
