@@ -5,13 +5,12 @@ instance running the removal dies (SIGKILL) between its two steps and the other 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from services import db
+from tests import test_multi_instance_e2e as multi_instance
 from tests.doubles import (
     CONTOSO,
     CONTOSO_ADMIN,
@@ -22,7 +21,7 @@ from tests.doubles import (
     card_text,
 )
 from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
-from tests.test_multi_instance_e2e import Cluster, _all_sent, start_cluster
+from tests.test_multi_instance_e2e import Cluster, _all_sent
 
 pytestmark = pytest.mark.postgres
 
@@ -30,17 +29,9 @@ MEGAN = "megan@contoso.example"
 APPROVAL = "Remove Megan Bowen (Contoso)"
 
 
-@pytest.fixture
-async def cluster(tmp_path: Path, pg_url: str) -> AsyncIterator[Cluster]:  # noqa: F811
-    async for running in start_cluster(tmp_path, pg_url):
-        yield running
-
-
-@pytest.fixture
-async def slow_cluster(tmp_path: Path, pg_url: str) -> AsyncIterator[Cluster]:  # noqa: F811
-    """Every provisioning call takes a second: time to kill a process in the middle of a removal."""
-    async for running in start_cluster(tmp_path, pg_url, EMBEDDED_DELAY_SECONDS="1.0"):
-        yield running
+# The two-process clusters of the add's tests, as fixtures of this module.
+cluster = multi_instance.cluster
+slow_cluster = multi_instance.slow_cluster
 
 
 async def pat_asks_to_remove_megan(c: Cluster, pat: TeamsUser) -> str:
