@@ -157,6 +157,10 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
         admin_sign_in=add_user.admin_signed_in,
     )
     app[PARTS] = Parts(database, provisioning, requests, add_user, background, notifier, outbox)
+    if database.is_sqlite:
+        taken = await requests.take_over_leases()
+        if taken:
+            log.info("took over %d request(s) the last process left leased", taken)
     resumed = await add_user.resume_interrupted()
     if resumed:
         log.info("resuming %d request(s) interrupted by the last stop", resumed)

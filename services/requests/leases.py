@@ -67,6 +67,19 @@ class PipelineLeases(RequestRepository):
         )
         return await self._db.write(lambda conn: conn.execute(release).rowcount)
 
+    async def take_over_leases(self) -> int:
+        """On start with SQLite, where one process owns the database by design: every lease held by
+        another worker is a dead process's (the last one, killed or crashed without releasing), so
+        its requests are resumed at once rather than when the leases run out (PostgreSQL keeps the
+        leases: there another instance may be alive and working)."""
+        r = db.requests
+        free = (
+            update(r)
+            .where(r.c.worker_id.is_not(None), r.c.worker_id != self.worker_id)
+            .values(worker_id=None, worker_lease_until=None)
+        )
+        return await self._db.write(lambda conn: conn.execute(free).rowcount)
+
     async def _release(self, request_id: str) -> None:
         r = db.requests
         release = (
