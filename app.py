@@ -17,8 +17,8 @@ from microsoft_agents.hosting.aiohttp import CloudAdapter
 
 from bot.auth import BotCredentials, BotFrameworkTokens, auth_configuration
 from bot.background import BackgroundWork
-from bot.chat import ProactiveMessenger
-from bot.connector import KeepAliveClientFactory
+from bot.chat import ProactiveMessenger, RefusedReplies
+from bot.connector import PROACTIVE_RETRY, KeepAliveClientFactory
 from bot.logging_setup import configure_logging, install_redaction
 from bot.settings import Settings
 from bot.teams_bot import PhoneConnectorBot
@@ -119,8 +119,11 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
         )
     # One keep-alive HTTP session for every reply, card update and proactive message.
     connector_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+    proactive = PROACTIVE_RETRY.model_copy(
+        update={"timeout_seconds": settings.proactive_send_timeout_seconds}
+    )
     adapter = CloudAdapter(
-        channel_service_client_factory=KeepAliveClientFactory(connector_session, credentials)
+        channel_service_client_factory=KeepAliveClientFactory(connector_session, credentials, proactive)
     )
     adapter.on_turn_error = on_turn_error
     background = BackgroundWork()
@@ -128,6 +131,8 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
         adapter, settings.APP_ID, settings.trusted_service_url_hosts, settings.authenticated
     )
     outbox = Outbox(database, lease_seconds=settings.outbox_lease_seconds)
+    # A reply the channel refuses during a turn goes to the outbox instead of being lost.
+    adapter.use(RefusedReplies(outbox))
     notifier = Notifier(
         requests,
         ConversationBook(database, max_per_tenant=settings.max_conversations_per_tenant),
@@ -135,7 +140,9 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
         messenger,
         provisioning,
         reminder_after=timedelta(hours=settings.reminder_after_hours),
+        expiry_days=settings.request_expiry_days,
         poll_seconds=settings.outbox_poll_seconds,
+        concurrency=settings.outbox_concurrency,
     )
     add_user = AddUserConversation(
         requests, provisioning, messenger, background, notifier, parse_sign_in=parse_admin_callback

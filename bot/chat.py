@@ -1,24 +1,47 @@
-"""The `Chat` and `Messenger` ports of dialogs/, over the Agents SDK's TurnContext and adapter."""
+"""The `Chat` and `Messenger` ports of dialogs/, over the Agents SDK's TurnContext and adapter, and
+the middleware that hands a turn's refused replies to the outbox."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
-from microsoft_agents.activity import Activity, ActivityTypes, ConversationReference
+from microsoft_agents.activity import Activity, ActivityTypes, ConversationReference, ResourceResponse
 from microsoft_agents.hosting.core import ChannelAdapter, TurnContext
 from microsoft_teams.cards import AdaptiveCard
 
 from bot.cards import attachment, card_activity, text_activity
+from bot.connector import ConnectorError, is_continuation
 from dialogs.ports import DeliveryFailed, DeliveryRetry
 from i18n import Words, language_of, time_zone
+from services.notify.outbox import OUTBOX_RETRY, Notice, NoticeKind, Outbox
 from services.retry import retry_after_seconds
 
 log = logging.getLogger(__name__)
+
+# Until a reply the channel refused is delivered from the outbox, the card reference the turn got
+# for it has an activity id that starts with this (see RefusedReplies).
+DEFERRED_PREFIX = "deferred:"
+# A refused reply waits at least this long in the outbox: the chat just refused it several times,
+# and the turn stores the reference it got for a card before the sender may replace it.
+REPLY_FIRST_DELAY_SECONDS = 1.0
+# What of a refused reply the outbox keeps: its content. Its addressing comes back from the
+# conversation reference, and nothing of the turn's credentials is kept (cards hold no secrets).
+KEPT_FIELDS = (
+    "type",
+    "text",
+    "textFormat",
+    "attachments",
+    "attachmentLayout",
+    "summary",
+    "suggestedActions",
+    "inputHint",
+)
 
 # Teams' published limits per bot per conversation: (messages, seconds).
 TEAMS_CONVERSATION_LIMITS = ((7, 1.0), (8, 2.0), (60, 30.0))
@@ -165,8 +188,31 @@ class ProactiveMessenger:
 
         await self._continue(conversation, callback)
 
+    async def send_stored(
+        self, conversation: dict[str, Any], activity: dict[str, Any], update_of: str | None = None
+    ) -> dict[str, Any]:
+        """A reply kept in the outbox (RefusedReplies), sent as it was, or put in place of activity
+        `update_of`; returns the reference of what arrived."""
+        message = Activity.model_validate(activity)
+        sent: dict[str, Any] = {}
+
+        async def callback(turn: TurnContext) -> None:
+            if update_of:
+                message.id = update_of
+                await turn.update_activity(message)
+                sent.update(card_ref(turn, update_of))
+            else:
+                response = await turn.send_activity(message)
+                sent.update(card_ref(turn, response.id if response else None))
+
+        await self._continue(conversation, callback)
+        return sent
+
     async def update(self, card_ref: dict[str, Any], card: AdaptiveCard) -> None:
         activity_id = card_ref.get("activity_id")
+        if isinstance(activity_id, str) and activity_id.startswith(DEFERRED_PREFIX):
+            # The card itself still waits in the outbox; once it is out, the reference is the real one.
+            raise DeliveryRetry("the card is not delivered yet")
 
         async def callback(turn: TurnContext) -> None:
             if activity_id:
@@ -241,3 +287,113 @@ def classify(error: Exception) -> Exception:
         retry_after = retry_after_seconds(headers) if isinstance(headers, Mapping) else None
         return DeliveryRetry(f"HTTP {status}", retry_after)
     return DeliveryFailed(f"HTTP {status}")
+
+
+class RefusedReplies:
+    """Agents SDK middleware (app.py): a reply the channel refuses during a turn (429 beyond the
+    in-turn retries, 5xx, no answer) goes to the outbox and is delivered later, never dropped
+    (issue 17). The turn carries on as if it had been sent.
+
+    Once one reply of a turn is refused, the turn's later replies follow it into the outbox without
+    trying: they keep their order, and a throttled chat is not pressed again. A card the turn keeps
+    a reference to (the add form as its request's card, an approval card listed by `pending`) gets
+    a reference whose activity id starts with DEFERRED_PREFIX; the sender replaces it with the real
+    one when the card arrives (dialogs/notifications.py). A refusal for good (403: the user removed
+    the bot) is not kept: it fails the turn as before."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+
+    async def on_turn(self, turn: TurnContext, logic: Callable[[TurnContext], Awaitable[Any]]) -> None:
+        if not is_continuation(turn.activity):  # a proactive send's refusal goes back to the outbox
+            replies = _TurnReplies(self._outbox, turn)
+            turn.on_send_activities(replies.send)
+            turn.on_update_activity(replies.update)
+        await logic(turn)
+
+
+class _TurnReplies:
+    def __init__(self, outbox: Outbox, turn: TurnContext) -> None:
+        self._outbox = outbox
+        self._turn = turn
+        self._refused: DeliveryRetry | None = None
+
+    async def send(
+        self,
+        turn: TurnContext,
+        activities: list[Activity],
+        send: Callable[[], Awaitable[list[ResourceResponse]]],
+    ) -> list[ResourceResponse]:
+        if self._refused is None or any(a.type != ActivityTypes.message for a in activities):
+            try:
+                return await send()
+            except ConnectorError as exc:
+                self._refused = self._refusal(exc)
+        placeholders = [f"{DEFERRED_PREFIX}{uuid.uuid4().hex}" for _ in activities]
+        await self._keep([(a, p, None) for a, p in zip(activities, placeholders, strict=True)])
+        return [ResourceResponse(id=p) for p in placeholders]
+
+    async def update(
+        self, turn: TurnContext, activity: Activity, update: Callable[[], Awaitable[ResourceResponse]]
+    ) -> ResourceResponse:
+        if self._refused is None:
+            try:
+                return await update()
+            except ConnectorError as exc:
+                self._refused = self._refusal(exc)
+        await self._keep([(activity, None, activity.id)])
+        return ResourceResponse(id=activity.id)
+
+    def _refusal(self, error: ConnectorError) -> DeliveryRetry:
+        refused = classify(error)
+        if not isinstance(refused, DeliveryRetry):
+            raise error
+        log.warning("the channel refused a reply (%s): it goes to the outbox", refused.reason)
+        return refused
+
+    async def _keep(self, replies: list[tuple[Activity, str | None, str | None]]) -> None:
+        """Into the outbox: each reply's content and its conversation's reference, to its sender."""
+        from bot.teams_bot import tenant_of  # the one home of that rule; it imports this module
+
+        assert self._refused is not None
+        sender = self._turn.activity.from_property
+        tenant, person = tenant_of(self._turn.activity) or None, sender.aad_object_id if sender else None
+        notices = []
+        for activity, placeholder, update_of in replies:
+            content = activity.model_dump(mode="json", by_alias=True, exclude_none=True)
+            kept = {k: v for k, v in content.items() if k in KEPT_FIELDS}
+            payload: dict[str, Any] = {
+                "conversation": card_ref(self._turn, None)["conversation"],
+                "activity": kept,
+            }
+            if placeholder:
+                payload["placeholder"] = card_ref(self._turn, placeholder)
+            if update_of:
+                payload["update_of"] = update_of
+            notices.append(
+                Notice(
+                    kind=NoticeKind.reply,
+                    request_id=_request_of(kept),
+                    recipient_tenant_id=tenant if person else None,
+                    recipient_id=person if tenant else None,
+                    payload=payload,
+                )
+            )
+        wait = self._refused.seconds if self._refused.seconds is not None else OUTBOX_RETRY.backoff(1)
+        await self._outbox.add(notices, delay_seconds=max(REPLY_FIRST_DELAY_SECONDS, wait))
+
+
+def _request_of(activity: dict[str, Any]) -> str | None:
+    """The request a card is about, if any: cards carry ids only (`requestId` in their buttons'
+    data). A refused reply about a request waits for that request's earlier notices."""
+    stack: list[Any] = [activity.get("attachments")]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            found = node.get("requestId")
+            if isinstance(found, str) and 0 < len(found) <= 36:
+                return found
+            stack.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+    return None

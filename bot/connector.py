@@ -5,6 +5,10 @@ The SDK's `RestChannelServiceClientFactory` builds a `TeamsConnectorClient` with
 for every turn, and retries nothing. This factory hands the adapter a client over one session
 for the process, with the bot's cached token (bot/auth.py), a timeout, and retries of
 429/412/502/503/504 that honour Retry-After (services/retry.py, with CONNECTOR_RETRY's numbers).
+
+A proactive send (the outbox's sender, through `continue_conversation`) has numbers of its own,
+PROACTIVE_RETRY: one short attempt. The outbox retries it later with its own backoff, so a chat
+that does not answer holds its own notices back, not the sender (issue 17).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-from microsoft_agents.activity import Activity, ResourceResponse
+from microsoft_agents.activity import Activity, ActivityEventNames, ActivityTypes, ResourceResponse
 from microsoft_agents.hosting.core import ClaimsIdentity, TurnContext
 
 from bot.auth import BOT_FRAMEWORK_RESOURCE, BOT_FRAMEWORK_SCOPES, BotCredentials
@@ -33,6 +37,17 @@ CONNECTOR_RETRY = RetryPolicy(
     retry_after_max_seconds=10.0,
     give_up_beyond_retry_after_max=False,
     retry_statuses=frozenset({412, 429, 502, 503, 504}),
+    timeout_seconds=15.0,
+)
+
+# A proactive send is waited for by nobody: one attempt, a short timeout (app.py passes
+# PROACTIVE_SEND_TIMEOUT_SECONDS), and whatever the channel says goes back to the outbox, which
+# tries again after its backoff or the channel's Retry-After (dialogs/sender.py).
+PROACTIVE_RETRY = RetryPolicy(
+    attempts=1,
+    retry_statuses=CONNECTOR_RETRY.retry_statuses,
+    timeout_seconds=5.0,
+    connect_timeout_seconds=5.0,
 )
 
 
@@ -54,8 +69,18 @@ class ConnectorError(Exception):
 class KeepAliveConversations:
     """The `conversations` operations the SDK's adapter uses: send, reply, update, delete."""
 
-    def __init__(self, session: aiohttp.ClientSession, service_url: str, token: str | None) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        service_url: str,
+        token: str | None,
+        policy: RetryPolicy = CONNECTOR_RETRY,
+    ) -> None:
         self._session = session
+        self._policy = policy
+        self._timeout = aiohttp.ClientTimeout(
+            total=policy.timeout_seconds, connect=policy.connect_timeout_seconds
+        )
         self._base = service_url.rstrip("/") + "/v3/conversations"
         self._headers = {"Content-Type": "application/json; charset=utf-8"}
         if token:
@@ -84,10 +109,12 @@ class KeepAliveConversations:
             else None
         )
         url = f"{self._base}/{path}"
-        policy = CONNECTOR_RETRY
+        policy = self._policy
         for attempt in range(1, policy.attempts + 1):
             try:
-                async with self._session.request(method, url, json=body, headers=self._headers) as resp:
+                async with self._session.request(
+                    method, url, json=body, headers=self._headers, timeout=self._timeout
+                ) as resp:
                     text = await resp.text()
                     if resp.status < 300:
                         return _resource(text)
@@ -107,9 +134,15 @@ class KeepAliveConversations:
 class KeepAliveConnectorClient:
     """Enough of the SDK's `ConnectorClientBase` for replies, updates and proactive messages."""
 
-    def __init__(self, session: aiohttp.ClientSession, service_url: str, token: str | None) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        service_url: str,
+        token: str | None,
+        policy: RetryPolicy = CONNECTOR_RETRY,
+    ) -> None:
         self.base_uri = service_url
-        self.conversations = KeepAliveConversations(session, service_url, token)
+        self.conversations = KeepAliveConversations(session, service_url, token, policy)
         self.attachments = None
 
     async def close(self) -> None:
@@ -126,9 +159,15 @@ class _NoUserTokens:
 class KeepAliveClientFactory:
     """The SDK's `ChannelServiceClientFactoryBase`, for the Bot Connector of Teams only."""
 
-    def __init__(self, session: aiohttp.ClientSession, credentials: BotCredentials | None) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        credentials: BotCredentials | None,
+        proactive: RetryPolicy = PROACTIVE_RETRY,
+    ) -> None:
         self._session = session
         self._credentials = credentials  # None: local mode, nothing is authenticated
+        self._proactive = proactive
         self._no_user_tokens = _NoUserTokens()
 
     async def create_connector_client(
@@ -143,12 +182,23 @@ class KeepAliveClientFactory:
         token = None
         if self._credentials is not None:
             token = await self._credentials.get_access_token(BOT_FRAMEWORK_RESOURCE, BOT_FRAMEWORK_SCOPES)
-        return KeepAliveConnectorClient(self._session, service_url, token)
+        proactive = context is not None and is_continuation(context.activity)
+        policy = self._proactive if proactive else CONNECTOR_RETRY
+        return KeepAliveConnectorClient(self._session, service_url, token, policy)
 
     async def create_user_token_client(
         self, context: TurnContext, claims_identity: ClaimsIdentity, use_anonymous: bool = False
     ) -> Any:
         return self._no_user_tokens
+
+
+def is_continuation(activity: Activity | None) -> bool:
+    """The turn `continue_conversation` makes for a proactive send (not a person's activity)."""
+    return (
+        activity is not None
+        and activity.type == ActivityTypes.event
+        and activity.name == ActivityEventNames.continue_conversation
+    )
 
 
 def _q(value: str) -> str:

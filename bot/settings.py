@@ -67,9 +67,20 @@ class Settings(BaseSettings):
     # Conversation references kept per tenant: a storm of new senders from one known tenant
     # replaces the least recently seen, and the table stays bounded.
     max_conversations_per_tenant: int = Field(default=5000, alias="MAX_CONVERSATIONS_PER_TENANT", gt=0)
-    # Partner requests waiting longer than this get one reminder to the tenant's global admins.
+    # A partner's request waiting this long for a global admin gets a reminder to the tenant's
+    # global admins (and the partner is told); as long again, a second; then an escalation.
     reminder_after_hours: float = Field(default=24.0, alias="REMINDER_AFTER_HOURS", gt=0)
+    # An approval nobody gave or refused within this expires: the user a partner's add put at the
+    # service is removed again and the extension freed; the partner is told.
+    request_expiry_days: float = Field(default=7.0, alias="REQUEST_EXPIRY_DAYS", gt=0)
     outbox_poll_seconds: float = Field(default=2.0, alias="OUTBOX_POLL_SECONDS", gt=0)
+    # Notices delivered at once, each to another person: one chat that does not answer holds up
+    # only its own notices. A proactive send gets one attempt of at most this long; the outbox
+    # tries again later with its backoff (docs/scale-out.md).
+    outbox_concurrency: int = Field(default=16, alias="OUTBOX_CONCURRENCY", ge=1, le=64)
+    proactive_send_timeout_seconds: float = Field(
+        default=5.0, alias="PROACTIVE_SEND_TIMEOUT_SECONDS", gt=0, le=60
+    )
     # Several instances: a claimed outbox row or request pipeline is taken over by another
     # instance only after its holder's lease ran out (the holder died).
     outbox_lease_seconds: float = Field(default=60.0, alias="OUTBOX_LEASE_SECONDS", gt=0)

@@ -15,6 +15,7 @@ from cards.common import (
     VERB_RETRY,
     banner,
     card,
+    command,
     decision_line,
     execute,
     facts,
@@ -30,8 +31,10 @@ from cards.request_state import (
     NOT_RUN,
     NOTHING_SENT,
     STATE_LABELS,
+    TURNED_DOWN,
     WORKING,
     did_not_work,
+    undone_text,
 )
 from i18n import ENGLISH_WORDS, N_, Text, Words, as_text
 from services.models import (
@@ -168,6 +171,7 @@ def action_step_lines(request: ProvisioningRequest, words: Words = ENGLISH_WORDS
     stopped = request.state in (
         RequestState.failed,
         RequestState.rejected,
+        RequestState.expired,
         RequestState.awaiting_approval,
         RequestState.cancelled,
     )
@@ -261,15 +265,17 @@ def action_progress_card(request: ProvisioningRequest, words: Words = ENGLISH_WO
             subtle=True,
         ),
     ]
-    if request.kind is RequestKind.partner and request.decided_by:
+    if request.kind is RequestKind.partner and (request.decided_by or state in TURNED_DOWN):
         line = decision_line(request, words)
-        body.append(banner(f"**{line}**", "attention" if state is RequestState.rejected else "good"))
+        body.append(banner(f"**{line}**", "attention" if state in TURNED_DOWN else "good"))
     body.append(paragraph("\n\n".join(action_step_lines(request, words))))
     actions: list[Any] = []
     data = request_data(request.request_id, request.version)
     approvers_wait = request.kind is RequestKind.partner
     if state is RequestState.done:
         body.append(banner(action_done(request, words), "good"))
+        # The button sends the English command: dialogs/ understand it whatever the reader's language.
+        actions.append(command(words("Phone users"), "phone users"))
     elif state is RequestState.failed:
         body.append(banner(did_not_work(request, words), "attention"))
         if request.resume_state is not None and not (approvers_wait and request.decided_by):
@@ -293,8 +299,8 @@ def action_progress_card(request: ProvisioningRequest, words: Words = ENGLISH_WO
                 )
             )
         )
-    elif state is RequestState.rejected:
-        body.append(paragraph(words("Nothing was changed."), color="Attention"))
+    elif state in TURNED_DOWN:
+        body.append(paragraph(undone_text(request, words), color="Attention"))
     elif state is RequestState.cancelled:
         body.append(paragraph(words(NOTHING_SENT)))
     else:

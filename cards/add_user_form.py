@@ -203,7 +203,14 @@ def add_user_form(
             max_length=8,
         ),
         "extension",
-        free_note + " " + words("An extension can belong to one user only."),
+        free_note
+        + " "
+        + words("An extension can belong to one user only.")
+        + (
+            " " + words("A new extension takes the phone number and the SIP authentication ID with it.")
+            if changing
+            else ""
+        ),
     )
     add(
         TextInput(

@@ -32,11 +32,13 @@ from cards.common import (
     facts,
     field_error,
     heading,
+    label_line,
     paragraph,
     request_data,
     sign_in_block,
 )
 from cards.progress import WORKING, cancelled_text, did_not_work, step_lines
+from cards.request_state import TURNED_DOWN, undone_text
 from cards.review import request_facts
 from i18n import ENGLISH_WORDS, Text, Words
 from services.models import ProvisioningRequest, RequestAction, RequestState
@@ -57,6 +59,7 @@ def approval_card(
     titles = {
         RequestState.awaiting_approval: words("Approve a new phone user for {tenant}?", tenant=tenant),
         RequestState.rejected: words("Rejected: new phone user for {tenant}", tenant=tenant),
+        RequestState.expired: words("Expired: new phone user for {tenant}", tenant=tenant),
         RequestState.done: words("Approved and done: new phone user for {tenant}", tenant=tenant),
         RequestState.failed: words("Approved, but a step failed: new phone user for {tenant}", tenant=tenant),
         RequestState.cancelled: words("Approved, then stopped: new phone user for {tenant}", tenant=tenant),
@@ -68,12 +71,20 @@ def approval_card(
     adding = request.action is RequestAction.add
     if not adding:
         title = words("{action} ({tenant})", action=action_title(request, words), tenant=tenant)
+        outcome = {
+            RequestState.done: words("Done"),
+            RequestState.rejected: words("Rejected"),
+            RequestState.expired: words("Expired"),
+            RequestState.failed: words("Failed"),
+        }.get(state)
+        if outcome:
+            title = label_line(outcome, title, words)
     body: list[CardElement] = [heading(title)]
     line = decision_line(request, words)
     if line and state is not RequestState.awaiting_approval:
-        body.append(banner(f"**{line}**", "attention" if state is RequestState.rejected else "good"))
+        body.append(banner(f"**{line}**", "attention" if state in TURNED_DOWN else "good"))
     added = words(
-        "{requester} ({organization}) added {user} at {time}.",
+        "{requester} ({organization}) added {user} ({time}).",
         requester=request.requester_name,
         organization=requester_org,
         user=upn,
@@ -84,7 +95,7 @@ def approval_card(
     details = request_facts(request, words)
     if not adding:
         added = words(
-            "{requester} ({organization}) asked for this at {time}.",
+            "{requester} ({organization}) asked for this ({time}).",
             requester=request.requester_name,
             organization=requester_org,
             time=words.when(request.created_at),
@@ -118,7 +129,9 @@ def approval_card(
             ),
         ]
     else:
-        if state is not RequestState.rejected:
+        if state in TURNED_DOWN:
+            body.append(paragraph(undone_text(request, words)))
+        else:
             lines = step_lines(request, words) if adding else action_step_lines(request, words)
             body.append(paragraph("\n\n".join(lines)))
         if state is RequestState.done:
@@ -140,7 +153,7 @@ def approval_card(
             body += block
         elif state is RequestState.cancelled:
             body.append(banner(f"**{cancelled_text(request, words)}**", "attention"))
-        elif state is not RequestState.rejected:
+        elif state not in TURNED_DOWN:
             body.append(paragraph(words(WORKING), subtle=True))
     refresh = None
     if approver_user_ids:

@@ -121,6 +121,8 @@ def decision_line(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) ->
             # What the admin typed: data, shown as it is (a reason "No" stays "No").
             reason=request.decision_note or "",
         )
+    if request.state is RequestState.expired:
+        return words("Expired at {time}: no global admin approved or rejected it in time.", time=moment)
     if request.decided_by:
         return words("Approved by {name} at {time}", name=request.decided_by, time=moment)
     return None

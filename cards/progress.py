@@ -20,7 +20,16 @@ from cards.common import (
     request_data,
     sign_in_block,
 )
-from cards.request_state import ICONS, NOT_RUN, NOTHING_SENT, STATE_LABELS, WORKING, did_not_work
+from cards.request_state import (
+    ICONS,
+    NOT_RUN,
+    NOTHING_SENT,
+    STATE_LABELS,
+    TURNED_DOWN,
+    WORKING,
+    did_not_work,
+    undone_text,
+)
 from cards.review import request_facts
 from i18n import ENGLISH_WORDS, Text, Words
 from services.models import ProvisioningRequest, RequestAction, RequestKind, RequestState, StepOutcome
@@ -35,6 +44,7 @@ def step_lines(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> li
     stopped = request.state in (
         RequestState.failed,
         RequestState.rejected,
+        RequestState.expired,
         RequestState.awaiting_approval,
         RequestState.cancelled,
     )
@@ -70,11 +80,11 @@ def progress_card(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) ->
             subtle=True,
         )
     )
-    if request.kind is RequestKind.partner and request.decided_by:
+    if request.kind is RequestKind.partner and (request.decided_by or state in TURNED_DOWN):
         body.append(
             banner(
                 f"**{decision_line(request, words)}**",
-                "attention" if state is RequestState.rejected else "good",
+                "attention" if state in TURNED_DOWN else "good",
             )
         )
     body.append(paragraph("\n\n".join(step_lines(request, words))))
@@ -112,13 +122,8 @@ def progress_card(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) ->
                 ),
             )
         )
-    elif state is RequestState.rejected:
-        body.append(
-            paragraph(
-                words("The user was added at the provisioning service, but calling was not enabled."),
-                color="Attention",
-            )
-        )
+    elif state in TURNED_DOWN:
+        body.append(paragraph(undone_text(request, words), color="Attention"))
     elif state is RequestState.cancelled:
         body.append(paragraph(cancelled_text(request, words)))
     else:

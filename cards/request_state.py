@@ -4,7 +4,7 @@ line and the banner of a failed request (the add's progress card and the actions
 from __future__ import annotations
 
 from i18n import ENGLISH_WORDS, N_, Words
-from services.models import ProvisioningRequest, RequestState, StepOutcome
+from services.models import ProvisioningRequest, RequestAction, RequestState, StepOutcome
 
 ICONS = {
     StepOutcome.pending: "⏳",
@@ -29,6 +29,7 @@ STATE_LABELS = {
     RequestState.done: N_("Done"),
     RequestState.failed: N_("Failed"),
     RequestState.rejected: N_("Rejected"),
+    RequestState.expired: N_("Expired"),
     RequestState.cancelled: N_("Cancelled"),
 }
 
@@ -44,3 +45,19 @@ def did_not_work(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> 
     """The banner of a failed request, with its stored error in the reader's language."""
     error = request.error_text
     return words("**That did not work.** {error}", error=words(error) if error else "")
+
+
+def undone_text(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> str:
+    """What a rejection or an expiry leaves: the user a partner's add put at the service is
+    removed again (services/requests/cleanup.py), or nothing was done at all."""
+    if request.action is RequestAction.add and request.steps.add_user is StepOutcome.done:
+        return words(
+            "{user} is removed from the provisioning service again and extension {extension} freed.",
+            user=str(request.values.get("teams_user") or ""),
+            extension=str(request.values.get("extension") or ""),
+        )
+    return words("Nothing was changed.")
+
+
+# The states in which a partner's request was turned down (by an admin, or by the clock).
+TURNED_DOWN = frozenset({RequestState.rejected, RequestState.expired})

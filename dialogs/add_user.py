@@ -31,7 +31,8 @@ from cards.enterprise_picker import dismissed_card, enterprise_picker_card
 from cards.notice import notice_card
 from cards.progress import cancelled_card, progress_card
 from cards.review import review_card
-from dialogs.notifications import Notifier, stored
+from dialogs.notice_texts import stored
+from dialogs.notifications import Notifier
 from dialogs.partner_updates import tell_partner_who_approves
 from dialogs.ports import Background, Chat, Messenger, SignInParser
 from i18n import ENGLISH, ENGLISH_WORDS, N_, Words

@@ -20,6 +20,7 @@ from services import inbound
 from services.errors import DomainError, NotAuthorised, RejectionReasonMissing, RequestNotFound, StaleRequest
 from services.models import Actor, RequestState
 from services.requests import access
+from services.requests.cleanup import CLEANUP_REQUEST
 from services.requests.service import RequestService
 
 APPROVAL_ACTIONS = {VERB_APPROVE, VERB_REJECT, VERB_APPROVAL_REFRESH}
@@ -77,6 +78,9 @@ class ApprovalConversation:
                     actor, request_id, version, str(data.get("reason") or "")
                 )
                 self._remember_card(chat, actor, request_id)
+                removal = str(request.values.get(CLEANUP_REQUEST) or "")
+                if removal:  # the user the partner's half added goes again
+                    self._background.spawn(self._complete(removal, actor), name=f"undo-{request.short_id}")
                 self._notifier.wake()
         except RejectionReasonMissing as exc:
             return await self._notifier.approval_card_for(request, words, exc.text)

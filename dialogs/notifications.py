@@ -6,28 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from datetime import timedelta
 from typing import Any
 
 from microsoft_teams.cards import AdaptiveCard
 
-from cards.actions import action_title
 from cards.approval import approval_card
-from cards.common import decision_line
-from cards.progress import STATE_LABELS, progress_card
+from cards.progress import progress_card
+from dialogs.notice_texts import reminder_text, requester_text
 from dialogs.ports import DeliveryFailed, DeliveryRetry, Messenger
-from i18n import ENGLISH_WORDS, N_, Text, Words, language_of, time_zone
-from services.errors import RequestNotFound
-from services.models import Actor, ProvisioningRequest, RequestAction, RequestState, Role
+from dialogs.sender import OutboxSender
+from i18n import ENGLISH_WORDS, Text, Words, language_of, time_zone
+from services.models import Actor, ProvisioningRequest, Role
 from services.notify.conversations import Contact, ConversationBook
 from services.notify.outbox import NoticeKind, Outbox, OutboxRow
 from services.provisioning.protocol import ProvisioningService
 from services.requests.service import RequestService
 
 log = logging.getLogger(__name__)
-
-MAX_BACKOFF_SECONDS = 300.0
 
 
 def recipient_words(contact: Contact | None, card_ref: dict[str, Any] | None = None) -> Words:
@@ -56,7 +52,9 @@ class Notifier:
         provisioning: ProvisioningService,
         *,
         reminder_after: timedelta,
+        expiry_days: float = 7.0,
         poll_seconds: float = 2.0,
+        concurrency: int = 16,
     ) -> None:
         self._requests = requests
         self._conversations = conversations
@@ -64,10 +62,15 @@ class Notifier:
         self._messenger = messenger
         self._provisioning = provisioning
         self._reminder_after = reminder_after
-        self._poll = poll_seconds
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._paused = False
+        self._expiry_days = expiry_days
+        # The background sender: up to `concurrency` conversations at once (dialogs/sender.py).
+        self._sender = OutboxSender(
+            outbox,
+            self.deliver,
+            concurrency=concurrency,
+            poll_seconds=poll_seconds,
+            housekeeping=self.remind_overdue,
+        )
 
     # -- who can be reached --------------------------------------------------------------------
 
@@ -148,71 +151,33 @@ class Notifier:
             words=words,
         )
 
-    # -- the sender loop -----------------------------------------------------------------------
+    # -- the sender (dialogs/sender.py delivers; what each notice is, is here) ---------------
 
     def wake(self) -> None:
-        self._wake.set()
+        self._sender.wake()
 
     def pause(self) -> None:
         """Tests: stop delivering (as if the process died before sending)."""
-        self._paused = True
+        self._sender.pause()
 
     def resume(self) -> None:
-        self._paused = False
-        self.wake()
+        self._sender.resume()
 
     async def run_forever(self) -> None:
-        while not self._stopping:
-            # Cleared before the work, so a wake-up that arrives during it is not lost.
-            self._wake.clear()
-            try:
-                if not self._paused:
-                    await self.remind_overdue()
-                    while await self.deliver_due() and not self._stopping:
-                        pass
-            except Exception:
-                log.exception("outbox sender failed; retrying")
-            if self._stopping:
-                break
-            try:
-                await asyncio.wait_for(self._wake.wait(), self._poll)
-            except TimeoutError:
-                pass
+        await self._sender.run_forever()
 
     async def stop(self) -> None:
-        self._stopping = True
-        self.wake()
+        await self._sender.stop()
 
     async def deliver_due(self) -> int:
-        rows = await self._outbox.claim_due()
-        for row in rows:
-            await self._deliver_one(row)
-        return len(rows)
-
-    async def _deliver_one(self, row: OutboxRow) -> None:
-        try:
-            delivered = await self.deliver(row)
-        except DeliveryRetry as exc:
-            delay = exc.seconds if exc.seconds is not None else _backoff(row.attempts)
-            log.info("outbox %s %s: retry in %.1fs (%s)", row.id, row.kind.value, delay, exc.reason)
-            await self._outbox.retry(row, delay, exc.reason)
-            return
-        except (DeliveryFailed, RequestNotFound) as exc:
-            log.warning("outbox %s %s: giving up (%s)", row.id, row.kind.value, exc)
-            await self._outbox.retry(row.model_copy(update={"attempts": 10**6}), 0, str(exc))
-            return
-        except Exception as exc:
-            log.exception("outbox %s %s: unexpected failure", row.id, row.kind.value)
-            await self._outbox.retry(row, _backoff(row.attempts), type(exc).__name__)
-            return
-        if delivered:
-            await self._outbox.sent(row.id)
-        else:
-            await self._outbox.wait_for_conversation(row)
+        return await self._sender.deliver_due()
 
     async def deliver(self, row: OutboxRow) -> bool:
         """Deliver one notice; False when the recipient has no conversation with the bot yet."""
-        request = await self._requests.get(row.request_id)
+        if row.kind is NoticeKind.reply:
+            await self._deliver_reply(row)
+            return True
+        request = await self._requests.get(row.request_id or "")
         reminded_of = row.payload.get("state")
         if reminded_of and reminded_of != request.state.value:
             # A reminder (or the partner's word of it) for a wait that is over: nothing to say.
@@ -221,9 +186,14 @@ class Notifier:
             contact = await self._conversations.contact(row.recipient_tenant_id or "", row.recipient_id or "")
             if contact is None:
                 return False
-            card_ref = await self._messenger.send_card(
-                contact.reference, await self.approval_card_for(request, recipient_words(contact))
-            )
+            card = await self.approval_card_for(request, recipient_words(contact))
+            if row.interrupted and (copy := await self._approval_copy(request, contact)):
+                # A sender died delivering this row after the card's reference was kept: the card
+                # reached the chat, so it is brought up to date instead of sent a second time.
+                await self._messenger.update(copy, card)
+                return True
+            card_ref = await self._messenger.send_card(contact.reference, card)
+            # Kept at once, before the row is marked sent: from here on a crash repeats nothing.
             await self._requests.set_approval_card(
                 request.request_id, contact.tenant_id, contact.aad_object_id, card_ref
             )
@@ -254,6 +224,31 @@ class Notifier:
             return True
         raise DeliveryFailed(f"unknown notice kind {row.kind}")
 
+    async def _approval_copy(self, request: ProvisioningRequest, contact: Contact) -> dict[str, Any] | None:
+        """The reference of `contact`'s copy of the request's approval card, if one is kept."""
+        for tenant_id, aad_object_id, card_ref in await self._requests.approval_cards(request.request_id):
+            if (tenant_id, aad_object_id) == (contact.tenant_id, contact.aad_object_id):
+                return card_ref
+        return None
+
+    async def _deliver_reply(self, row: OutboxRow) -> None:
+        """A reply the channel refused during its turn (bot/chat.py, RefusedReplies), sent now as it
+        was. A card the turn kept a reference to (its request's card, an approver's copy) is kept
+        from now on under the reference of the card that arrived, unless something newer took
+        its place meanwhile."""
+        payload = row.payload
+        arrived = await self._messenger.send_stored(
+            payload["conversation"], payload["activity"], payload.get("update_of")
+        )
+        placeholder = payload.get("placeholder")
+        if not placeholder or not row.request_id:
+            return
+        if await self._requests.card_ref(row.request_id) == placeholder:
+            await self._requests.set_card_ref(row.request_id, arrived)
+        for tenant_id, aad_object_id, card_ref in await self._requests.approval_cards(row.request_id):
+            if card_ref == placeholder:
+                await self._requests.set_approval_card(row.request_id, tenant_id, aad_object_id, arrived)
+
     async def _update_approvers(self, request: ProvisioningRequest) -> None:
         """Every approver's copy of the approval card, each drawn in its owner's words (one
         drawing per language and time zone)."""
@@ -261,180 +256,30 @@ class Notifier:
         contacts = await self._conversations.contacts([(t, a) for t, a, _ in copies])
         by_person = {(c.tenant_id, c.aad_object_id): c for c in contacts}
         drawn: dict[tuple[str, str], AdaptiveCard] = {}
+        updates: list[tuple[dict[str, Any], AdaptiveCard]] = []
         for tenant_id, aad_object_id, card_ref in copies:
             words = recipient_words(by_person.get((tenant_id, aad_object_id)), card_ref)
             key = (words.language, words.zone.key if words.zone else "")
             if key not in drawn:
                 drawn[key] = await self.approval_card_for(request, words)
-            await self._messenger.update(card_ref, drawn[key])
+            updates.append((card_ref, drawn[key]))
+        # All at once: one approver's chat that does not answer holds up no other's copy. If one
+        # fails, the row is tried again and every copy is put again (a PUT is safe to repeat).
+        outcomes = await asyncio.gather(
+            *(self._messenger.update(card_ref, card) for card_ref, card in updates), return_exceptions=True
+        )
+        failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if failures:
+            raise next((f for f in failures if isinstance(f, DeliveryRetry)), failures[0])
 
     async def remind_overdue(self) -> int:
+        """Expires the approvals nobody gave within REQUEST_EXPIRY_DAYS (their clean-up removal is
+        run by the pipeline sweeper), then sends each waiting request's next follow-up."""
         count = 0
+        for request in await self._requests.due_for_expiry(timedelta(days=self._expiry_days)):
+            if await self._requests.expire(request, self._expiry_days):
+                count += 1
         for request in await self._requests.due_for_reminder(self._reminder_after):
             if await self._requests.remind(request):
                 count += 1
         return count
-
-
-def _backoff(attempts: int) -> float:
-    return min(MAX_BACKOFF_SECONDS, 2.0**attempts) * (0.5 + random.random() / 2)
-
-
-def requester_text(request: ProvisioningRequest, event: str, words: Words = ENGLISH_WORDS) -> str:
-    """What the requester (a partner) hears when their request moves, in their words."""
-    upn = request.values.get("teams_user", "")
-    ext = request.values.get("extension", "")
-    names = {
-        "upn": upn,
-        "tenant": request.tenant_name,
-        "request": request.short_id,
-        "admin": request.decided_by or "",
-    }
-    about = words(ABOUT[request.action], **names)
-    if request.action is not RequestAction.add and event in (
-        "approved",
-        "done",
-        "rejected",
-        "failed",
-        "stopped",
-    ):
-        return _action_text(request, event, about, words)
-    if event == "portal":
-        return words(
-            "{about} waits for steps in the portal by a global admin of {tenant}: they have them on "
-            "their approval card. You will hear from me when it is done.",
-            about=about,
-            tenant=request.tenant_name,
-        )
-    if event == "approved":
-        return words(
-            "{admin} approved {about}. Syncing and enabling calling now.", admin=names["admin"], about=about
-        )
-    if event == "done":
-        return words(
-            "Done: {upn} in {tenant} can now make and receive Teams calls on extension {extension} "
-            "(request {request}, approved by {admin}).",
-            extension=ext,
-            **names,
-        )
-    if event == "rejected":
-        return words(
-            "{admin} rejected {about}. Reason: {reason}. The user was added at the provisioning "
-            "service, but calling was not enabled.",
-            admin=names["admin"],
-            about=about,
-            reason=stored(words, request.decision_note),
-        )
-    if event == "failed":
-        return words(
-            "Enabling calling for {upn} in {tenant} did not work: {error} A global admin of {tenant} "
-            "can try again from the approval card (request {request}).",
-            error=stored(words, request.error),
-            **names,
-        )
-    if event == "stopped":
-        note = stored(words, request.decision_note) or words("Stopped")
-        return words(
-            "{note}: {about}. {upn} stays added at the provisioning service, without calling.",
-            note=note,
-            about=about,
-            upn=upn,
-        )
-    if event == "sign_in_needed":
-        return words(
-            "{upn} is added and synced, but {tenant} has not allowed management by the service "
-            "provider: calling is enabled once a Global Admin of {tenant} signs in from the approval "
-            "card (request {request}). You will hear from me when it is done.",
-            **names,
-        )
-    if event == "reminded" and request.state is RequestState.awaiting_admin_sign_in:
-        return words(
-            "No Global Admin of {tenant} has signed in yet to finish {about}. We reminded them; you "
-            "may want to contact them too.",
-            tenant=request.tenant_name,
-            about=about,
-        )
-    if event == "reminded":
-        return words(
-            "No global admin of {tenant} has answered {about} yet. We reminded them; you may want to "
-            "contact them too.",
-            tenant=request.tenant_name,
-            about=about,
-        )
-    state = decision_line(request, words=words) or words(STATE_LABELS[request.state])
-    return words("Update on {about}: {state}.", about=about, state=state)
-
-
-# What a partner's request is, in the partner's notices ("your request 1a2b3c4d to remove ...").
-ABOUT = {
-    RequestAction.add: N_("your request {request} to add {upn} to {tenant}"),
-    RequestAction.change: N_("your request {request} to change {upn} in {tenant}"),
-    RequestAction.reset_password: N_(
-        "your request {request} for a new device password for {upn} in {tenant}"
-    ),
-    RequestAction.disable_calling: N_("your request {request} to disable calling for {upn} in {tenant}"),
-    RequestAction.enable_calling: N_("your request {request} to enable calling for {upn} in {tenant}"),
-    RequestAction.remove: N_("your request {request} to remove {upn} from {tenant}"),
-}
-
-
-def _action_text(request: ProvisioningRequest, event: str, about: str, words: Words) -> str:
-    """A partner's change, new password, disable, enable or removal moved (an add has its own words)."""
-    admin = request.decided_by or ""
-    if event == "approved":
-        return words("{admin} approved {about}. Working on it now.", admin=admin, about=about)
-    if event == "done" and admin:
-        return words("Done: {about} (approved by {admin}).", about=about, admin=admin)
-    if event == "done":
-        return words("Done: {about}.", about=about)
-    if event == "rejected":
-        return words(
-            "{admin} rejected {about}. Reason: {reason}. Nothing was changed.",
-            admin=admin,
-            about=about,
-            reason=stored(words, request.decision_note),
-        )
-    if event == "failed":
-        return words(
-            "{about} did not work: {error} A global admin of {tenant} can try again from the approval card.",
-            about=about,
-            error=stored(words, request.error),
-            tenant=request.tenant_name,
-        )
-    note = stored(words, request.decision_note) or words("Stopped")
-    return words("{note}: {about}. Nothing more was changed.", note=note, about=about)
-
-
-def stored(words: Words, text: str | None) -> str:
-    """A text the database keeps (an error, a decision's note): a `Text` in `words`, data as it is."""
-    return words(text) if text else ""
-
-
-def reminder_text(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> str:
-    """The reminder a global admin gets when a request has waited for them too long, in their words."""
-    names = {
-        "requester": request.requester_name,
-        "request": request.short_id,
-        "upn": request.values.get("teams_user", ""),
-        "tenant": request.tenant_name,
-    }
-    if request.action is not RequestAction.add and request.state is RequestState.awaiting_approval:
-        return words(
-            "Reminder: {requester}'s request {request} ({action}) is still waiting for your approval. "
-            "Type **pending** to see it.",
-            action=action_title(request, words),
-            **names,
-        )
-    if request.state is RequestState.awaiting_admin_sign_in:
-        return words(
-            "Reminder: {requester}'s request {request} to add {upn} as a phone user was approved, but "
-            "calling is enabled only once a Global Admin of {tenant} signs in. Type **pending** to "
-            "find it and sign in from its card (click **Get a new sign-in link** first if the link "
-            "has expired).",
-            **names,
-        )
-    return words(
-        "Reminder: {requester}'s request {request} to add {upn} as a phone user is still waiting "
-        "for your approval. Type **pending** to see it.",
-        **names,
-    )

@@ -18,7 +18,9 @@ class Chat(Protocol):
     words: Words
 
     async def send_card(self, card: AdaptiveCard) -> dict[str, Any]:
-        """Send a card; returns a card reference that `Messenger.update` can use later."""
+        """Send a card; returns a card reference that `Messenger.update` can use later. A card the
+        channel refused waits in the outbox (bot/chat.py, RefusedReplies): until it is delivered,
+        `Messenger.update` of its reference says "try again later"."""
 
     async def send_text(self, text: str) -> None: ...
 
@@ -51,6 +53,12 @@ class Messenger(Protocol):
     async def send_text(self, conversation: dict[str, Any], text: str) -> None: ...
 
     async def update(self, card_ref: dict[str, Any], card: AdaptiveCard) -> None: ...
+
+    async def send_stored(
+        self, conversation: dict[str, Any], activity: dict[str, Any], update_of: str | None = None
+    ) -> dict[str, Any]:
+        """Send a reply the channel refused during its turn, kept in the outbox as activity JSON (or
+        put it in place of activity `update_of`); returns the reference of what arrived."""
 
 
 class Background(Protocol):

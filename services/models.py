@@ -186,6 +186,8 @@ class RequestState(enum.StrEnum):
     done = "done"
     failed = "failed"
     rejected = "rejected"
+    # Nobody decided within REQUEST_EXPIRY_DAYS (issue 17).
+    expired = "expired"
     cancelled = "cancelled"
 
 
@@ -201,7 +203,9 @@ WORKING_STATES = frozenset(
         RequestState.calling_disabled,
     }
 )
-FINAL_STATES = frozenset({RequestState.done, RequestState.rejected, RequestState.cancelled})
+FINAL_STATES = frozenset(
+    {RequestState.done, RequestState.rejected, RequestState.expired, RequestState.cancelled}
+)
 
 
 class StepOutcome(enum.StrEnum):
@@ -319,6 +323,8 @@ class ProvisioningRequest(BaseModel):
     decision_note_text: str | Text | None = None
     decided_at: datetime | None = None
     reminded_at: datetime | None = None
+    # Follow-ups of the current wait for a global admin (reminders, then an escalation).
+    reminders: int = 0
     # While awaiting_admin_sign_in: the platform's sign-in page for the tenant's Global Admin.
     sign_in_url: str | None = None
     sign_in_expires_at: datetime | None = None

@@ -59,11 +59,39 @@ class ConnectorDouble:
         self._faults: list[tuple[int, dict[str, str]]] = []
         self.refused: list[tuple[str, int]] = []
         self.peers: set[Any] = set()  # client (host, port) pairs: one per TCP connection
+        self._held: dict[str, asyncio.Event] = {}  # conversation id -> set when released
+        self.waiting: list[tuple[str, str]] = []  # (method, conversation id) of calls held right now
 
     def fail_next(self, status: int, times: int = 1, retry_after: str | None = None) -> None:
         """The next `times` POSTs/PUTs answer `status` (e.g. 429 with Retry-After)."""
         headers = {"Retry-After": retry_after} if retry_after else {}
         self._faults.extend([(status, headers)] * times)
+
+    def hold(self, conversation_id: str) -> None:
+        """Calls to this conversation get no answer until `release` (an unresponsive chat)."""
+        self._held.setdefault(conversation_id, asyncio.Event())
+
+    def release(self, conversation_id: str) -> None:
+        """Answer the held calls of this conversation, and every later one, as usual."""
+        held = self._held.pop(conversation_id, None)
+        if held is not None:
+            held.set()
+
+    async def _wait_if_held(self, request: web.Request) -> bool:
+        """False when the call was held and its client gave up meanwhile: nothing was delivered."""
+        conversation = request.match_info["conv"]
+        held = self._held.get(conversation)
+        if held is None:
+            return True
+        entry = (request.method, conversation)
+        self.waiting.append(entry)
+        async with self._changed:
+            self._changed.notify_all()
+        try:
+            await held.wait()
+        finally:
+            self.waiting.remove(entry)
+        return request.transport is not None and not request.transport.is_closing()
 
     def _fault(self, request: web.Request) -> web.Response | None:
         if not self._faults:
@@ -87,6 +115,8 @@ class ConnectorDouble:
         self.url = f"http://127.0.0.1:{port}/"
 
     async def stop(self) -> None:
+        for conversation in list(self._held):
+            self.release(conversation)
         if self._runner:
             await self._runner.cleanup()
 
@@ -101,6 +131,8 @@ class ConnectorDouble:
 
     async def _post(self, request: web.Request) -> web.Response:
         activity = await request.json()
+        if not await self._wait_if_held(request):
+            return web.json_response({}, status=504)
         if fault := self._fault(request):
             return fault
         activity_id = f"msg-{next(self._ids)}"
@@ -110,6 +142,8 @@ class ConnectorDouble:
 
     async def _put(self, request: web.Request) -> web.Response:
         activity = await request.json()
+        if not await self._wait_if_held(request):
+            return web.json_response({}, status=504)
         if fault := self._fault(request):
             return fault
         activity_id = request.match_info["aid"]
@@ -119,6 +153,16 @@ class ConnectorDouble:
 
     def for_conversation(self, conversation_id: str) -> list[Sent]:
         return [s for s in self.sent if s.conversation_id == conversation_id]
+
+    async def wait_until(self, condition: Callable[[], bool], within: float = 10.0) -> None:
+        """Wait until `condition()` holds; checked whenever a call arrives or is held."""
+
+        async def _check() -> None:
+            async with self._changed:
+                while not condition():
+                    await self._changed.wait()
+
+        await asyncio.wait_for(_check(), within)
 
     async def wait_for(self, predicate: Callable[[Sent], bool], within: float = 10.0) -> Sent:
         """Wait until an activity matching `predicate` has been sent; returns it."""

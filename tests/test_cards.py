@@ -437,6 +437,27 @@ def action_cards(words: Words) -> dict[str, AdaptiveCard]:
             ["29:a"],
             words=words,
         ),
+        # Issue 17: an approval nobody gave expires; the user a partner's add put there goes again.
+        "approval-expired": approval_card(
+            request(
+                RequestState.expired,
+                kind=RequestKind.partner,
+                decided_at=NOW,
+                steps=Steps(add_user=StepOutcome.done),
+            ),
+            "Northwind Voice",
+            ["29:a"],
+            words=words,
+        ),
+        "progress-partner-expired": progress_card(
+            request(
+                RequestState.expired,
+                kind=RequestKind.partner,
+                decided_at=NOW,
+                steps=Steps(add_user=StepOutcome.done),
+            ),
+            words=words,
+        ),
         "approval-change-done": approval_card(
             decided(
                 RequestState.done,

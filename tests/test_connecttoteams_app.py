@@ -250,7 +250,7 @@ async def test_a_partners_request_approved_without_consent_waits_for_the_sign_in
         assert p.ctt.user(CONTOSO, "adele@contoso.example").microsoft_side
 
 
-async def test_a_sign_in_nobody_gives_is_reminded_once(tmp_path: Path):
+async def test_a_sign_in_nobody_gives_is_reminded_twice_then_escalated(tmp_path: Path):
     async with platform(
         tmp_path, consented=set(), REMINDER_AFTER_HOURS="0.0003", OUTBOX_POLL_SECONDS="0.1"
     ) as p:
@@ -264,9 +264,21 @@ async def test_a_sign_in_nobody_gives_is_reminded_once(tmp_path: Path):
                 and "No Global Admin of Contoso has signed in" in s.text
             )
         )
-        await asyncio.sleep(2.0)  # several more sweeps: no second reminder
+        escalation = "no Global Admin of Contoso has signed in since"
+        await p.connector.wait_for(
+            lambda s: s.conversation_id == ada.conversation_id and escalation in s.text
+        )
+        await p.connector.wait_for(
+            lambda s: (
+                s.conversation_id == pat.conversation_id and "Calling stays off until one does" in s.text
+            )
+        )
+        await asyncio.sleep(2.0)  # several more sweeps: nothing more, and a sign-in wait does not expire
         sent = [s for s in p.connector.for_conversation(ada.conversation_id) if reminder in s.text]
-        assert len(sent) == 1
+        assert len(sent) == 2
+        assert (
+            len([s for s in p.connector.for_conversation(ada.conversation_id) if escalation in s.text]) == 1
+        )
 
 
 async def test_an_admin_stops_a_request_nobody_will_sign_in_for(tmp_path: Path):

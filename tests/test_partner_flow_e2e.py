@@ -176,8 +176,20 @@ async def test_reject_needs_a_reason_and_everyone_sees_it(world: World):
     assert "Reason: Isaiah is leaving in May" in card_text(updated.card)
     told = await w.text_to(w.pat, "rejected your request")
     assert "Isaiah is leaving in May" in told.text
-    state = await w.bot.runtime.provisioning.user_state(CONTOSO, "isaiah@contoso.example")
-    assert not state.calling_enabled
+    assert (
+        "isaiah@contoso.example is removed from the provisioning service again and extension 108 freed"
+        in told.text
+    )
+    # The user the partner's half added goes again, with the rejecting admin as the actor.
+    for _ in range(100):
+        state = await w.bot.runtime.provisioning.user_state(CONTOSO, "isaiah@contoso.example")
+        if not state.provisioned:
+            break
+        await asyncio.sleep(0.05)
+    assert not state.provisioned and not state.calling_enabled
+    assert (await w.bot.runtime.provisioning.extension(CONTOSO, "PBX", "108")).assigned_to is None
+    audit = await w.bot.runtime.requests.audit_of_tenant(CONTOSO)
+    assert [a.actor_id for a in audit if a.action == "delete_user"] == [CONTOSO_ADMIN]
 
 
 async def test_wrong_people_cannot_approve_and_are_audited(world: World):
@@ -350,12 +362,19 @@ async def test_failure_after_approval_shows_try_again_to_admins(world: World):
 
 @pytest.fixture
 async def reminding_bot(tmp_path) -> AsyncIterator[RunningBot]:
-    settings = make_settings(tmp_path, REMINDER_AFTER_HOURS="0.0002", OUTBOX_POLL_SECONDS="0.1")
+    # A follow-up every 0.72 s; the approval expires after 3.5 s; the sweeper looks every 0.5 s.
+    settings = make_settings(
+        tmp_path,
+        REMINDER_AFTER_HOURS="0.0002",
+        REQUEST_EXPIRY_DAYS=str(3.5 / 86400),
+        OUTBOX_POLL_SECONDS="0.1",
+        PIPELINE_LEASE_SECONDS="1",
+    )
     async with running_bot(settings) as running:
         yield running
 
 
-async def test_overdue_request_gets_one_reminder_then_partner_is_told(
+async def test_an_approval_nobody_gives_is_reminded_twice_escalated_then_expires_and_is_undone(
     http: aiohttp.ClientSession, reminding_bot: RunningBot, connector: ConnectorDouble
 ):
     w = World(
@@ -367,13 +386,30 @@ async def test_overdue_request_gets_one_reminder_then_partner_is_told(
         http,
     )
     await admins_installed(w)
-    await partner_requests(w)
-    await w.text_to(w.ada, "Reminder:")
-    await w.text_to(w.avery, "Reminder:")
-    await w.text_to(w.pat, "We reminded them")
-    await asyncio.sleep(1.0)
-    reminders = [s for s in connector.for_conversation(w.ada.conversation_id) if "Reminder:" in s.text]
-    assert len(reminders) == 1
+    pat_card = await partner_requests(w)
+    await w.text_to(w.ada, "Escalation:")
+    await w.text_to(w.avery, "Escalation:")
+    await w.text_to(w.pat, "after two reminders")
+    told = await w.text_to(w.pat, "expired: no global admin of Contoso approved or rejected it in time")
+    assert "isaiah@contoso.example is removed from the provisioning service again" in told.text
+    ada_card = await w.latest_card(w.ada, "Expired: new phone user for Contoso")
+    assert "Approve" not in card_actions(ada_card.card)
+    await w.connector.wait_for(lambda s: s.activity_id == pat_card and "Expired at" in card_text(s.card))
+    for _ in range(100):  # the clean-up removal, run by the pipeline sweeper
+        state = await w.bot.runtime.provisioning.user_state(CONTOSO, "isaiah@contoso.example")
+        if not state.provisioned:
+            break
+        await asyncio.sleep(0.1)
+    assert not state.provisioned
+    assert (await w.bot.runtime.provisioning.extension(CONTOSO, "PBX", "108")).assigned_to is None
+    await asyncio.sleep(1.0)  # more sweeps: nothing more is sent
+    for admin in (w.ada, w.avery):
+        sent = [s.text for s in connector.for_conversation(admin.conversation_id) if s.text]
+        assert sum(t.startswith("Reminder:") for t in sent) == 2
+        assert sum(t.startswith("Escalation:") for t in sent) == 1
+    assert sum("We reminded them" in s.text for s in connector.for_conversation(w.pat.conversation_id)) == 2
+    actions = [a.action for a in await w.bot.runtime.requests.audit_of_tenant(CONTOSO)]
+    assert actions.count("remind") == 2 and actions.count("escalate") == 1 and actions.count("expire") == 1
 
 
 async def test_a_reminder_for_a_wait_that_is_over_is_not_sent(world: World):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text
 from sqlalchemy.types import TypeDecorator
 
 
@@ -133,6 +133,8 @@ requests = Table(
     Column("card_ref", JSON),
     Column("decided_at", DateTime(timezone=True)),
     Column("reminded_at", DateTime(timezone=True)),
+    # Follow-ups of the current wait for a global admin: reminders, then an escalation (0009).
+    Column("reminders", Integer, nullable=False, default=0, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # The pipeline lease: which process runs this request's provisioning steps, and until when.
@@ -200,7 +202,8 @@ outbox = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("kind", String(40), nullable=False),
-    Column("request_id", String(36), nullable=False, index=True),
+    # NULL: about no request (a reply the channel refused during a turn, 0010).
+    Column("request_id", String(36), index=True),
     Column("recipient_tenant_id", String(64)),
     Column("recipient_id", String(64)),
     Column("payload", JSON, nullable=False),
@@ -211,6 +214,8 @@ outbox = Table(
     Column("last_error", String(500)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True)),
+    # One notice per recipient at a time is looked up by recipient when claiming (0010).
+    Index("ix_outbox_recipient", "recipient_tenant_id", "recipient_id"),
 )
 
 # Each approver's copy of a request's approval card, so every copy can be updated.

@@ -2,7 +2,9 @@
 
 Rows are claimed with a lease, so a sender that dies mid-delivery leaves them to be picked up
 again; a row is marked sent only after delivery, so a crash between "saved" and "sent" loses
-nothing.
+nothing. A row claimed again after its lease ran out (neither sent nor rescheduled) comes back
+`interrupted`: its first delivery may have reached the chat, and the sender avoids a second copy
+where Teams lets it (docs/scale-out.md, "Duplicates after a crash").
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from sqlalchemy import Connection, and_, exists, insert, or_, select, update
 
 from services import db
 from services.db import Database, as_utc, utcnow
+from services.retry import RetryPolicy
 
 MAX_ATTEMPTS = 8
 WAIT_FOR_CONVERSATION = timedelta(hours=6)
+# The outbox's own backoff between attempts of one row: 1 s, 2 s, 4 s ... up to 5 min, with jitter.
+OUTBOX_RETRY = RetryPolicy(attempts=MAX_ATTEMPTS, backoff_base_seconds=1.0, backoff_max_seconds=300.0)
 
 
 class NoticeKind(enum.StrEnum):
@@ -26,11 +31,15 @@ class NoticeKind(enum.StrEnum):
     approvers_update = "approvers_update"  # update every approver's copy to the current state
     requester_notice = "requester_notice"  # tell the requester (partner) what happened
     admin_reminder = "admin_reminder"  # a request has waited too long
+    # A reply the channel refused during its turn (429 beyond the in-turn retries, 5xx, no answer):
+    # the payload holds the activity as it was to be sent and the conversation's reference.
+    reply = "reply"
 
 
 class Notice(BaseModel):
     kind: NoticeKind
-    request_id: str
+    # None: a notice about no request (a refused reply to a command, a welcome).
+    request_id: str | None
     recipient_tenant_id: str | None = None
     recipient_id: str | None = None
     payload: dict[str, Any] = Field(default_factory=dict)
@@ -40,10 +49,13 @@ class OutboxRow(Notice):
     id: int
     attempts: int
     created_at: datetime
+    # Claimed again after a sender died while delivering it: it may have reached the chat already.
+    interrupted: bool = False
 
 
-def enqueue(conn: Connection, notices: list[Notice]) -> None:
-    """Add notices inside the caller's transaction (a `Database.write` unit of work)."""
+def enqueue(conn: Connection, notices: list[Notice], delay_seconds: float = 0.0) -> None:
+    """Add notices inside the caller's transaction (a `Database.write` unit of work), due after
+    `delay_seconds`."""
     now = utcnow()
     for notice in notices:
         conn.execute(
@@ -55,7 +67,7 @@ def enqueue(conn: Connection, notices: list[Notice]) -> None:
                 payload=notice.payload,
                 status="pending",
                 attempts=0,
-                next_attempt_at=now,
+                next_attempt_at=now + timedelta(seconds=delay_seconds),
                 created_at=now,
             )
         )
@@ -66,8 +78,8 @@ class Outbox:
         self._db = database
         self._lease = timedelta(seconds=lease_seconds)
 
-    async def add(self, notices: list[Notice]) -> None:
-        await self._db.write(lambda conn: enqueue(conn, notices))
+    async def add(self, notices: list[Notice], delay_seconds: float = 0.0) -> None:
+        await self._db.write(lambda conn: enqueue(conn, notices, delay_seconds))
 
     async def claim_due(self, limit: int = 20) -> list[OutboxRow]:
         """Rows due now and not leased by another sender, leased to this one.
@@ -77,48 +89,95 @@ class Outbox:
         on SQLite, where writes are serialised anyway, the lease update re-checks the condition.
         One notice per request at a time: each is rendered from the request's state when it is
         delivered, and two copies of a card updated concurrently could finish out of order, the
-        older state last. A sender that dies leaves its rows to the others once the lease ends.
+        older state last. One notice per recipient at a time, oldest first: one person's chat
+        gets its messages in order, and the rows claimed together all go to different people,
+        so a sender may deliver them at once. A sender that dies leaves its rows to the others
+        once the lease ends.
         """
         o = db.outbox
         now = utcnow()
         claimable = _claimable(now)
         candidates = (
-            select(o.c.id)
+            select(o.c.id, o.c.lease_until)
             .where(claimable)
             .order_by(o.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)  # rendered on PostgreSQL only
         )
 
-        def work(conn: Connection) -> list[Any]:
-            ids = list(conn.execute(candidates).scalars())
-            if not ids:
+        def work(conn: Connection) -> list[tuple[Any, bool]]:
+            found = conn.execute(candidates).all()
+            if not found:
                 return []
+            # A lease that ran out without the row being sent or rescheduled: its sender died.
+            cut_off = {row.id for row in found if row.lease_until is not None}
             leased = conn.execute(
                 update(o)
-                .where(o.c.id.in_(ids), claimable)
+                .where(o.c.id.in_([row.id for row in found]), claimable)
                 .values(lease_until=now + self._lease)
                 .returning(*o.c)
             )
-            return leased.all()
+            return [(row, row.id in cut_off) for row in leased.all()]
 
-        return sorted((_row(r) for r in await self._db.write(work)), key=lambda row: row.id)
+        rows = [_row(r, interrupted) for r, interrupted in await self._db.write(work)]
+        return sorted(rows, key=lambda row: row.id)
 
     async def sent(self, row_id: int) -> None:
-        await self._set(row_id, status="sent", sent_at=utcnow(), lease_until=None, last_error=None)
-
-    async def retry(self, row: OutboxRow, delay_seconds: float, error: str) -> None:
-        if row.attempts + 1 >= MAX_ATTEMPTS:
-            await self._set(
-                row.id, status="dead", attempts=row.attempts + 1, lease_until=None, last_error=error[:500]
+        # `sent_at` is taken when the write runs, not when it was asked for: it is the end of the
+        # window in which a crash repeats a message (measured by bench/outbox_sender.py).
+        def work(conn: Connection) -> None:
+            conn.execute(
+                update(db.outbox)
+                .where(db.outbox.c.id == row_id)
+                .values(status="sent", sent_at=utcnow(), lease_until=None, last_error=None)
             )
-            return
+
+        await self._db.write(work)
+
+    async def retry(
+        self, row: OutboxRow, delay_seconds: float, error: str, *, hold_recipient: bool = False
+    ) -> None:
+        """Try `row` again after `delay_seconds` (or give it up after MAX_ATTEMPTS).
+
+        `hold_recipient`: the recipient's chat said "not now" (429, 5xx, no answer), so their
+        other due rows wait as long, in the same write: their order is kept, and the next attempt
+        at that chat is one, not one per row. Nobody else's rows wait."""
+        o = db.outbox
+        now = utcnow()
+        until = now + timedelta(seconds=delay_seconds)
+        if row.attempts + 1 >= MAX_ATTEMPTS:
+            change = update(o).where(o.c.id == row.id).values(status="dead", attempts=row.attempts + 1)
+        else:
+            change = (
+                update(o).where(o.c.id == row.id).values(attempts=row.attempts + 1, next_attempt_at=until)
+            )
+        change = change.values(lease_until=None, last_error=error[:500])
+        hold = None
+        if hold_recipient and row.recipient_id is not None:
+            hold = (
+                update(o)
+                .where(
+                    o.c.status == "pending",
+                    o.c.id != row.id,
+                    o.c.recipient_tenant_id == row.recipient_tenant_id,
+                    o.c.recipient_id == row.recipient_id,
+                    o.c.next_attempt_at < until,
+                    or_(o.c.lease_until.is_(None), o.c.lease_until < now),  # not one in delivery
+                )
+                .values(next_attempt_at=until)
+            )
+
+        def work(conn: Connection) -> None:
+            conn.execute(change)
+            if hold is not None:
+                conn.execute(hold)
+
+        await self._db.write(work)
+
+    async def give_up(self, row: OutboxRow, error: str) -> None:
+        """The channel refused for good (the user removed the bot, the request is gone)."""
         await self._set(
-            row.id,
-            attempts=row.attempts + 1,
-            next_attempt_at=utcnow() + timedelta(seconds=delay_seconds),
-            lease_until=None,
-            last_error=error[:500],
+            row.id, status="dead", attempts=row.attempts + 1, lease_until=None, last_error=error[:500]
         )
 
     async def wait_for_conversation(self, row: OutboxRow) -> None:
@@ -174,29 +233,38 @@ class Outbox:
 
 
 def _claimable(now: datetime):
-    """Pending, due, not leased; and its request has no notice being delivered or due before it."""
+    """Pending, due, not leased; and neither its request nor its recipient has a notice being
+    delivered or due before it. Rows parked or backing off hold nobody up (a recipient's chat
+    that said "not now" holds its own rows back in `Outbox.retry`)."""
     o = db.outbox
-    other = o.alias("other")
     free = or_(o.c.lease_until.is_(None), o.c.lease_until < now)
-    busy_sibling = (
-        select(other.c.id)
-        .where(other.c.request_id == o.c.request_id, other.c.status == "pending", other.c.id != o.c.id)
-        .where(
-            or_(
-                other.c.lease_until >= now,  # being delivered right now
-                and_(  # due before this one (rows parked or backing off do not hold the others up)
-                    other.c.id < o.c.id,
-                    other.c.next_attempt_at <= now,
-                    or_(other.c.lease_until.is_(None), other.c.lease_until < now),
-                ),
+
+    def busy(name: str, *same: Any) -> Any:
+        other = o.alias(name)
+        return (
+            select(other.c.id)
+            .where(*(column(other) == column(o) for column in same))
+            .where(other.c.status == "pending", other.c.id != o.c.id)
+            .where(
+                or_(
+                    other.c.lease_until >= now,  # being delivered right now
+                    and_(  # due before this one
+                        other.c.id < o.c.id,
+                        other.c.next_attempt_at <= now,
+                        or_(other.c.lease_until.is_(None), other.c.lease_until < now),
+                    ),
+                )
             )
+            .exists()
         )
-        .exists()
-    )
-    return and_(o.c.status == "pending", o.c.next_attempt_at <= now, free, ~busy_sibling)
+
+    # A NULL request or recipient equals nothing in SQL: such a row waits for no sibling there.
+    busy_request = busy("same_request", lambda t: t.c.request_id)
+    busy_recipient = busy("same_recipient", lambda t: t.c.recipient_tenant_id, lambda t: t.c.recipient_id)
+    return and_(o.c.status == "pending", o.c.next_attempt_at <= now, free, ~busy_request, ~busy_recipient)
 
 
-def _row(row) -> OutboxRow:  # a SQLAlchemy row
+def _row(row, interrupted: bool = False) -> OutboxRow:  # a SQLAlchemy row
     return OutboxRow(
         id=row.id,
         kind=NoticeKind(row.kind),
@@ -206,4 +274,5 @@ def _row(row) -> OutboxRow:  # a SQLAlchemy row
         payload=row.payload or {},
         attempts=row.attempts,
         created_at=as_utc(row.created_at),
+        interrupted=interrupted,
     )

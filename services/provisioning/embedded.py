@@ -98,6 +98,11 @@ class EmbeddedProvisioningService(EmbeddedPhoneUsers):
             return await load()
         return await self._cache.get(key, self._options_ttl, load)
 
+    def _forget_options(self, tenant_id: str) -> None:
+        """After an add, a change or a delete: the next form shows the extensions as they are now
+        (the Done card just said which one is free)."""
+        self._cache.forget(lambda key: key == ("options", tenant_id))
+
     async def _slow(self, operation: str) -> None:
         if self._delay:
             await asyncio.sleep(self._delay)
@@ -315,6 +320,7 @@ class EmbeddedProvisioningService(EmbeddedPhoneUsers):
             )
 
         await self._db.write(work)
+        self._forget_options(tenant_id)
 
     async def sync_required(self, tenant_id: str) -> bool:
         # From the users themselves, not the tenant's flag: a sync running while another admin's

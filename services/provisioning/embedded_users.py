@@ -24,6 +24,8 @@ class EmbeddedPhoneUsers:
 
     async def _slow(self, operation: str) -> None: ...
 
+    def _forget_options(self, tenant_id: str) -> None: ...
+
     async def _write_user(self, tenant_id: str, spec: PhoneUserSpec, device_password: str | None) -> None: ...
 
     async def user_state(self, tenant_id: str, upn: str) -> PhoneUserState | None: ...
@@ -74,6 +76,7 @@ class EmbeddedPhoneUsers:
             )
 
         await self._db.write(work)
+        self._forget_options(tenant_id)
 
     async def _phone_user(self, tenant_id: str, upn: str) -> PhoneUserState:
         state = await self.user_state(tenant_id, upn)

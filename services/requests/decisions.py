@@ -1,5 +1,7 @@
 """The tenant's global admins' part of a partner's request: approve, reject, stop a wait for a sign-in,
-"Try again"; the reminders when they do not answer; and who hears of each move (partner_notices)."""
+"Try again"; the follow-ups when they do not answer (two reminders, an escalation, then the expiry,
+which, like a rejection, removes the user a partner's add put at the service); and who hears of each
+move (partner_notices)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from services.errors import NotAuthorised, RejectionReasonMissing, RequestNotFou
 from services.models import STEP_NAMES, Actor, ProvisioningRequest, RequestKind, RequestState, StepOutcome
 from services.notify.outbox import Notice, NoticeKind, enqueue
 from services.requests.access import approvers_part, may_approve, may_retry, may_stop_waiting
+from services.requests.cleanup import CLEANUP_REQUEST, cleanup_removal, needs_cleanup
 from services.requests.leases import PipelineLeases
 from services.requests.transitions import OUT_OF_DATE, SYSTEM, RequestTransitions
 
@@ -35,6 +38,7 @@ class Decisions(RequestTransitions, PipelineLeases):
             notices=partner_notices(request, "approved"),
             decided_by=actor.name,
             decided_at=utcnow(),
+            reminders=0,  # the wait for the approval is over; a sign-in wait has its own
             **self._lease_values(),
         )
 
@@ -47,6 +51,11 @@ class Decisions(RequestTransitions, PipelineLeases):
         if len(reason) > 500 or any(not c.isprintable() for c in reason):
             raise RejectionReasonMissing(T("The reason must be at most 500 printable characters."))
         request = await self._decidable(actor, request_id, version)
+        also, values = [], request.values
+        if needs_cleanup(request):
+            # The user the partner's half added goes again, and the extension with them.
+            removal_id, also = cleanup_removal(request, actor, expired=False)
+            values = dict(request.values) | {CLEANUP_REQUEST: removal_id}
         return await self._transition(
             actor,
             request,
@@ -55,9 +64,11 @@ class Decisions(RequestTransitions, PipelineLeases):
             "reject",
             T("rejected by {name}: {reason}", name=actor.name, reason=reason),
             notices=partner_notices(request, "rejected"),
+            also=also,
             decided_by=actor.name,
             decided_at=utcnow(),
             decision_note=reason,
+            values=values,
         )
 
     async def _decidable(self, actor: Actor, request_id: str, version: int) -> ProvisioningRequest:
@@ -175,50 +186,95 @@ class Decisions(RequestTransitions, PipelineLeases):
             steps=steps.model_dump(mode="json"),
         )
 
-    # -- reminders -------------------------------------------------------------------------------
+    # -- follow-ups: reminders, an escalation, the expiry --------------------------------------
 
     async def due_for_reminder(self, older_than: timedelta) -> list[ProvisioningRequest]:
+        """Partner requests waiting for a global admin whose next follow-up is due: the first
+        reminder `older_than` after the wait began, each next one `older_than` after the last,
+        the third being the escalation."""
         cutoff = utcnow() - older_than
-        return await self._all(select(db.requests).where(_reminder_due(), db.requests.c.updated_at < cutoff))
+        r = db.requests
+        due = or_(
+            and_(r.c.reminders == 0, r.c.updated_at < cutoff),
+            and_(r.c.reminders > 0, r.c.reminders < FOLLOW_UPS, r.c.reminded_at < cutoff),
+        )
+        return await self._all(select(r).where(_waiting_for_admins(), due))
 
     async def remind(self, request: ProvisioningRequest) -> bool:
-        """One reminder per request to its global admins, and a word to the partner; once."""
+        """The request's next follow-up, once (whoever else looks at it at the same time): a
+        reminder to the tenant's global admins and a word to the partner; the last one is an
+        escalation, which tells both that the request expires if nobody decides."""
         admins = await self._directory.global_admins(request.tenant_id)
         r = db.requests
+        stage = request.reminders + 1
         mark = (
             update(r)
-            .where(r.c.request_id == request.request_id, _reminder_due())
-            .values(reminded_at=utcnow())
+            .where(r.c.request_id == request.request_id, _waiting_for_admins())
+            .where(r.c.state == request.state.value, r.c.reminders == request.reminders)
+            .values(reminded_at=utcnow(), reminders=stage)
         )
+        event = "escalated" if stage >= FOLLOW_UPS else "reminded"
 
         def work(conn: Connection) -> bool:
             if conn.execute(mark).rowcount != 1:
                 return False
+            payload = {"state": request.state.value, "stage": stage}
             notices = [
                 Notice(
                     kind=NoticeKind.admin_reminder,
                     request_id=request.request_id,
                     recipient_tenant_id=a.tenant_id,
                     recipient_id=a.aad_object_id,
-                    payload={"state": request.state.value},
+                    payload=payload,
                 )
                 for a in admins
             ]
-            notices.append(_requester_notice(request, {"event": "reminded", "state": request.state.value}))
+            notices.append(_requester_notice(request, {"event": event} | payload))
             enqueue(conn, notices)
             self._audit(
                 conn,
                 SYSTEM,
                 request.tenant_id,
                 request.request_id,
-                "remind",
+                "escalate" if event == "escalated" else "remind",
                 request.state,
                 request.state,
-                T("reminded {count} global admin(s)", count=len(admins)),
+                T("reminded {count} global admin(s)", count=len(admins))
+                if event == "reminded"
+                else T("escalated to {count} global admin(s) and the partner", count=len(admins)),
             )
             return True
 
         return await self._db.write(work)
+
+    async def due_for_expiry(self, older_than: timedelta) -> list[ProvisioningRequest]:
+        """Partner requests still waiting for an approval `older_than` after they began to."""
+        r = db.requests
+        waiting = and_(
+            r.c.kind == RequestKind.partner.value, r.c.state == RequestState.awaiting_approval.value
+        )
+        return await self._all(select(r).where(waiting, r.c.updated_at < utcnow() - older_than))
+
+    async def expire(self, request: ProvisioningRequest, days: float) -> ProvisioningRequest | None:
+        """Nobody decided: the request expires (once), the partner and every approver's copy are
+        told, and the user a partner's add put at the service is removed again. None if it was
+        decided meanwhile."""
+        also, values = [], request.values
+        if needs_cleanup(request):
+            removal_id, also = cleanup_removal(request, SYSTEM, expired=True)
+            values = dict(request.values) | {CLEANUP_REQUEST: removal_id}
+        return await self._try_transition(
+            SYSTEM,
+            request,
+            RequestState.awaiting_approval,
+            RequestState.expired,
+            "expire",
+            T("expired: no global admin decided within {days} days", days=days),
+            notices=partner_notices(request, "expired"),
+            also=also,
+            values=values,
+            decided_at=utcnow(),
+        )
 
 
 def partner_notices(request: ProvisioningRequest, event: str | None) -> list[Notice]:
@@ -242,17 +298,13 @@ def _requester_notice(request: ProvisioningRequest, payload: dict[str, Any]) -> 
     )
 
 
-def _reminder_due() -> ColumnElement[bool]:
+# How many follow-ups a wait gets: two reminders, then the escalation.
+FOLLOW_UPS = 3
+
+
+def _waiting_for_admins() -> ColumnElement[bool]:
     """A partner's request waiting for an approval, or approved and waiting for a Global Admin's
-    sign-in, not reminded yet (a reminder sent while it waited for the approval does not count)."""
+    sign-in."""
     r = db.requests
-    return and_(
-        r.c.kind == RequestKind.partner.value,
-        or_(
-            and_(r.c.state == RequestState.awaiting_approval.value, r.c.reminded_at.is_(None)),
-            and_(
-                r.c.state == RequestState.awaiting_admin_sign_in.value,
-                or_(r.c.reminded_at.is_(None), r.c.reminded_at < r.c.decided_at),
-            ),
-        ),
-    )
+    waiting = (RequestState.awaiting_approval.value, RequestState.awaiting_admin_sign_in.value)
+    return and_(r.c.kind == RequestKind.partner.value, r.c.state.in_(waiting))

@@ -56,16 +56,19 @@ class RequestRepository:
         return await self._all(query)
 
     async def awaiting_approval(self, tenant_id: str, limit: int = 10) -> list[ProvisioningRequest]:
-        """Partner requests of the tenant that wait for one of its global admins: to approve, or to
-        sign in (a tenant without service-provider consent)."""
+        """Requests of the tenant that wait for one of its global admins: a partner's, to approve
+        or to sign in (a tenant without service-provider consent); any, for steps in the portal
+        (e.g. the removal that undoes a rejected add, which no one's chat follows)."""
         r = db.requests
         waiting = (RequestState.awaiting_approval.value, RequestState.awaiting_admin_sign_in.value)
         query = (
             select(r)
+            .where(r.c.tenant_id == tenant_id)
             .where(
-                r.c.tenant_id == tenant_id,
-                r.c.kind == RequestKind.partner.value,
-                r.c.state.in_(waiting),
+                or_(
+                    and_(r.c.kind == RequestKind.partner.value, r.c.state.in_(waiting)),
+                    r.c.state == RequestState.awaiting_portal.value,
+                )
             )
             # Approvals first (the sign-ins have their own button and reminder), then oldest first.
             .order_by((r.c.state == RequestState.awaiting_approval.value).desc(), r.c.created_at)
@@ -213,6 +216,7 @@ def request_from_row(row: Row[Any]) -> ProvisioningRequest:
         decision_note_text=decision_note,
         decided_at=as_utc(row.decided_at) if row.decided_at else None,
         reminded_at=as_utc(row.reminded_at) if row.reminded_at else None,
+        reminders=row.reminders or 0,
         sign_in_url=row.sign_in_url,
         sign_in_expires_at=as_utc(row.sign_in_expires_at) if row.sign_in_expires_at else None,
         created_at=as_utc(row.created_at),

@@ -9,6 +9,7 @@ import pytest
 from i18n import T
 from services.errors import NotAuthorised, PortalStepsRequired, StaleRequest
 from services.models import RequestAction, RequestKind, RequestState, StepOutcome
+from services.provisioning.embedded import EmbeddedProvisioningService
 from services.requests.actions import ActionRefused
 from services.requests.phone_users import PhoneUserGone
 from tests.doubles import CONTOSO, CONTOSO_ADMIN, CONTOSO_ADMIN2, FABRIKAM
@@ -191,3 +192,14 @@ async def test_a_step_without_an_api_call_waits_for_done_in_the_portal(world: Wo
     actions = await world.actions(back)
     assert actions.count("refused") == 3, "the partner's click, the stale card, the double click"
     assert [a for a in actions if a != "refused"][-3:] == ["await_portal", "portal_done", "delete_user"]
+
+
+async def test_the_form_offers_an_extension_freed_a_moment_ago_even_with_its_cache(world: World):
+    cached = EmbeddedProvisioningService(world.database, options_ttl_seconds=3600)
+    before = [e.number for e in (await cached.form_options(CONTOSO)).free_extensions]
+    assert "100" not in before
+    await cached.disable_calling(CONTOSO, MEGAN)
+    await cached.delete_user(CONTOSO, MEGAN)
+    assert "100" in [e.number for e in (await cached.form_options(CONTOSO)).free_extensions]
+    marked = {u.upn: u.phone_extension for u in (await cached.form_options(CONTOSO)).licensed_users}
+    assert marked.get(MEGAN) is None, "no longer marked as a phone user"

@@ -132,25 +132,29 @@ async def test_a_failed_sync_after_the_approval_is_the_admins_to_retry(world: Wo
     ]
 
 
-async def test_the_tenant_s_admins_are_reminded_once_and_the_partner_told(world: World):
+async def test_the_tenant_s_admins_are_reminded_twice_then_escalated_and_the_partner_told(world: World):
     waiting = await world.awaiting_approval()
     assert await world.requests.due_for_reminder(timedelta(hours=1)) == []
-    due = await world.requests.due_for_reminder(timedelta(0))
-    assert [r.request_id for r in due] == [waiting.request_id]
-    assert await world.requests.remind(due[0]) is True
-    assert await world.requests.remind(due[0]) is False  # once
-    assert await world.requests.due_for_reminder(timedelta(0)) == []
-    reminders = [(k, r, p) for k, r, p in await world.outbox(waiting)][2:]
-    state = {"state": "awaiting_approval"}
-    assert reminders == [
-        ("admin_reminder", CONTOSO_ADMIN, state),
-        ("admin_reminder", CONTOSO_ADMIN2, state),
-        ("requester_notice", NORTHWIND_PARTNER, {"event": "reminded"} | state),
+    events = []
+    for stage in (1, 2, 3):
+        due = await world.requests.due_for_reminder(timedelta(0))
+        assert [r.request_id for r in due] == [waiting.request_id]
+        assert await world.requests.remind(due[0]) is True
+        assert await world.requests.remind(due[0]) is False  # each follow-up once
+        assert (await world.requests.get(waiting.request_id)).reminders == stage
+    assert await world.requests.due_for_reminder(timedelta(0)) == [], "no fourth follow-up"
+    notices = [(k, r, p) for k, r, p in await world.outbox(waiting)][2:]
+    for stage, event in ((1, "reminded"), (2, "reminded"), (3, "escalated")):
+        state = {"state": "awaiting_approval", "stage": stage}
+        events += [
+            ("admin_reminder", CONTOSO_ADMIN, state),
+            ("admin_reminder", CONTOSO_ADMIN2, state),
+            ("requester_notice", NORTHWIND_PARTNER, {"event": event} | state),
+        ]
+    assert notices == events
+    trail = [(e.action, e.actor_id, e.from_state, e.to_state) for e in (await world.audit(waiting))[-3:]]
+    assert trail == [
+        ("remind", "system", "awaiting_approval", "awaiting_approval"),
+        ("remind", "system", "awaiting_approval", "awaiting_approval"),
+        ("escalate", "system", "awaiting_approval", "awaiting_approval"),
     ]
-    remind = (await world.audit(waiting))[-1]
-    assert (remind.action, remind.actor_id, remind.from_state, remind.to_state) == (
-        "remind",
-        "system",
-        "awaiting_approval",
-        "awaiting_approval",
-    )
