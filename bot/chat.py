@@ -17,7 +17,7 @@ from microsoft_teams.cards import AdaptiveCard
 
 from bot.cards import attachment, card_activity, text_activity
 from bot.connector import ConnectorError, is_continuation
-from dialogs.ports import DeliveryFailed, DeliveryRetry
+from dialogs.ports import ChatRefused, DeliveryFailed, DeliveryRetry
 from i18n import Words, language_of, time_zone
 from services.notify.outbox import OUTBOX_RETRY, Notice, NoticeKind, Outbox
 from services.retry import retry_after_seconds
@@ -286,6 +286,8 @@ def classify(error: Exception) -> Exception:
         # Not capped: the outbox retries later in the background, so a long wait holds up no one.
         retry_after = retry_after_seconds(headers) if isinstance(headers, Mapping) else None
         return DeliveryRetry(f"HTTP {status}", retry_after)
+    if status in (403, 404):
+        return ChatRefused(f"HTTP {status}")
     return DeliveryFailed(f"HTTP {status}")
 
 

@@ -3,6 +3,9 @@ waits for them (reminders, the escalation): the texts of the outbox's notices, i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from cards.actions import action_title
 from cards.common import decision_line
 from cards.progress import STATE_LABELS
@@ -11,7 +14,12 @@ from services.models import ProvisioningRequest, RequestAction, RequestState
 from services.requests.decisions import FOLLOW_UPS
 
 
-def requester_text(request: ProvisioningRequest, event: str, words: Words = ENGLISH_WORDS) -> str:
+def requester_text(
+    request: ProvisioningRequest,
+    event: str,
+    words: Words = ENGLISH_WORDS,
+    payload: Mapping[str, Any] | None = None,
+) -> str:
     """What the requester (a partner) hears when their request moves, in their words."""
     upn = request.values.get("teams_user", "")
     ext = request.values.get("extension", "")
@@ -22,6 +30,15 @@ def requester_text(request: ProvisioningRequest, event: str, words: Words = ENGL
         "admin": request.decided_by or "",
     }
     about = words(ABOUT[request.action], **names)
+    if event == "unreachable":
+        return words(
+            "The approval card for {about} did not reach {admin}: their Teams refuses the Phone "
+            "Connector bot (it was removed or blocked). Ask them to add the app in Teams again; the "
+            "card reaches them as soon as they do. The other global admins of {tenant} have it.",
+            about=about,
+            admin=str((payload or {}).get("admin") or ""),
+            tenant=request.tenant_name,
+        )
     if request.action is not RequestAction.add and event in (
         "approved",
         "done",

@@ -14,12 +14,12 @@ from microsoft_teams.cards import AdaptiveCard
 from cards.approval import approval_card
 from cards.progress import progress_card
 from dialogs.notice_texts import reminder_text, requester_text
-from dialogs.ports import DeliveryFailed, DeliveryRetry, Messenger
+from dialogs.ports import ChatRefused, DeliveryFailed, DeliveryRetry, Messenger
 from dialogs.sender import OutboxSender
 from i18n import ENGLISH_WORDS, Text, Words, language_of, time_zone
-from services.models import Actor, ProvisioningRequest, Role
+from services.models import Actor, ProvisioningRequest, RequestKind, Role
 from services.notify.conversations import Contact, ConversationBook
-from services.notify.outbox import NoticeKind, Outbox, OutboxRow
+from services.notify.outbox import Notice, NoticeKind, Outbox, OutboxRow
 from services.provisioning.protocol import ProvisioningService
 from services.requests.service import RequestService
 
@@ -192,7 +192,11 @@ class Notifier:
                 # reached the chat, so it is brought up to date instead of sent a second time.
                 await self._messenger.update(copy, card)
                 return True
-            card_ref = await self._messenger.send_card(contact.reference, card)
+            try:
+                card_ref = await self._messenger.send_card(contact.reference, card)
+            except ChatRefused:
+                await self._unreachable(request, contact)
+                return False  # waits until they open the bot again
             # Kept at once, before the row is marked sent: from here on a crash repeats nothing.
             await self._requests.set_approval_card(
                 request.request_id, contact.tenant_id, contact.aad_object_id, card_ref
@@ -211,7 +215,7 @@ class Notifier:
                 return False
             await self._messenger.send_text(
                 contact.reference,
-                requester_text(request, row.payload.get("event", ""), recipient_words(contact)),
+                requester_text(request, row.payload.get("event", ""), recipient_words(contact), row.payload),
             )
             return True
         if row.kind is NoticeKind.admin_reminder:
@@ -223,6 +227,22 @@ class Notifier:
             )
             return True
         raise DeliveryFailed(f"unknown notice kind {row.kind}")
+
+    async def _unreachable(self, request: ProvisioningRequest, contact: Contact) -> None:
+        """A global admin's chat refused their approval card (they removed or blocked the bot):
+        their reference is dropped, so they are named as unreachable from now on, and the partner,
+        who was told the card went to them, is told it did not."""
+        log.info("approval card refused by an admin's chat; their conversation is forgotten")
+        await self._conversations.forget(contact.tenant_id, contact.aad_object_id)
+        if request.kind is RequestKind.partner:
+            notice = Notice(
+                kind=NoticeKind.requester_notice,
+                request_id=request.request_id,
+                recipient_tenant_id=request.requester_tenant_id,
+                recipient_id=request.requester_id,
+                payload={"event": "unreachable", "admin": contact.name, "state": request.state.value},
+            )
+            await self._outbox.add([notice])
 
     async def _approval_copy(self, request: ProvisioningRequest, contact: Contact) -> dict[str, Any] | None:
         """The reference of `contact`'s copy of the request's approval card, if one is kept."""

@@ -44,6 +44,11 @@ class DeliveryFailed(Exception):
     """The channel refused for good (e.g. the user removed the bot): do not retry."""
 
 
+class ChatRefused(DeliveryFailed):
+    """The person's chat refuses the bot (403/404: they removed or blocked the app): the stored
+    conversation no longer reaches them."""
+
+
 class Messenger(Protocol):
     """Proactive messages and in-place card updates, outside of a turn."""
 

@@ -60,6 +60,7 @@ class ConnectorDouble:
         self.refused: list[tuple[str, int]] = []
         self.peers: set[Any] = set()  # client (host, port) pairs: one per TCP connection
         self._held: dict[str, asyncio.Event] = {}  # conversation id -> set when released
+        self.blocked: set[str] = set()  # conversations whose user removed or blocked the bot
         self.waiting: list[tuple[str, str]] = []  # (method, conversation id) of calls held right now
 
     def fail_next(self, status: int, times: int = 1, retry_after: str | None = None) -> None:
@@ -94,6 +95,11 @@ class ConnectorDouble:
         return request.transport is not None and not request.transport.is_closing()
 
     def _fault(self, request: web.Request) -> web.Response | None:
+        if request.match_info["conv"] in self.blocked:
+            self.refused.append((request.method, 403))
+            return web.json_response(
+                {"error": {"code": "BotDisabledByAdmin", "message": "The bot is blocked"}}, status=403
+            )
         if not self._faults:
             return None
         status, headers = self._faults.pop(0)

@@ -466,3 +466,20 @@ async def _pat_actor(w: World):
     from services.directory import EmbeddedDirectory
 
     return await EmbeddedDirectory(w.bot.runtime.database).actor(NORTHWIND, NORTHWIND_PARTNER)
+
+
+async def test_an_admin_whose_chat_refuses_the_bot_is_named_to_the_partner(world: World):
+    """Issue 17, finding 9: Avery removed the bot; the partner was told the card went to Avery too."""
+    w = world
+    await admins_installed(w)
+    w.connector.blocked.add(w.avery.conversation_id)
+    await partner_requests(w)
+    told = await w.text_to(w.pat, "did not reach Avery Admin")
+    assert "their Teams refuses the Phone Connector bot" in told.text
+    assert "Approve" in card_actions((await w.latest_card(w.ada, APPROVAL_HEADING)).card)
+    # From now on Avery is named as unreachable up front, until they open the bot again.
+    reachable, unreachable = await w.bot.runtime.notifier.reachable_admins(CONTOSO)
+    assert reachable == ["Ada Admin"] and unreachable == ["admin2@contoso.example"]
+    w.connector.blocked.clear()
+    assert await w.avery.install() == 201
+    await w.latest_card(w.avery, APPROVAL_HEADING)  # the parked card reaches them when they come back

@@ -171,6 +171,14 @@ class ConversationBook:
             self._seen[key] = seen._replace(language=language)
         return chosen
 
+    async def forget(self, tenant_id: str, aad_object_id: str) -> None:
+        """The person's chat refuses the bot (they removed or blocked it): the reference reaches
+        no one. They are unreachable until they open the bot again, which stores a new one."""
+        c = db.conversations
+        drop = delete(c).where(c.c.tenant_id == tenant_id, c.c.aad_object_id == aad_object_id)
+        await self._db.write(lambda conn: conn.execute(drop))
+        self._seen.pop((tenant_id, aad_object_id), None)
+
     async def contact(self, tenant_id: str, aad_object_id: str) -> Contact | None:
         c = db.conversations
         query = select(c).where(c.c.tenant_id == tenant_id, c.c.aad_object_id == aad_object_id)
