@@ -25,6 +25,7 @@ from bot.teams_bot import PhoneConnectorBot
 from bot.web import RUNTIME, Runtime, add_routes, on_turn_error
 from dialogs.add_user import AddUserConversation
 from dialogs.approvals import ApprovalConversation
+from dialogs.bulk import BulkConversation
 from dialogs.language import LanguageConversation
 from dialogs.main_menu import MainMenu
 from dialogs.notifications import Notifier
@@ -150,8 +151,11 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
     approvals = ApprovalConversation(requests, notifier, background)
     # A person's choice of language is kept by the notifier, which knows each person's conversation.
     phone_users = PhoneUsersConversation(requests, provisioning)
-    menu = MainMenu(requests, add_user, approvals, provisioning, LanguageConversation(notifier), phone_users)
-    bot = PhoneConnectorBot(directory, menu, add_user, approvals, notifier, phone_users)
+    bulk = BulkConversation(requests, messenger, background, notifier, concurrency=settings.bulk_concurrency)
+    menu = MainMenu(
+        requests, add_user, approvals, provisioning, LanguageConversation(notifier), phone_users, bulk
+    )
+    bot = PhoneConnectorBot(directory, menu, add_user, approvals, notifier, phone_users, bulk)
     app[RUNTIME] = Runtime(
         adapter=adapter,
         bot=bot,
@@ -171,6 +175,8 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
     resumed = await add_user.resume_interrupted()
     if resumed:
         log.info("resuming %d request(s) interrupted by the last stop", resumed)
+    if await bulk.resume():
+        log.info("resuming bulk adds with rows still waiting")
     # Everything built so far lives as long as the process: out of the collector's sight, a full
     # collection scans only what turns create (it scanned ~all of it: 85-146 ms pauses, the p99).
     gc.freeze()

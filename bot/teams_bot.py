@@ -14,6 +14,7 @@ from cards.common import COMMAND_KEY
 from cards.notice import notice_card
 from dialogs.add_user import BUTTON_NOT_KNOWN, CARD_ACTIONS, AddUserConversation
 from dialogs.approvals import APPROVAL_ACTIONS, ApprovalConversation
+from dialogs.bulk import BULK_ACTIONS, BulkConversation
 from dialogs.main_menu import MainMenu
 from dialogs.notifications import Notifier
 from dialogs.phone_users import PHONE_USER_ACTIONS, PhoneUsersConversation
@@ -52,9 +53,11 @@ class PhoneConnectorBot(ActivityHandler):
         approvals: ApprovalConversation,
         notifier: Notifier,
         phone_users: PhoneUsersConversation,
+        bulk: BulkConversation,
     ) -> None:
         self._directory = directory
         self._phone_users = phone_users
+        self._bulk = bulk
         self._menu = menu
         self._add_user = add_user
         self._approvals = approvals
@@ -104,6 +107,8 @@ class PhoneConnectorBot(ActivityHandler):
             card = await self._add_user.on_card_action(chat, actor, verb, value)
         elif verb in PHONE_USER_ACTIONS:
             card = await self._phone_users.on_card_action(chat, actor, verb, value)
+        elif verb in BULK_ACTIONS:
+            card = await self._bulk.on_card_action(chat, actor, verb, value)
         else:
             await chat.send_text(chat.words(BUTTON_NOT_KNOWN))
             return
@@ -142,6 +147,8 @@ class PhoneConnectorBot(ActivityHandler):
                 return card_invoke_response(await self._add_user.on_card_action(chat, actor, verb, data))
             if isinstance(verb, str) and verb in PHONE_USER_ACTIONS:
                 return card_invoke_response(await self._phone_users.on_card_action(chat, actor, verb, data))
+            if isinstance(verb, str) and verb in BULK_ACTIONS:
+                return card_invoke_response(await self._bulk.on_card_action(chat, actor, verb, data))
             return card_invoke_response(
                 notice_card(UNKNOWN_BUTTON, TYPE_HELP, attention=True, words=chat.words)
             )

@@ -21,6 +21,10 @@ def commands(words: Words) -> list[tuple[str, str]]:
                 "calling, or remove it"
             ),
         ),
+        (
+            words("bulk add"),
+            words("many phone users at once: the rows on the next lines, a report, then add them"),
+        ),
         (words("my requests"), words("see the requests you made and where they stand")),
         (words("pending"), words("global admins: partner requests waiting for your approval")),
         (words("audit"), words("global admins: the last 50 entries of your tenant's audit trail")),

@@ -11,6 +11,7 @@ from i18n import fold
 class Command(enum.StrEnum):
     add_user = "add user"
     phone_users = "phone users"  # also with a search after it: parse_phone_users
+    bulk_add = "bulk add"  # also with the rows on the next lines: parse_bulk
     my_requests = "my requests"
     pending = "pending"
     audit = "audit"
@@ -115,6 +116,19 @@ def parse_phone_users(text: str | None) -> str | None:
     return None
 
 
+# `bulk add` on the first line, then the rows (kept as typed). Folded like the other commands.
+_BULK = {"bulk add", "bulk", "add users", "ajout en bloc", "ajout en lot", "ajouter des utilisateurs"}
+
+
+def parse_bulk(text: str | None) -> str | None:
+    """The rows of a `bulk add` message ("" for none), or None for another text."""
+    if not text:
+        return None
+    first, _, rest = _MENTION.sub(" ", text).strip().partition("\n")
+    head = " ".join(re.sub(r"[^\w\s]", " ", fold(first)).split())
+    return rest.strip("\r\n") if head in _BULK else None
+
+
 def parse_command(text: str | None) -> Command:
     """Whole-phrase match, in English or French, after removing @mentions, case, accents and
     punctuation; no substring guessing."""
@@ -125,4 +139,6 @@ def parse_command(text: str | None) -> Command:
     cleaned = " ".join(cleaned.split())
     if parse_phone_users(text) is not None:
         return Command.phone_users
+    if parse_bulk(text) is not None:
+        return Command.bulk_add
     return _ALIASES.get(cleaned, Command.unknown)

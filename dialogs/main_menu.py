@@ -6,7 +6,8 @@ from cards.my_requests import my_requests_card
 from cards.welcome import welcome_card
 from dialogs.add_user import AddUserConversation
 from dialogs.approvals import ApprovalConversation
-from dialogs.commands import Command, parse_command, parse_phone_users
+from dialogs.bulk import BulkConversation
+from dialogs.commands import Command, parse_bulk, parse_command, parse_phone_users
 from dialogs.language import LanguageConversation
 from dialogs.phone_users import PhoneUsersConversation
 from dialogs.ports import Chat
@@ -39,6 +40,7 @@ class MainMenu:
         provisioning: ProvisioningService,
         languages: LanguageConversation,
         phone_users: PhoneUsersConversation,
+        bulk: BulkConversation,
     ) -> None:
         self._requests = requests
         self._add_user = add_user
@@ -46,6 +48,7 @@ class MainMenu:
         self._provisioning = provisioning
         self._languages = languages
         self._phone_users = phone_users
+        self._bulk = bulk
 
     async def welcome(self, chat: Chat, actor: Actor) -> None:
         await chat.send_card(welcome_card(actor.name, actor.role, words=chat.words))
@@ -70,6 +73,8 @@ class MainMenu:
             await self._add_user.start(chat, actor)
         elif command is Command.phone_users:
             await self._phone_users.start(chat, actor, parse_phone_users(text) or "")
+        elif command is Command.bulk_add:
+            await self._bulk.start(chat, actor, parse_bulk(text) or "")
         elif command is Command.pending:
             await self._approvals.show_pending(chat, actor)
         elif command is Command.audit:

@@ -169,6 +169,9 @@ class AdminSignInResult(BaseModel):
 
 class RequestState(enum.StrEnum):
     draft = "draft"
+    # A bulk add's row confirmed with its batch, waiting for a free slot (issue 18): the batch's
+    # runner starts it (queued -> submitted), so no more than BULK_CONCURRENCY run at once.
+    queued = "queued"
     submitted = "submitted"
     user_added = "user_added"
     awaiting_approval = "awaiting_approval"
@@ -302,6 +305,8 @@ class ProvisioningRequest(BaseModel):
     request_id: str
     kind: RequestKind
     action: RequestAction = RequestAction.add
+    # The bulk add this request is a row of (issue 18), or None.
+    batch_id: str | None = None
     tenant_id: str
     tenant_name: str
     requester_tenant_id: str

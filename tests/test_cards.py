@@ -15,6 +15,7 @@ from cards.actions import action_confirm_card
 from cards.add_user_form import INPUT_IDS, add_user_form
 from cards.approval import approval_card
 from cards.audit import audit_card
+from cards.bulk import bulk_help_card, bulk_progress_card, bulk_report_card
 from cards.common import to_dict
 from cards.enterprise_picker import dismissed_card, enterprise_picker_card
 from cards.my_requests import my_requests_card
@@ -40,6 +41,8 @@ from services.models import (
     Tenant,
     VoiceRoute,
 )
+from services.requests.batch_file import RowProblem
+from services.requests.batches import BatchReport, BatchStatus
 from services.requests.form import EXISTING_PHONE_USER
 from services.requests.phone_users import PhoneUserListing
 from tests.card_schema import schema_errors
@@ -347,6 +350,38 @@ def cards_for(words: Words) -> dict[str, AdaptiveCard]:
         ),
         "audit-empty": audit_card("Contoso", [], words=words),
         **action_cards(words),
+        **bulk_cards(words),
+    }
+
+
+def bulk_report(problems: int, ready: int = 3) -> BatchReport:
+    return BatchReport(
+        "b" * 36,
+        TENANT,
+        ready,
+        [
+            RowProblem(i + 2, T(ASSIGNED, extension="101", holder="alex@contoso.example"))
+            for i in range(problems)
+        ],
+    )
+
+
+def bulk_status(failures: int, **counts: int) -> BatchStatus:
+    status = BatchStatus("b" * 36, "Contoso", ("t1", "a1"))
+    for state, n in counts.items():
+        status.counts[RequestState(state)] = n
+    status.failures = [(i + 2, f"u{i}@contoso.example", T("Timed out")) for i in range(failures)]
+    return status
+
+
+def bulk_cards(words: Words) -> dict[str, AdaptiveCard]:
+    """The bulk-add cards (issue 18): what to send, the report, the progress card."""
+    return {
+        "bulk-help": bulk_help_card(words),
+        "bulk-report": bulk_report_card(bulk_report(2), words),
+        "bulk-report-none-ready": bulk_report_card(bulk_report(20, ready=0), words),
+        "bulk-running": bulk_progress_card(bulk_status(1, done=2, submitted=1, queued=5, failed=1), words),
+        "bulk-finished": bulk_progress_card(bulk_status(20, done=180, failed=20), words),
     }
 
 
@@ -732,6 +767,25 @@ def largest_cards(words: Words) -> dict[str, AdaptiveCard]:
             words=words,
         ),
         "progress": progress_card(failed, words=words),
+        # A bulk add's report and progress at their longest: every shown line as long as it gets.
+        "bulk-report": bulk_report_card(
+            BatchReport(
+                "b" * 36,
+                Tenant(tenant_id="t1", name=long_name),
+                1000,
+                [RowProblem(100000 + i, long_note) for i in range(1000)],
+            ),
+            words,
+        ),
+        "bulk-progress": bulk_progress_card(
+            BatchStatus(
+                "b" * 36,
+                long_name,
+                ("t1", "a1"),
+                failures=[(100000 + i, long_upn, long_note) for i in range(1000)],
+            ),
+            words,
+        ),
         # An action's cards at their longest: every value long, the portal's steps long too.
         "action-portal": progress_card(
             failed.model_copy(

@@ -295,7 +295,7 @@ BROKEN: dict[str, tuple[Change, str]] = {
         lambda m, f: bot(m)["commandLists"][0]["commands"].extend(
             {"title": f"command {i}", "description": "More."} for i in range(5)
         ),
-        "manifest.json bots[0].commandLists[0].commands: has 12 items; at most 10 allowed",
+        "manifest.json bots[0].commandLists[0].commands: has 13 items; at most 10 allowed",
     ),
     "validDomain with a scheme": (
         lambda m, f: m.update(validDomains=["https://bot.contoso.com"]),
@@ -366,7 +366,7 @@ def test_the_app_speaks_french_in_teams_too(tmp_path: Path) -> None:
         for i, commands in enumerate(manifest["bots"][0]["commandLists"])
         for j, _ in enumerate(commands["commands"])
     ]
-    assert "ajouter un utilisateur" in titles and "aide" in titles and len(titles) == 13
+    assert "ajouter un utilisateur" in titles and "aide" in titles and len(titles) == 14
     assert "utilisateurs téléphoniques" in titles
     from dialogs.commands import Command, parse_command
 

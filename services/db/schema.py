@@ -133,6 +133,8 @@ requests = Table(
     Column("card_ref", JSON),
     Column("decided_at", DateTime(timezone=True)),
     Column("reminded_at", DateTime(timezone=True)),
+    # The bulk add this request is a row of (0011); NULL for a request of its own.
+    Column("batch_id", String(36), index=True),
     # Follow-ups of the current wait for a global admin: reminders, then an escalation (0009).
     Column("reminders", Integer, nullable=False, default=0, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False),

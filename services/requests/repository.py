@@ -199,6 +199,7 @@ def request_from_row(row: Row[Any]) -> ProvisioningRequest:
         request_id=row.request_id,
         kind=RequestKind(row.kind),
         action=RequestAction(row.action),
+        batch_id=row.batch_id,
         tenant_id=row.tenant_id,
         tenant_name=row.tenant_name,
         requester_tenant_id=row.requester_tenant_id,

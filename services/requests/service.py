@@ -12,6 +12,7 @@ the parts of this package, each in its own module:
 - phone_users.py   the `phone users` list and one phone user (read only)
 - actions.py       an action on one phone user: start (its draft), confirm, "Done in the portal"
 - action_steps.py  those actions' pipeline steps (change, new device password, disable, delete)
+- batches.py       bulk add: a file checked into draft rows, queued, started a few at a time
 
 Composed as mixins, not as collaborators the class delegates to: the parts call one another all the
 time (a submit, an approval and a retry take the pipeline's lease in their own write; a cancel may be
@@ -20,7 +21,7 @@ the names they had. Delegating would write each of them twice. Each part names t
 its bases, so its dependencies are in its class line, the MRO is a straight line down to the
 repository, and nothing is found only at run time:
 
-    RequestService -> PhoneUserActions -> Drafts -> Decisions -> PhoneUserViews
+    RequestService -> PhoneUserActions -> Batches -> Drafts -> Decisions -> PhoneUserViews
                    -> ProvisioningPipeline -> ActionSteps -> AdminSignIn
                    -> RequestTransitions -> PipelineLeases -> RequestRepository
 """
@@ -36,11 +37,12 @@ from services.db import Database
 from services.directory import Directory
 from services.provisioning.protocol import ProvisioningService
 from services.requests.actions import PhoneUserActions
+from services.requests.batches import Batches
 from services.requests.drafts import FormResult
 from services.requests.pipeline import ProvisioningPipeline
 
 
-class RequestService(PhoneUserActions, ProvisioningPipeline):
+class RequestService(PhoneUserActions, Batches, ProvisioningPipeline):
     """Creates and moves provisioning requests; the only code that writes the requests table."""
 
     def __init__(

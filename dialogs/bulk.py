@@ -1,0 +1,128 @@
+"""The bulk-add conversation (issue 18): `bulk add` with the rows pasted after it, the report card,
+"Add N users", and the runner that starts the rows a few at a time while one progress card shows
+the latest counts, updated at most every UPDATE_SECONDS (far under Teams' per-chat send limit)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from microsoft_teams.cards import AdaptiveCard
+
+from cards.bulk import VERB_BULK_ADD, VERB_BULK_CANCEL, bulk_help_card, bulk_progress_card, bulk_report_card
+from cards.notice import notice_card
+from dialogs.add_user import DID_NOT_WORK, NOT_ALLOWED
+from dialogs.notifications import Notifier
+from dialogs.ports import Background, Chat, Messenger
+from i18n import Words
+from services.errors import DomainError, NotAuthorised
+from services.models import Actor
+from services.requests.service import RequestService
+
+log = logging.getLogger(__name__)
+
+BULK_ACTIONS = {VERB_BULK_ADD, VERB_BULK_CANCEL}
+UPDATE_SECONDS = 2.0
+
+
+class BulkConversation:
+    def __init__(
+        self,
+        requests: RequestService,
+        messenger: Messenger,
+        background: Background,
+        notifier: Notifier,
+        *,
+        concurrency: int = 4,
+        update_seconds: float = UPDATE_SECONDS,
+    ) -> None:
+        self._requests = requests
+        self._messenger = messenger
+        self._background = background
+        self._notifier = notifier
+        self._concurrency = concurrency
+        self._update_seconds = update_seconds
+
+    async def start(self, chat: Chat, actor: Actor, rows: str) -> None:
+        """`bulk add` alone: what to send; with rows: every row checked, the report."""
+        if not rows.strip():
+            await chat.send_card(bulk_help_card(chat.words))
+            return
+        try:
+            report = await self._requests.check_file(actor, rows)
+        except DomainError as exc:
+            await chat.send_text(chat.words(exc.text))
+            return
+        await chat.send_card(bulk_report_card(report, chat.words))
+
+    async def on_card_action(
+        self, chat: Chat, actor: Actor, verb: str, data: Mapping[str, Any]
+    ) -> AdaptiveCard:
+        words = chat.words
+        batch_id = data.get("batchId")
+        if not isinstance(batch_id, str) or not batch_id or len(batch_id) > 36:
+            return notice_card(
+                words("This card is not valid"), words("Type **bulk add** to start again."), words=words
+            )
+        try:
+            if verb == VERB_BULK_CANCEL:
+                await self._requests.cancel_batch(actor, batch_id)
+            else:
+                queued = await self._requests.queue_batch(actor, batch_id)
+                card_ref = chat.clicked_card_ref()
+                if queued:
+                    self._background.spawn(self.run(batch_id, card_ref), name=f"bulk-{batch_id[:8]}")
+            status = await self._requests.batch_status(actor, batch_id)
+        except NotAuthorised as exc:
+            return notice_card(NOT_ALLOWED, exc.text, attention=True, words=words)
+        except DomainError as exc:
+            return notice_card(DID_NOT_WORK, exc.text, attention=True, words=words)
+        return bulk_progress_card(status, words)
+
+    async def run(self, batch_id: str, card_ref: dict[str, Any] | None) -> None:
+        """Starts the batch's queued rows, at most `concurrency` at a time, and keeps its card up
+        to date until every row has ended. Safe to run twice (after a restart, on two instances):
+        a row is started by whoever moves it queued -> submitted first."""
+        slots = asyncio.Semaphore(self._concurrency)
+
+        async def one(request_id: str) -> None:
+            async with slots:
+                try:
+                    if await self._requests.start_queued(request_id) is not None:
+                        await self._requests.run(request_id)
+                except Exception:
+                    log.exception("bulk add row failed to run", extra={"request_id": request_id})
+
+        rows = [asyncio.ensure_future(one(r)) for r in await self._requests.queued_rows(batch_id)]
+        updater = asyncio.ensure_future(self._keep_card(batch_id, card_ref))
+        try:
+            await asyncio.gather(*rows)
+        finally:
+            updater.cancel()
+            await asyncio.gather(updater, return_exceptions=True)
+            await self._show(batch_id, card_ref)
+
+    async def _keep_card(self, batch_id: str, card_ref: dict[str, Any] | None) -> None:
+        while True:
+            await asyncio.sleep(self._update_seconds)
+            await self._show(batch_id, card_ref)
+
+    async def _show(self, batch_id: str, card_ref: dict[str, Any] | None) -> None:
+        if not card_ref:
+            return
+        try:
+            status = await self._requests.batch_status(None, batch_id)
+            words: Words = await self._notifier.words_of(*status.requester, card_ref)
+            await self._messenger.update(card_ref, bulk_progress_card(status, words))
+        except Exception:
+            log.warning("could not update the bulk add card", exc_info=True)
+
+    async def resume(self) -> int:
+        """After a restart: batches with rows still waiting start again (their card is not known:
+        the rows' own results are kept, and the next click on the card shows them)."""
+        batches = await self._requests.queued_batches()
+        for batch_id in batches:
+            self._background.spawn(self.run(batch_id, None), name=f"bulk-{batch_id[:8]}")
+        return len(batches)

@@ -1,0 +1,253 @@
+"""Bulk add (issue 18): a file's rows checked before anything is written, each ready row a draft
+request of its own (one batch id), "Add N users" queuing them all in one conditional write, a
+runner starting them a few at a time (queued -> submitted, one conditional write each), cancel
+stopping those not started, and the batch's counts for its one progress card."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from i18n import T, Text
+from services import db
+from services.db import utcnow
+from services.errors import DomainError, NotAuthorised, StaleRequest
+from services.models import Actor, ProvisioningRequest, RequestKind, RequestState, Role, Steps, Tenant
+from services.requests.batch_check import check_batch
+from services.requests.batch_file import BatchFileRefused, RowProblem, read_batch
+from services.requests.drafts import Drafts
+from services.requests.form import ADDED_USERS
+from services.requests.transitions import SYSTEM
+
+
+class BatchRefused(DomainError):
+    """The file cannot be used as a whole (too big, not text, no header...)."""
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    batch_id: str
+    tenant: Tenant
+    ready: int
+    problems: list[RowProblem]
+
+
+@dataclass
+class BatchStatus:
+    batch_id: str
+    tenant_name: str
+    requester: tuple[str, str]  # (tenant id, AAD object id) of who started it
+    counts: Counter[RequestState] = field(default_factory=Counter)
+    # (line, user, why) of each row that failed, by line.
+    failures: list[tuple[int, str, str | Text]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def running(self) -> bool:
+        """Rows still to start or to finish."""
+        idle = (RequestState.done, RequestState.failed, RequestState.cancelled, RequestState.draft)
+        return any(n for state, n in self.counts.items() if state not in idle)
+
+
+class Batches(Drafts):
+    async def check_file(self, actor: Actor, data: bytes | str) -> BatchReport:
+        """Reads and checks every row; the ready ones become drafts of one new batch. Nothing
+        reaches the provisioning service."""
+        if actor.role is not Role.tenant_admin:
+            await self.audit(actor, actor.tenant_id, None, "refused", None, None, T("bulk add: not a GA"))
+            raise NotAuthorised(
+                T(
+                    "Bulk add is for a tenant's global admins for now. Partners add users one at a time "
+                    "with **add user**."
+                )
+            )
+        try:
+            batch = read_batch(data)
+        except BatchFileRefused as refused:
+            raise BatchRefused(refused.text) from None
+        tenant = await self._provisioning.tenant(actor.tenant_id)
+        if tenant is None:
+            raise BatchRefused(T("That tenant is not set up at the provisioning service."))
+        options = await self._provisioning.form_options(tenant.tenant_id)
+        checked = await check_batch(self._provisioning, options, batch)
+        batch_id = str(uuid.uuid4())
+        now = utcnow()
+        rows = [
+            {
+                "request_id": str(uuid.uuid4()),
+                "kind": RequestKind.admin.value,
+                "action": "add",
+                "batch_id": batch_id,
+                "tenant_id": tenant.tenant_id,
+                "tenant_name": tenant.name,
+                "requester_tenant_id": actor.tenant_id,
+                "requester_id": actor.aad_object_id,
+                "requester_name": actor.name,
+                "state": RequestState.draft.value,
+                "version": 1,
+                "values": spec.model_dump(mode="json") | {"line": str(line), "reviewed": True},
+                "steps": Steps().model_dump(mode="json"),
+                "created_at": now,
+                "updated_at": now,
+            }
+            for line, spec in checked.ready
+        ]
+
+        def work(conn: Connection) -> None:
+            if rows:
+                conn.execute(insert(db.requests), rows)
+            self._audit(
+                conn,
+                actor,
+                tenant.tenant_id,
+                None,
+                "bulk_check",
+                None,
+                None,
+                T(
+                    "bulk add {batch}: {ready} row(s) ready, {problems} problem(s)",
+                    batch=batch_id[:8],
+                    ready=len(rows),
+                    problems=len(checked.problems),
+                ),
+            )
+
+        await self._db.write(work)
+        return BatchReport(batch_id, tenant, len(rows), checked.problems)
+
+    async def queue_batch(self, actor: Actor, batch_id: str) -> list[str]:
+        """ "Add N users": every draft row of the batch queued in one conditional write (a double
+        click, or two instances, queue them once). Returns the rows this call queued."""
+        r = db.requests
+        queue = (
+            update(r)
+            .where(r.c.batch_id == batch_id, r.c.state == RequestState.draft.value)
+            .where(r.c.requester_tenant_id == actor.tenant_id, r.c.requester_id == actor.aad_object_id)
+            .values(state=RequestState.queued.value, version=r.c.version + 1, updated_at=utcnow())
+            .returning(r.c.request_id, r.c.tenant_id)
+        )
+
+        def work(conn: Connection) -> list[Any]:
+            queued = conn.execute(queue).all()
+            for row in queued:
+                self._audit(
+                    conn,
+                    actor,
+                    row.tenant_id,
+                    row.request_id,
+                    "queue",
+                    RequestState.draft,
+                    RequestState.queued,
+                    T("bulk add"),
+                )
+            return queued
+
+        queued = await self._db.write(work)
+        if not queued:
+            await self._batch_of(actor, batch_id)  # refuses a batch that is not theirs
+        return [row.request_id for row in queued]
+
+    async def start_queued(self, request_id: str) -> ProvisioningRequest | None:
+        """The runner's turn for a row: queued -> submitted, with the pipeline's lease; None when
+        the row is no longer queued (cancelled, or another instance's runner took it)."""
+        request = await self.get(request_id)
+        if request.state is not RequestState.queued:
+            return None
+        spec = request.spec
+        return await self._try_transition(
+            SYSTEM,
+            request,
+            RequestState.queued,
+            RequestState.submitted,
+            "submit",
+            T(
+                "add {teams_user} with extension {extension}",
+                teams_user=spec.teams_user,
+                extension=spec.extension,
+            ),
+            values=dict(request.values) | {ADDED_USERS: spec.teams_user.casefold()},
+            **self._lease_values(),
+        )
+
+    async def cancel_batch(self, actor: Actor, batch_id: str) -> int:
+        """Rows not started yet (drafts, queued) are cancelled; those running finish."""
+        await self._batch_of(actor, batch_id)
+        r = db.requests
+        stop = (
+            update(r)
+            .where(
+                r.c.batch_id == batch_id, r.c.state.in_([RequestState.draft.value, RequestState.queued.value])
+            )
+            .values(state=RequestState.cancelled.value, version=r.c.version + 1, updated_at=utcnow())
+            .returning(r.c.request_id, r.c.state)
+        )
+
+        def work(conn: Connection) -> int:
+            stopped = conn.execute(stop).all()
+            for row in stopped:
+                self._audit(
+                    conn,
+                    actor,
+                    actor.tenant_id,
+                    row.request_id,
+                    "cancel",
+                    None,
+                    RequestState.cancelled,
+                    T("bulk add cancelled"),
+                )
+            return len(stopped)
+
+        return await self._db.write(work)
+
+    async def batch_status(self, actor: Actor | None, batch_id: str) -> BatchStatus:
+        rows = await self._batch_of(actor, batch_id)
+        status = BatchStatus(
+            batch_id, rows[0].tenant_name, (rows[0].requester_tenant_id, rows[0].requester_id)
+        )
+        for row in rows:
+            status.counts[row.state] += 1
+            if row.state is RequestState.failed:
+                why = row.error_text or ""
+                status.failures.append(
+                    (int(str(row.values.get("line") or 0)), str(row.values.get("teams_user")), why)
+                )
+        status.failures.sort()
+        return status
+
+    async def queued_batches(self) -> list[str]:
+        """Batches with rows waiting to start: their runner is started again after a restart."""
+        r = db.requests
+        query = select(r.c.batch_id).where(r.c.state == RequestState.queued.value).distinct()
+        return [b for b in await self._db.read(lambda conn: conn.execute(query).scalars().all()) if b]
+
+    async def queued_rows(self, batch_id: str) -> list[str]:
+        r = db.requests
+        query = select(r.c.request_id).where(r.c.batch_id == batch_id, r.c.state == RequestState.queued.value)
+        return list(
+            await self._db.read(lambda conn: conn.execute(query.order_by(r.c.created_at)).scalars().all())
+        )
+
+    async def _batch_of(self, actor: Actor | None, batch_id: str) -> list[ProvisioningRequest]:
+        """The batch's rows, if `actor` (None: the bot itself) started it."""
+        rows = (
+            await self._all(select(db.requests).where(db.requests.c.batch_id == batch_id)) if batch_id else []
+        )
+        if not rows:
+            raise StaleRequest(T("That bulk add does not exist (any more)."))
+        first = rows[0]
+        if actor is not None and (first.requester_tenant_id, first.requester_id) != (
+            actor.tenant_id,
+            actor.aad_object_id,
+        ):
+            await self.audit(
+                actor, actor.tenant_id, None, "refused", None, None, T("bulk add: not the author")
+            )
+            raise NotAuthorised(T("Only the person who started this bulk add can change it."))
+        return rows

@@ -1,0 +1,124 @@
+"""Bulk add over HTTP (issue 18, the pasted path): Ada pastes five rows, two with problems, sees the
+report before anything is written, adds the three good ones (one progress card, each row once even
+when "Add" is clicked twice), fixes the rest and adds them; cancel; who may; a hostile paste."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from sqlalchemy import select
+
+from services import db
+from tests.conftest import RunningBot
+from tests.doubles import (
+    CONTOSO,
+    CONTOSO_USER,
+    NORTHWIND,
+    NORTHWIND_PARTNER,
+    ConnectorDouble,
+    TeamsUser,
+    card_actions,
+    card_text,
+)
+
+FIVE = """bulk add
+Teams user;Extension;Voice route
+adele@contoso.example;105;CA Central
+isaiah@contoso.example;106;US West
+nestor@contoso.example;107;CA Central
+patti@contoso.example;101;CA Central
+lynne@contoso.example;108;CA Central"""
+
+
+async def report(admin: TeamsUser, connector: ConnectorDouble, text: str) -> tuple[str, dict]:
+    before = len(connector.sent)
+    assert await admin.say(text) == 201
+    sent = await connector.wait_for(lambda s: s in connector.sent[before:] and s.card is not None)
+    return sent.activity_id, sent.card
+
+
+async def finished(connector: ConnectorDouble, card_id: str) -> dict:
+    sent = await connector.wait_for(
+        lambda s: s.method == "PUT" and s.activity_id == card_id and "Finished." in card_text(s.card),
+        within=20,
+    )
+    return sent.card
+
+
+async def added(bot: RunningBot) -> dict[str, str]:
+    tu = db.teams_users
+    query = select(tu.c.upn, tu.c.extension).where(tu.c.tenant_id == CONTOSO, tu.c.calling_enabled.is_(True))
+    return dict(await bot.runtime.database.read(lambda conn: conn.execute(query).all()))
+
+
+async def test_ada_pastes_five_rows_adds_three_then_the_fixed_two(
+    bot: RunningBot, admin: TeamsUser, connector: ConnectorDouble
+):
+    _, help_card = await report(admin, connector, "bulk add")
+    assert "Add many phone users at once" in card_text(help_card)
+
+    card_id, checked = await report(admin, connector, FIVE)
+    text = card_text(checked)
+    assert "3 user(s) ready to add, 2 problem(s). Nothing has been sent yet." in text
+    assert "Line 4: nestor@contoso.example has no Teams Phone licence." in text
+    assert "Line 5: Extension 101 is already assigned to alex@contoso.example." in text
+    assert "adele@contoso.example" not in await added(bot), "nothing written before Add"
+
+    first, second = await asyncio.gather(
+        admin.click(card_id, checked, "Add 3 user(s)"), admin.click(card_id, checked, "Add 3 user(s)")
+    )
+    assert "Bulk add for Contoso" in card_text(first["value"]) + card_text(second["value"])
+    done = card_text(await finished(connector, card_id))
+    assert "**Finished.** 3 of 3 user(s) added." in done and "Added: 3" in done
+    assert {"adele@contoso.example", "isaiah@contoso.example", "lynne@contoso.example"} <= set(
+        await added(bot)
+    )
+    audit = [a.action for a in await bot.runtime.requests.audit_of_tenant(CONTOSO, limit=500)]
+    assert audit.count("add_user") == 3 and audit.count("queue") == 3, "each row once"
+
+    fixed = "bulk add\nupn,ext,route\npatti@contoso.example,109,US West\n"
+    card_id, checked = await report(admin, connector, fixed)
+    assert "1 user(s) ready to add, 0 problem(s)." in card_text(checked)
+    await admin.click(card_id, checked, "Add 1 user(s)")
+    await finished(connector, card_id)
+    assert (await added(bot))["patti@contoso.example"] == "109"
+
+
+async def test_cancel_before_adding_sends_nothing(
+    bot: RunningBot, admin: TeamsUser, connector: ConnectorDouble
+):
+    card_id, checked = await report(admin, connector, FIVE)
+    cancelled = (await admin.click(card_id, checked, "Cancel"))["value"]
+    assert "Cancelled: 3" in card_text(cancelled) and "Add 3 user(s)" not in card_actions(cancelled)
+    again = (await admin.click(card_id, checked, "Add 3 user(s)"))["value"]
+    assert "Added: 0" in card_text(again)
+    assert "adele@contoso.example" not in await added(bot)
+
+
+async def test_only_a_tenant_s_global_admin_and_only_their_own_batch(
+    bot: RunningBot, admin: TeamsUser, connector: ConnectorDouble, http: aiohttp.ClientSession
+):
+    user = TeamsUser(http, bot.url, connector.url, CONTOSO, CONTOSO_USER, "Una User")
+    assert await user.say(FIVE) == 201
+    await connector.wait_for(
+        lambda s: s.conversation_id == user.conversation_id and "not authorised" in s.text
+    )
+    pat = TeamsUser(http, bot.url, connector.url, NORTHWIND, NORTHWIND_PARTNER, "Pat Partner")
+    assert await pat.say(FIVE) == 201
+    await connector.wait_for(
+        lambda s: s.conversation_id == pat.conversation_id and "Bulk add is for" in s.text
+    )
+    card_id, checked = await report(admin, connector, FIVE)
+    stolen = (await pat.click(card_id, checked, "Add 3 user(s)"))["value"]
+    assert "Not allowed" in card_text(stolen)
+    assert "adele@contoso.example" not in await added(bot)
+
+
+async def test_a_hostile_paste_gets_a_reason_and_nothing_is_written(
+    bot: RunningBot, admin: TeamsUser, connector: ConnectorDouble
+):
+    hostile = "bulk add\nupn,ext\n=cmd|' /C calc'!A0,105\n\"unclosed,106\n"
+    _, checked = await report(admin, connector, hostile)
+    assert "0 user(s) ready to add" in card_text(checked)
+    assert await added(bot) == {"megan@contoso.example": "100", "alex@contoso.example": "101"}
