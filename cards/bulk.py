@@ -13,6 +13,7 @@ from services.requests.batches import BatchReport, BatchStatus
 
 VERB_BULK_ADD = "bulk.add"
 VERB_BULK_CANCEL = "bulk.cancel"
+VERB_BULK_RETRY = "bulk.retry"
 
 # Problems and failures listed on a card; the rest are counted (the card stays far under Teams'
 # message limit at any file size: tests/test_cards.py).
@@ -137,5 +138,15 @@ def bulk_progress_card(status: BatchStatus, words: Words = ENGLISH_WORDS) -> Ada
                 "good" if not status.failures else "warning",
             )
         )
+        if status.failures:
+            actions.append(
+                execute(
+                    words("Try the failed rows again"),
+                    VERB_BULK_RETRY,
+                    {"batchId": status.batch_id},
+                    style="positive",
+                    validate_inputs=False,
+                )
+            )
         actions.append(command(words("Phone users"), "phone users"))
     return card(body, actions)

@@ -11,7 +11,14 @@ from typing import Any
 
 from microsoft_teams.cards import AdaptiveCard
 
-from cards.bulk import VERB_BULK_ADD, VERB_BULK_CANCEL, bulk_help_card, bulk_progress_card, bulk_report_card
+from cards.bulk import (
+    VERB_BULK_ADD,
+    VERB_BULK_CANCEL,
+    VERB_BULK_RETRY,
+    bulk_help_card,
+    bulk_progress_card,
+    bulk_report_card,
+)
 from cards.notice import notice_card
 from dialogs.add_user import DID_NOT_WORK, NOT_ALLOWED
 from dialogs.notifications import Notifier
@@ -23,7 +30,7 @@ from services.requests.service import RequestService
 
 log = logging.getLogger(__name__)
 
-BULK_ACTIONS = {VERB_BULK_ADD, VERB_BULK_CANCEL}
+BULK_ACTIONS = {VERB_BULK_ADD, VERB_BULK_CANCEL, VERB_BULK_RETRY}
 UPDATE_SECONDS = 2.0
 
 
@@ -69,10 +76,19 @@ class BulkConversation:
         try:
             if verb == VERB_BULK_CANCEL:
                 await self._requests.cancel_batch(actor, batch_id)
+            elif verb == VERB_BULK_RETRY:
+                retried = await self._requests.retry_failed(actor, batch_id)
+                if retried:
+                    card_ref = chat.clicked_card_ref()
+                    self._background.spawn(
+                        self.rerun(batch_id, retried, card_ref), name=f"bulk-{batch_id[:8]}"
+                    )
             else:
                 queued = await self._requests.queue_batch(actor, batch_id)
                 card_ref = chat.clicked_card_ref()
                 if queued:
+                    if card_ref:
+                        await self._requests.keep_batch_card(batch_id, card_ref)
                     self._background.spawn(self.run(batch_id, card_ref), name=f"bulk-{batch_id[:8]}")
             status = await self._requests.batch_status(actor, batch_id)
         except NotAuthorised as exc:
@@ -104,6 +120,25 @@ class BulkConversation:
             await asyncio.gather(updater, return_exceptions=True)
             await self._show(batch_id, card_ref)
 
+    async def rerun(self, batch_id: str, request_ids: list[str], card_ref: dict[str, Any] | None) -> None:
+        """The failed rows moved back by "Try the failed rows again", a few at a time, with the card."""
+        slots = asyncio.Semaphore(self._concurrency)
+
+        async def one(request_id: str) -> None:
+            async with slots:
+                try:
+                    await self._requests.run(request_id)
+                except Exception:
+                    log.exception("bulk add row failed to run", extra={"request_id": request_id})
+
+        updater = asyncio.ensure_future(self._keep_card(batch_id, card_ref))
+        try:
+            await asyncio.gather(*(one(r) for r in request_ids))
+        finally:
+            updater.cancel()
+            await asyncio.gather(updater, return_exceptions=True)
+            await self._show(batch_id, card_ref)
+
     async def _keep_card(self, batch_id: str, card_ref: dict[str, Any] | None) -> None:
         while True:
             await asyncio.sleep(self._update_seconds)
@@ -120,9 +155,9 @@ class BulkConversation:
             log.warning("could not update the bulk add card", exc_info=True)
 
     async def resume(self) -> int:
-        """After a restart: batches with rows still waiting start again (their card is not known:
-        the rows' own results are kept, and the next click on the card shows them)."""
+        """After a restart: batches with rows still waiting start again, and their card follows."""
         batches = await self._requests.queued_batches()
         for batch_id in batches:
-            self._background.spawn(self.run(batch_id, None), name=f"bulk-{batch_id[:8]}")
+            card_ref = await self._requests.batch_card(batch_id)
+            self._background.spawn(self.run(batch_id, card_ref), name=f"bulk-{batch_id[:8]}")
         return len(batches)

@@ -10,9 +10,10 @@ import aiohttp
 from sqlalchemy import select
 
 from services import db
-from tests.conftest import RunningBot
+from tests.conftest import RunningBot, make_settings, running_bot
 from tests.doubles import (
     CONTOSO,
+    CONTOSO_ADMIN,
     CONTOSO_USER,
     NORTHWIND,
     NORTHWIND_PARTNER,
@@ -122,3 +123,65 @@ async def test_a_hostile_paste_gets_a_reason_and_nothing_is_written(
     _, checked = await report(admin, connector, hostile)
     assert "0 user(s) ready to add" in card_text(checked)
     assert await added(bot) == {"megan@contoso.example": "100", "alex@contoso.example": "101"}
+
+
+async def test_rows_the_service_refuses_are_reported_and_tried_again(
+    bot: RunningBot, admin: TeamsUser, connector: ConnectorDouble
+):
+    card_id, checked = await report(admin, connector, FIVE)
+    bot.runtime.provisioning.faults.fail_next("add_user", times=2)  # the service does not answer twice
+    await admin.click(card_id, checked, "Add 3 user(s)")
+    done = await finished(connector, card_id)
+    text = card_text(done)
+    assert "**Finished.** 1 of 3 user(s) added." in text and "Failed: 2" in text
+    assert "did not answer in time" in text
+    await admin.click(card_id, done, "Try the failed rows again")
+    again = await connector.wait_for(
+        lambda s: s.activity_id == card_id and "3 of 3 user(s) added" in card_text(s.card), within=20
+    )
+    assert "Try the failed rows again" not in card_actions(again.card)
+    audit = [a.action for a in await bot.runtime.requests.audit_of_tenant(CONTOSO, limit=500)]
+    assert audit.count("add_user") == 3, "each user added once"
+
+
+async def test_a_restart_mid_batch_adds_every_row_once(
+    tmp_path, http: aiohttp.ClientSession, connector: ConnectorDouble
+):
+    settings = make_settings(
+        tmp_path, EMBEDDED_DELAY_SECONDS="0.2", BULK_CONCURRENCY="1", SHUTDOWN_GRACE_SECONDS="0"
+    )
+    async with running_bot(settings) as running:
+        ada = TeamsUser(http, running.url, connector.url, CONTOSO, CONTOSO_ADMIN, "Ada Admin")
+        card_id, checked = await report(ada, connector, FIVE)
+        await ada.click(card_id, checked, "Add 3 user(s)")
+        r = db.requests
+        done = select(r.c.request_id).where(r.c.batch_id.is_not(None), r.c.state == "done")
+        for _ in range(200):  # the first row done, the others waiting or running
+            if await running.runtime.database.read(lambda conn: conn.execute(done).all()):
+                break
+            await asyncio.sleep(0.02)
+        await running.restart()  # rows still waiting and one cut off mid-step
+        done = card_text(await finished(connector, card_id))
+        assert "**Finished.** 3 of 3 user(s) added." in done
+        audit = [a.action for a in await running.runtime.requests.audit_of_tenant(CONTOSO, limit=500)]
+        assert audit.count("add_user") == 3 and audit.count("submit") == 3, audit
+
+
+async def test_in_french(bot: RunningBot, connector: ConnectorDouble, http: aiohttp.ClientSession):
+    ada = TeamsUser(
+        http,
+        bot.url,
+        connector.url,
+        CONTOSO,
+        CONTOSO_ADMIN,
+        "Ada Admin",
+        locale="fr-CA",
+        time_zone="America/Toronto",
+    )
+    card_id, checked = await report(ada, connector, FIVE.replace("bulk add", "ajout en bloc"))
+    assert "3 utilisateur(s) prêt(s) à ajouter, 2 problème(s)." in card_text(checked)
+    await ada.click(card_id, checked, "Ajouter 3 utilisateur(s)")
+    await connector.wait_for(
+        lambda s: s.activity_id == card_id and "3 utilisateur(s) sur 3 ajouté(s)" in card_text(s.card),
+        within=20,
+    )

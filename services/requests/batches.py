@@ -5,6 +5,7 @@ stopping those not started, and the batch's counts for its one progress card."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ from services.requests.batch_file import BatchFileRefused, RowProblem, read_batc
 from services.requests.drafts import Drafts
 from services.requests.form import ADDED_USERS
 from services.requests.transitions import SYSTEM
+
+# In the values of a batch's first row: where its one progress card is (JSON text).
+BATCH_CARD = "batch_card"
 
 
 class BatchRefused(DomainError):
@@ -220,6 +224,45 @@ class Batches(Drafts):
                 )
         status.failures.sort()
         return status
+
+    async def keep_batch_card(self, batch_id: str, card_ref: dict[str, Any]) -> None:
+        """Where the batch's progress card is (kept on the batch's rows, as JSON text in their
+        values), so that a runner started again after a restart updates it too."""
+        r = db.requests
+        rows = await self._all(select(r).where(r.c.batch_id == batch_id))
+        text = json.dumps(card_ref)
+        for row in rows[:1]:
+            change = (
+                update(r)
+                .where(r.c.request_id == row.request_id)
+                .values(values=dict(row.values) | {BATCH_CARD: text})
+            )
+            await self._db.write(lambda conn, change=change: conn.execute(change))
+
+    async def batch_card(self, batch_id: str) -> dict[str, Any] | None:
+        for row in await self._all(select(db.requests).where(db.requests.c.batch_id == batch_id)):
+            text = row.values.get(BATCH_CARD)
+            if isinstance(text, str):
+                try:
+                    found = json.loads(text)
+                except ValueError:
+                    return None
+                return found if isinstance(found, dict) else None
+        return None
+
+    async def retry_failed(self, actor: Actor, batch_id: str) -> list[str]:
+        """ "Try the failed rows again": each failed row that can resume moves back to where it
+        failed (one conditional write each); returns those this call moved."""
+        rows = await self._batch_of(actor, batch_id)
+        moved = []
+        for row in rows:
+            if row.state is RequestState.failed and row.resume_state is not None:
+                try:
+                    await self.retry(actor, row.request_id, row.version)
+                except StaleRequest:
+                    continue  # a double click, or another instance: moved already
+                moved.append(row.request_id)
+        return moved
 
     async def queued_batches(self) -> list[str]:
         """Batches with rows waiting to start: their runner is started again after a restart."""
