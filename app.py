@@ -19,6 +19,7 @@ from bot.auth import BotCredentials, BotFrameworkTokens, auth_configuration
 from bot.background import BackgroundWork
 from bot.chat import ProactiveMessenger, RefusedReplies
 from bot.connector import PROACTIVE_RETRY, KeepAliveClientFactory
+from bot.files import FileDownloads
 from bot.logging_setup import configure_logging, install_redaction
 from bot.settings import Settings
 from bot.teams_bot import PhoneConnectorBot
@@ -151,7 +152,12 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
     approvals = ApprovalConversation(requests, notifier, background)
     # A person's choice of language is kept by the notifier, which knows each person's conversation.
     phone_users = PhoneUsersConversation(requests, provisioning)
-    bulk = BulkConversation(requests, messenger, background, notifier, concurrency=settings.bulk_concurrency)
+    downloads = FileDownloads(
+        connector_session, settings.file_download_hosts, allow_loopback=not settings.authenticated
+    )
+    bulk = BulkConversation(
+        requests, messenger, background, notifier, downloads, concurrency=settings.bulk_concurrency
+    )
     menu = MainMenu(
         requests, add_user, approvals, provisioning, LanguageConversation(notifier), phone_users, bulk
     )

@@ -17,6 +17,7 @@ from microsoft_teams.cards import AdaptiveCard
 
 from bot.cards import attachment, card_activity, text_activity
 from bot.connector import ConnectorError, is_continuation
+from bot.files import sent_files
 from dialogs.ports import ChatRefused, DeliveryFailed, DeliveryRetry
 from i18n import Words, language_of, time_zone
 from services.notify.outbox import OUTBOX_RETRY, Notice, NoticeKind, Outbox
@@ -153,6 +154,9 @@ class TurnChat:
 
     def reference(self) -> dict[str, Any]:
         return reference_of(self._turn.activity)
+
+    def files(self) -> list[tuple[str, str]]:
+        return sent_files(self._turn.activity.attachments)
 
 
 class ProactiveMessenger:

@@ -47,6 +47,13 @@ class Settings(BaseSettings):
         alias="TRUSTED_SERVICE_URL_HOSTS",
     )
 
+    # Files sent in the chat (bulk add) are fetched only from these https hosts and their
+    # subdomains: where Teams keeps them (the sender's OneDrive, on SharePoint).
+    file_download_hosts: tuple[str, ...] = Field(
+        default=("sharepoint.com", "sharepoint.us", "sharepoint-mil.us", "sharepoint.cn"),
+        alias="FILE_DOWNLOAD_HOSTS",
+    )
+
     # A token signed with a key we do not know triggers a key refresh at most this often.
     signing_key_refresh_seconds: float = Field(default=30.0, alias="SIGNING_KEY_REFRESH_SECONDS", ge=0)
     # Without an app id nothing is authenticated: only loopback, unless the operator says otherwise.
@@ -142,7 +149,7 @@ class Settings(BaseSettings):
     def ctt_consented_tenant_ids(self) -> frozenset[str]:
         return frozenset(t.strip() for t in self.ctt_consented_tenants.split(",") if t.strip())
 
-    @field_validator("trusted_service_url_hosts", mode="before")
+    @field_validator("trusted_service_url_hosts", "file_download_hosts", mode="before")
     @classmethod
     def _hosts(cls, value: object) -> object:
         if isinstance(value, str):

@@ -28,9 +28,9 @@ def bulk_help_card(words: Words = ENGLISH_WORDS) -> AdaptiveCard:
             heading(words("Add many phone users at once")),
             paragraph(
                 words(
-                    "Send **bulk add** with the rows on the next lines, in one message: a first line "
-                    "naming the columns, then one user per line (up to {max}). Nothing is added before "
-                    "you have seen a report of every row.",
+                    "Send a CSV file in this chat, or **bulk add** with the rows on the next lines in "
+                    "one message: a first line naming the columns, then one user per line (up to "
+                    "{max}). Nothing is added before you have seen a report of every row.",
                     max=MAX_ROWS,
                 )
             ),

@@ -22,7 +22,7 @@ from cards.bulk import (
 from cards.notice import notice_card
 from dialogs.add_user import DID_NOT_WORK, NOT_ALLOWED
 from dialogs.notifications import Notifier
-from dialogs.ports import Background, Chat, Messenger
+from dialogs.ports import Background, Chat, Downloads, Messenger
 from i18n import Words
 from services.errors import DomainError, NotAuthorised
 from services.models import Actor
@@ -41,6 +41,7 @@ class BulkConversation:
         messenger: Messenger,
         background: Background,
         notifier: Notifier,
+        downloads: Downloads,
         *,
         concurrency: int = 4,
         update_seconds: float = UPDATE_SECONDS,
@@ -49,6 +50,7 @@ class BulkConversation:
         self._messenger = messenger
         self._background = background
         self._notifier = notifier
+        self._downloads = downloads
         self._concurrency = concurrency
         self._update_seconds = update_seconds
 
@@ -62,6 +64,19 @@ class BulkConversation:
         except DomainError as exc:
             await chat.send_text(chat.words(exc.text))
             return
+        await chat.send_card(bulk_report_card(report, chat.words))
+
+    async def start_files(self, chat: Chat, actor: Actor) -> None:
+        """A file sent in the chat: read as a bulk add's rows (the first file only)."""
+        name, url = chat.files()[0]
+        try:
+            await self._requests.refuse_unless_bulk(actor)
+            data = await self._downloads.fetch(url)
+            report = await self._requests.check_file(actor, data)
+        except DomainError as exc:
+            await chat.send_text(chat.words(exc.text))
+            return
+        log.info("bulk add file read", extra={"bytes": len(data), "named_csv": name.lower().endswith(".csv")})
         await chat.send_card(bulk_report_card(report, chat.words))
 
     async def on_card_action(

@@ -54,6 +54,9 @@ class MainMenu:
         await chat.send_card(welcome_card(actor.name, actor.role, words=chat.words))
 
     async def on_text(self, chat: Chat, actor: Actor, text: str | None) -> None:
+        if chat.files():  # a file in the chat is a bulk add's rows
+            await self._bulk.start_files(chat, actor)
+            return
         command = parse_command(text)
         if command is Command.help:
             await self.welcome(chat, actor)

@@ -27,6 +27,9 @@ class Chat(Protocol):
     def clicked_card_ref(self) -> dict[str, Any] | None:
         """The reference of the card whose button started this turn, if any."""
 
+    def files(self) -> list[tuple[str, str]]:
+        """(name, download link) of each file sent with this message (bulk add)."""
+
     def reference(self) -> dict[str, Any]:
         """This conversation's reference, for proactive messages later."""
 
@@ -47,6 +50,13 @@ class DeliveryFailed(Exception):
 class ChatRefused(DeliveryFailed):
     """The person's chat refuses the bot (403/404: they removed or blocked the app): the stored
     conversation no longer reaches them."""
+
+
+class Downloads(Protocol):
+    """Fetches a file a person sent in the chat; raises a DomainError saying what to do when it
+    cannot (a link not from Teams, gone, too slow)."""
+
+    async def fetch(self, url: str) -> bytes: ...
 
 
 class Messenger(Protocol):

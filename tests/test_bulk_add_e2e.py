@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+from aiohttp import web
 from sqlalchemy import select
 
 from services import db
@@ -185,3 +186,70 @@ async def test_in_french(bot: RunningBot, connector: ConnectorDouble, http: aioh
         lambda s: s.activity_id == card_id and "3 utilisateur(s) sur 3 ajouté(s)" in card_text(s.card),
         within=20,
     )
+
+
+# -- the file path: a CSV sent in the chat, fetched from where Teams keeps it -----------------------
+
+
+async def serve_files(files: dict[str, bytes]) -> tuple[web.AppRunner, str]:
+    """Files on 127.0.0.1, as the sender's OneDrive would serve them (local mode allows loopback)."""
+
+    async def get(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name == "moved.csv":
+            raise web.HTTPFound("https://elsewhere.example/users.csv")
+        if name not in files:
+            raise web.HTTPNotFound()
+        return web.Response(body=files[name], content_type="text/csv")
+
+    app = web.Application()
+    app.router.add_get("/files/{name}", get)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}/files"
+
+
+def file_message(admin: TeamsUser, url: str, name: str = "users.csv") -> dict:
+    info = {"downloadUrl": url, "uniqueId": "1b2c", "fileType": name.rsplit(".", 1)[-1]}
+    attachment = {
+        "contentType": "application/vnd.microsoft.teams.file.download.info",
+        "name": name,
+        "content": info,
+    }
+    return admin._activity(type="message", text="", attachments=[attachment])
+
+
+async def test_a_csv_file_sent_in_the_chat_is_checked_and_added(
+    bot: RunningBot, admin: TeamsUser, connector: ConnectorDouble
+):
+    rows = FIVE.split("\n", 1)[1].encode("utf-8-sig")
+    runner, base = await serve_files(
+        {"users.csv": rows, "big.csv": b"upn,ext\n" + b"a@x,1\n" * 200_000, "photo.csv": b"\x89PNG\x00\x00"}
+    )
+    try:
+        before = len(connector.sent)
+        assert (await admin.post(file_message(admin, f"{base}/users.csv"))).status == 201
+        sent = await connector.wait_for(lambda s: s in connector.sent[before:] and s.card is not None)
+        assert "3 user(s) ready to add, 2 problem(s)." in card_text(sent.card)
+        await admin.click(sent.activity_id, sent.card, "Add 3 user(s)")
+        await finished(connector, sent.activity_id)
+
+        refusals = {
+            f"{base}/big.csv": "larger than 1 MB",
+            f"{base}/photo.csv": "holds binary data",
+            f"{base}/gone.csv": "Teams did not give the file (HTTP 404)",
+            f"{base}/moved.csv": "Teams did not give the file (HTTP 302)",
+            "https://evil.example/users.csv": "The bot only reads files sent in this chat from Teams",
+            "file:///etc/passwd": "The bot only reads files sent in this chat from Teams",
+        }
+        for url, reason in refusals.items():
+            before = len(connector.sent)
+            assert (await admin.post(file_message(admin, url))).status == 201
+            await connector.wait_for(
+                lambda s, reason=reason, before=before: s in connector.sent[before:] and reason in s.text
+            )
+    finally:
+        await runner.cleanup()

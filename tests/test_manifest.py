@@ -100,7 +100,7 @@ def test_build_writes_manifest_and_icons_at_the_zip_root(tmp_path: Path) -> None
     [bot] = manifest["bots"]
     assert bot["botId"] == APP_ID
     assert sorted(bot["scopes"]) == ["personal", "team"]
-    assert bot["supportsFiles"] is False
+    assert bot["supportsFiles"] is True, "bulk add takes a CSV file sent in the personal chat"
     assert sorted(scope for commands in bot["commandLists"] for scope in commands["scopes"]) == [
         "personal",
         "team",

@@ -49,6 +49,12 @@ def may_see_phone_users(actor: Actor, tenant_id: str | None, managed: Collection
     return may_add_for(actor, tenant_id, managed)
 
 
+def may_bulk_add(actor: Actor) -> bool:
+    """A bulk add is a tenant's global admins' for now (a partner's batch would need one approval
+    for all its rows: issue 18)."""
+    return actor.role is Role.tenant_admin
+
+
 def may_list_pending(actor: Actor) -> bool:
     """Partner requests wait for a tenant's global admins; only they have a list of them."""
     return actor.role is Role.tenant_admin

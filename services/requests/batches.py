@@ -17,7 +17,8 @@ from i18n import T, Text
 from services import db
 from services.db import utcnow
 from services.errors import DomainError, NotAuthorised, StaleRequest
-from services.models import Actor, ProvisioningRequest, RequestKind, RequestState, Role, Steps, Tenant
+from services.models import Actor, ProvisioningRequest, RequestKind, RequestState, Steps, Tenant
+from services.requests.access import may_bulk_add
 from services.requests.batch_check import check_batch
 from services.requests.batch_file import BatchFileRefused, RowProblem, read_batch
 from services.requests.drafts import Drafts
@@ -64,14 +65,7 @@ class Batches(Drafts):
     async def check_file(self, actor: Actor, data: bytes | str) -> BatchReport:
         """Reads and checks every row; the ready ones become drafts of one new batch. Nothing
         reaches the provisioning service."""
-        if actor.role is not Role.tenant_admin:
-            await self.audit(actor, actor.tenant_id, None, "refused", None, None, T("bulk add: not a GA"))
-            raise NotAuthorised(
-                T(
-                    "Bulk add is for a tenant's global admins for now. Partners add users one at a time "
-                    "with **add user**."
-                )
-            )
+        await self.refuse_unless_bulk(actor)
         try:
             batch = read_batch(data)
         except BatchFileRefused as refused:
@@ -125,6 +119,18 @@ class Batches(Drafts):
 
         await self._db.write(work)
         return BatchReport(batch_id, tenant, len(rows), checked.problems)
+
+    async def refuse_unless_bulk(self, actor: Actor) -> None:
+        """Refused (and audited) unless this person may start a bulk add: before a file is even
+        fetched."""
+        if not may_bulk_add(actor):
+            await self.audit(actor, actor.tenant_id, None, "refused", None, None, T("bulk add: not a GA"))
+            raise NotAuthorised(
+                T(
+                    "Bulk add is for a tenant's global admins for now. Partners add users one at a time "
+                    "with **add user**."
+                )
+            )
 
     async def queue_batch(self, actor: Actor, batch_id: str) -> list[str]:
         """ "Add N users": every draft row of the batch queued in one conditional write (a double
