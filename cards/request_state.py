@@ -16,6 +16,7 @@ ICONS = {
 # What a request's state is called where a card shows it; translated where shown.
 STATE_LABELS = {
     RequestState.draft: N_("Draft"),
+    RequestState.queued: N_("Waiting to start"),
     RequestState.submitted: N_("Adding the user"),
     RequestState.user_added: N_("User added"),
     RequestState.awaiting_approval: N_("Waiting for a global admin"),

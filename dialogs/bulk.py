@@ -20,12 +20,14 @@ from cards.bulk import (
     bulk_report_card,
 )
 from cards.notice import notice_card
+from cards.request_state import STATE_LABELS
 from dialogs.add_user import DID_NOT_WORK, NOT_ALLOWED
 from dialogs.notifications import Notifier
 from dialogs.ports import Background, Chat, Downloads, Messenger
 from i18n import Words
 from services.errors import DomainError, NotAuthorised
-from services.models import Actor
+from services.models import Actor, RequestState
+from services.requests.batch_file import write_csv
 from services.requests.service import RequestService
 
 log = logging.getLogger(__name__)
@@ -134,6 +136,7 @@ class BulkConversation:
             updater.cancel()
             await asyncio.gather(updater, return_exceptions=True)
             await self._show(batch_id, card_ref)
+        await self._send_results(batch_id, card_ref)
 
     async def rerun(self, batch_id: str, request_ids: list[str], card_ref: dict[str, Any] | None) -> None:
         """The failed rows moved back by "Try the failed rows again", a few at a time, with the card."""
@@ -153,6 +156,7 @@ class BulkConversation:
             updater.cancel()
             await asyncio.gather(updater, return_exceptions=True)
             await self._show(batch_id, card_ref)
+        await self._send_results(batch_id, card_ref)
 
     async def _keep_card(self, batch_id: str, card_ref: dict[str, Any] | None) -> None:
         while True:
@@ -169,6 +173,25 @@ class BulkConversation:
         except Exception:
             log.warning("could not update the bulk add card", exc_info=True)
 
+    async def _send_results(self, batch_id: str, card_ref: dict[str, Any] | None) -> None:
+        """Once every row has ended: the results as CSV to copy into Excel (each row, or only the
+        ones that did not work when all of them would not fit in one Teams message)."""
+        if not card_ref or not isinstance(card_ref.get("conversation"), dict):
+            return
+        try:
+            status = await self._requests.batch_status(None, batch_id)
+            if status.running:
+                return
+            words = await self._notifier.words_of(*status.requester, card_ref)
+            rows = status.rows
+            text = results_text(rows, words)
+            if len(text) > MAX_RESULTS_CHARS:
+                rows = [r for r in rows if r[3] is not RequestState.done]
+                text = results_text(rows, words, only_failures=True)
+            await self._messenger.send_text(card_ref["conversation"], text)
+        except Exception:
+            log.warning("could not send the bulk add's results", exc_info=True)
+
     async def resume(self) -> int:
         """After a restart: batches with rows still waiting start again, and their card follows."""
         batches = await self._requests.queued_batches()
@@ -176,3 +199,24 @@ class BulkConversation:
             card_ref = await self._requests.batch_card(batch_id)
             self._background.spawn(self.run(batch_id, card_ref), name=f"bulk-{batch_id[:8]}")
         return len(batches)
+
+
+# Under Teams' message size (about 28 KB), with room for the words around the rows.
+MAX_RESULTS_CHARS = 20_000
+
+
+def results_text(
+    rows: list[tuple[int, str, str, RequestState, Any]], words: Words, *, only_failures: bool = False
+) -> str:
+    """The results as CSV in a code block (formula-like cells made safe by write_csv)."""
+    header = [words("line"), words("Teams user"), words("Extension"), words("result"), words("reason")]
+    table = [header] + [
+        [str(line), user, extension, words(STATE_LABELS[state]), words(why) if why else ""]
+        for line, user, extension, state, why in rows
+    ]
+    intro = (
+        words("The rows that did not work, as CSV to copy into Excel:")
+        if only_failures
+        else words("The results, as CSV to copy into Excel:")
+    )
+    return f"{intro}\n\n```\n{write_csv(table)}```"

@@ -73,6 +73,9 @@ async def test_ada_pastes_five_rows_adds_three_then_the_fixed_two(
     assert "Bulk add for Contoso" in card_text(first["value"]) + card_text(second["value"])
     done = card_text(await finished(connector, card_id))
     assert "**Finished.** 3 of 3 user(s) added." in done and "Added: 3" in done
+    results = await connector.wait_for(lambda s: "The results, as CSV to copy into Excel:" in s.text)
+    assert "line,Teams user,Extension,result,reason" in results.text
+    assert "2,adele@contoso.example,105,Done," in results.text
     assert {"adele@contoso.example", "isaiah@contoso.example", "lynne@contoso.example"} <= set(
         await added(bot)
     )
@@ -253,3 +256,25 @@ async def test_a_csv_file_sent_in_the_chat_is_checked_and_added(
             )
     finally:
         await runner.cleanup()
+
+
+async def test_cancel_mid_way_stops_the_rows_not_started(
+    tmp_path, http: aiohttp.ClientSession, connector: ConnectorDouble
+):
+    settings = make_settings(tmp_path, EMBEDDED_DELAY_SECONDS="0.2", BULK_CONCURRENCY="1")
+    async with running_bot(settings) as running:
+        ada = TeamsUser(http, running.url, connector.url, CONTOSO, CONTOSO_ADMIN, "Ada Admin")
+        card_id, checked = await report(ada, connector, FIVE)
+        progress = (await ada.click(card_id, checked, "Add 3 user(s)"))["value"]
+        r = db.requests
+        started = select(r.c.request_id).where(r.c.batch_id.is_not(None), r.c.state == "submitted")
+        for _ in range(200):  # the first row started, the others waiting
+            if await running.runtime.database.read(lambda conn: conn.execute(started).all()):
+                break
+            await asyncio.sleep(0.01)
+        stopped = (await ada.click(card_id, progress, "Cancel"))["value"]
+        assert "Cancelled: 2" in card_text(stopped) or "Cancelled: 1" in card_text(stopped)
+        done = card_text(await finished(connector, card_id))
+        added_now = await added(running)
+        cancelled = int(done.split("Cancelled: ")[1].split()[0])
+        assert cancelled >= 1 and len(added_now) - 2 == 3 - cancelled, (done, added_now)

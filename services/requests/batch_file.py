@@ -212,3 +212,17 @@ def _flag(cell: str) -> bool | None:
     if folded in _FALSE:
         return False
     return None
+
+
+# A cell a spreadsheet would run as a formula (CSV injection): kept as text with a leading quote.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def write_csv(rows: list[list[str]]) -> str:
+    """Rows as CSV for a person to copy into Excel, every cell safe to open: one that starts like
+    a formula gets a leading apostrophe, so it shows as the text it is and is never run."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in rows:
+        writer.writerow(["'" + cell if cell.startswith(_FORMULA_START) else cell for cell in row])
+    return out.getvalue()

@@ -49,6 +49,8 @@ class BatchStatus:
     counts: Counter[RequestState] = field(default_factory=Counter)
     # (line, user, why) of each row that failed, by line.
     failures: list[tuple[int, str, str | Text]] = field(default_factory=list)
+    # (line, user, extension, state, why) of every row, by line: the results a person can copy.
+    rows: list[tuple[int, str, str, RequestState, str | Text]] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -223,12 +225,14 @@ class Batches(Drafts):
         )
         for row in rows:
             status.counts[row.state] += 1
-            if row.state is RequestState.failed:
-                why = row.error_text or ""
-                status.failures.append(
-                    (int(str(row.values.get("line") or 0)), str(row.values.get("teams_user")), why)
-                )
+            line, user = int(str(row.values.get("line") or 0)), str(row.values.get("teams_user"))
+            failed = row.state is RequestState.failed
+            why = (row.error_text or "") if failed else ""
+            if failed:
+                status.failures.append((line, user, why))
+            status.rows.append((line, user, str(row.values.get("extension") or ""), row.state, why))
         status.failures.sort()
+        status.rows.sort(key=lambda r: r[0])
         return status
 
     async def keep_batch_card(self, batch_id: str, card_ref: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.requests.batch_file import MAX_BYTES, MAX_ROWS, BatchFileRefused, read_batch
+from services.requests.batch_file import MAX_BYTES, MAX_ROWS, BatchFileRefused, read_batch, write_csv
 
 
 def test_excel_csv_utf8_with_bom_semicolons_and_loose_headers():
@@ -64,3 +64,23 @@ def test_any_bytes_give_rows_problems_or_a_reason_never_a_crash(data: bytes):
         return
     for row in batch.rows:
         assert "teams_user" in row.values or "extension" in row.values or row.values == {}
+
+
+def test_results_csv_never_carries_a_formula_a_spreadsheet_would_run():
+    rows = [
+        ["line", "user"],
+        ["2", "=cmd|' /C calc'!A0"],
+        ["3", "+1+1"],
+        ["4", "@SUM(A1)"],
+        ["5", "-2"],
+        ["6", "a,b"],
+    ]
+    text = write_csv(rows)
+    assert text.splitlines() == [
+        "line,user",
+        "2,'=cmd|' /C calc'!A0",
+        "3,'+1+1",
+        "4,'@SUM(A1)",
+        "5,'-2",
+        '6,"a,b"',
+    ]
