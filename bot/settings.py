@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     # service is removed again and the extension freed; the partner is told.
     request_expiry_days: float = Field(default=7.0, alias="REQUEST_EXPIRY_DAYS", gt=0)
     # Rows of a bulk add provisioned at once (each a request of its own; issue 18).
-    bulk_concurrency: int = Field(default=4, alias="BULK_CONCURRENCY", ge=1, le=32)
+    bulk_concurrency: int = Field(default=8, alias="BULK_CONCURRENCY", ge=1, le=32)
     outbox_poll_seconds: float = Field(default=2.0, alias="OUTBOX_POLL_SECONDS", gt=0)
     # Notices delivered at once, each to another person: one chat that does not answer holds up
     # only its own notices. A proactive send gets one attempt of at most this long; the outbox

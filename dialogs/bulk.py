@@ -45,7 +45,7 @@ class BulkConversation:
         notifier: Notifier,
         downloads: Downloads,
         *,
-        concurrency: int = 4,
+        concurrency: int = 8,
         update_seconds: float = UPDATE_SECONDS,
     ) -> None:
         self._requests = requests
