@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import ipaddress
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -21,6 +20,7 @@ from bot.chat import ProactiveMessenger, RefusedReplies
 from bot.connector import PROACTIVE_RETRY, KeepAliveClientFactory
 from bot.files import FileDownloads
 from bot.logging_setup import configure_logging, install_redaction
+from bot.loopback import is_loopback
 from bot.settings import Settings
 from bot.teams_bot import PhoneConnectorBot
 from bot.web import RUNTIME, Runtime, add_routes, on_turn_error
@@ -254,15 +254,6 @@ async def _resume_periodically(add_user: AddUserConversation, every_seconds: flo
             await add_user.resume_interrupted()
         except Exception:
             log.warning("could not look for interrupted requests", exc_info=True)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def main() -> int:

@@ -22,31 +22,17 @@ import aiohttp
 from aiohttp import web
 
 from bench.__main__ import TENANT, admin_id, free_port, make_world, rss_kb, server
+from bench.__main__ import Sink as BenchSink
 
 
-class Sink:
-    """The Bot Connector: answers every send and update and keeps when each one came."""
+class Sink(BenchSink):
+    """The bench's Bot Connector, keeping when each send and update came (and its activity id)."""
 
     def __init__(self) -> None:
+        super().__init__()
         # (time, method, conversation, activity id, body) of each send and update
         self.sends: list[tuple[float, str, str, str, dict[str, Any]]] = []
-        self.url = ""
-        self._runner: web.AppRunner | None = None
         self._count = 0
-
-    async def start(self) -> None:
-        app = web.Application(client_max_size=4 * 1024 * 1024)
-        app.router.add_route("*", "/v3/conversations/{conv}/activities", self._handle)
-        app.router.add_route("*", "/v3/conversations/{conv}/activities/{aid}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}/"
-
-    async def stop(self) -> None:
-        if self._runner:
-            await self._runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -7,13 +7,13 @@ most the file limit; and never logs the link (it grants access to the file)."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
+from bot.loopback import is_loopback_url
 from i18n import T
 from services.errors import DomainError
 from services.requests.batch_file import MAX_BYTES
@@ -58,7 +58,7 @@ class FileDownloads:
             host = (parts.hostname or "").lower()
         except ValueError:
             return False
-        if self._allow_loopback and parts.scheme in ("http", "https") and _loopback(host):
+        if self._allow_loopback and is_loopback_url(url):
             return True
         return parts.scheme == "https" and any(host == h or host.endswith("." + h) for h in self._hosts)
 
@@ -87,12 +87,3 @@ class FileDownloads:
                 return bytes(data)
         except (aiohttp.ClientError, TimeoutError):
             raise FileRefused(T("The file could not be fetched from Teams. Send it again.")) from None
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlparse
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from microsoft_agents.activity import Activity, ActivityTypes
@@ -21,6 +21,7 @@ from bot.auth import BotFrameworkTokens, OutboundTokenUnavailable
 from bot.background import start_after_reply
 from bot.cards import card_invoke_response, text_activity
 from bot.chat import turn_words
+from bot.loopback import is_loopback_url
 from bot.teams_bot import PhoneConnectorBot
 from cards.notice import notice_card
 from i18n import ENGLISH, N_, Words, language_of
@@ -141,7 +142,7 @@ async def _messages(request: web.Request) -> tuple[web.Response, dict[str, Any]]
         "tenant": str(body["conversation"].get("tenantId") or "")[:64],
         "conversation": str(body["conversation"].get("id"))[:120],
     }
-    if runtime.tokens is None and not _is_loopback_url(body["serviceUrl"]):
+    if runtime.tokens is None and not is_loopback_url(body["serviceUrl"]):
         return _problem(
             400, "In local mode (no MicrosoftAppId) the bot only answers a client on this machine."
         ), fields
@@ -218,18 +219,6 @@ def _cleaned(body: dict[str, Any]) -> dict[str, Any]:
         if isinstance(body.get(key), dict) and isinstance(body[key].get("name"), str):
             body[key]["name"] = inbound.clean_text(body[key]["name"])
     return inbound.storable(body)
-
-
-def _is_loopback_url(url: str) -> bool:
-    try:
-        parsed = urlparse(url)
-        return parsed.scheme in ("http", "https") and (parsed.hostname or "") in (
-            "127.0.0.1",
-            "localhost",
-            "::1",
-        )
-    except ValueError:
-        return False
 
 
 ADMIN_SIGN_IN_PATH = "/api/ctt/callback"
