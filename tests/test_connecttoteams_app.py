@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import RunningBot, free_port, running_bot
-from tests.ctt_double import CttDouble
+from tests.ctt_double import CttDouble, Status
 from tests.ctt_local import ctt_settings, start_doubles
 from tests.doubles import (
     CONTOSO,
@@ -312,3 +312,26 @@ async def test_a_partner_cannot_stop_what_the_admins_must_finish(tmp_path: Path)
             )
         )
         await p.card(picker.activity_id, "calling was not enabled")
+
+
+async def test_a_bulk_add_rides_out_a_429_storm_from_the_platform(tmp_path: Path):
+    """Issue 18: the platform throttles (429 with Retry-After) while a batch runs; every call waits
+    as told and is tried again, and each user is configured once."""
+    async with platform(tmp_path, consented={CONTOSO}, CTT_BACKOFF_BASE_SECONDS="0.01") as p:
+        ada = p.user(CONTOSO, CONTOSO_ADMIN, "Ada Admin")
+        rows = "bulk add\nupn,extension,route\n" + "\n".join(
+            f"{u}@contoso.example,{e},CA Central"
+            for u, e in (("adele", 105), ("isaiah", 106), ("lynne", 107))
+        )
+        assert await ada.say(rows) == 201
+        report = await p.connector.wait_for(lambda s: "3 user(s) ready to add" in card_text(s.card))
+        # Fewer than CTT_MAX_ATTEMPTS (4) in a row: however they fall, no call gives up.
+        p.ctt.inject("/enterprise/configureUser", *[Status(429, retry_after="0.2")] * 3)
+        await ada.click(report.activity_id, report.card, "Add 3 user(s)")
+        await p.connector.wait_for(
+            lambda s: s.activity_id == report.activity_id and "3 of 3 user(s) added" in card_text(s.card)
+        )
+        calls = p.ctt.calls("/enterprise/configureUser")
+        added = [c.body["teamsUserId"] for c in calls if c.status == 200 and "password" in c.body]
+        assert sorted(added) == ["adele@contoso.example", "isaiah@contoso.example", "lynne@contoso.example"]
+        assert len([c for c in calls if c.status == 429]) == 3, "every throttled call was tried again"
