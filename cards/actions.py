@@ -26,13 +26,13 @@ from cards.common import (
     sign_in_block,
 )
 from cards.request_state import (
-    APPROVED_BEFORE,
     ICONS,
     NOT_RUN,
     NOTHING_SENT,
     STATE_LABELS,
     TURNED_DOWN,
     WORKING,
+    approved_before,
     did_not_work,
     undone_text,
 )
@@ -140,15 +140,7 @@ def action_confirm_card(request: ProvisioningRequest, words: Words = ENGLISH_WOR
         facts(action_facts(request, words)),
     ]
     if request.kind is RequestKind.partner and request.action in APPROVED_FIRST:
-        body.append(
-            paragraph(
-                words(
-                    APPROVED_BEFORE,
-                    tenant=request.tenant_name,
-                ),
-                subtle=True,
-            )
-        )
+        body.append(approved_before(request.tenant_name, words))
     data = request_data(request.request_id, request.version)
     destructive = request.action in (RequestAction.remove, RequestAction.disable_calling)
     return card(

@@ -28,7 +28,7 @@ from cards.common import (
     request_data,
 )
 from cards.phone_users import VERB_PHONE_USER_OPEN, listing_data
-from cards.request_state import APPROVED_BEFORE
+from cards.request_state import approved_before
 from i18n import ENGLISH_WORDS, N_, T, Words
 from services.models import FormOptions, ProvisioningRequest, RequestAction, RequestKind, TeamsUser
 from services.requests.form import (
@@ -105,12 +105,7 @@ def add_user_form(
     else:
         body = [heading(words("Add a phone user to {tenant}", tenant=tenant))]
     if request.kind is RequestKind.partner and changing:
-        body.append(
-            paragraph(
-                words(APPROVED_BEFORE, tenant=tenant),
-                subtle=True,
-            )
-        )
+        body.append(approved_before(tenant, words))
     elif request.kind is RequestKind.partner:
         body.append(
             paragraph(

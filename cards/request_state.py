@@ -3,6 +3,9 @@ line and the banner of a failed request (the add's progress card and the actions
 
 from __future__ import annotations
 
+from microsoft_teams.cards import TextBlock
+
+from cards.common import paragraph
 from i18n import ENGLISH_WORDS, N_, Words
 from services.models import ProvisioningRequest, RequestAction, RequestState, StepOutcome
 
@@ -36,6 +39,13 @@ STATE_LABELS = {
 
 # A partner's change, disable, enable or removal (services.models.APPROVED_FIRST).
 APPROVED_BEFORE = N_("A global admin of {tenant} approves this before anything is done.")
+
+
+def approved_before(tenant: str, words: Words = ENGLISH_WORDS) -> TextBlock:
+    """The note on a partner's form or confirmation: nothing is done before a global admin approves."""
+    return paragraph(words(APPROVED_BEFORE, tenant=tenant), subtle=True)
+
+
 NOTHING_SENT = N_("Cancelled. Nothing was sent to the provisioning service.")
 WORKING = N_("Working... this card updates when each step ends.")
 

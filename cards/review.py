@@ -17,7 +17,7 @@ from cards.common import (
     paragraph,
     request_data,
 )
-from cards.request_state import APPROVED_BEFORE
+from cards.request_state import approved_before
 from i18n import ENGLISH_WORDS, Words
 from services.models import ProvisioningRequest, RequestAction, RequestKind
 from services.requests.form import FROM_EXTENSION
@@ -60,15 +60,7 @@ def review_card(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> A
     if request.values.get("disable_voicemail") in (False, "false"):
         body.append(banner(voicemail_warning(words), "warning"))
     if request.kind is RequestKind.partner and changing:
-        body.append(
-            paragraph(
-                words(
-                    APPROVED_BEFORE,
-                    tenant=request.tenant_name,
-                ),
-                subtle=True,
-            )
-        )
+        body.append(approved_before(request.tenant_name, words))
     elif request.kind is RequestKind.partner:
         body.append(
             paragraph(

@@ -115,37 +115,27 @@ class BulkConversation:
         return bulk_progress_card(status, words)
 
     async def run(self, batch_id: str, card_ref: dict[str, Any] | None) -> None:
-        """Starts the batch's queued rows, at most `concurrency` at a time, and keeps its card up
-        to date until every row has ended. Safe to run twice (after a restart, on two instances):
-        a row is started by whoever moves it queued -> submitted first."""
-        slots = asyncio.Semaphore(self._concurrency)
-
-        async def one(request_id: str) -> None:
-            async with slots:
-                try:
-                    if await self._requests.start_queued(request_id) is not None:
-                        await self._requests.run(request_id)
-                except Exception:
-                    log.exception("bulk add row failed to run", extra={"request_id": request_id})
-
-        rows = [asyncio.ensure_future(one(r)) for r in await self._requests.queued_rows(batch_id)]
-        updater = asyncio.ensure_future(self._keep_card(batch_id, card_ref))
-        try:
-            await asyncio.gather(*rows)
-        finally:
-            updater.cancel()
-            await asyncio.gather(updater, return_exceptions=True)
-            await self._show(batch_id, card_ref)
-        await self._send_results(batch_id, card_ref)
+        """Starts the batch's queued rows and keeps its card up to date until every row has ended.
+        Safe to run twice (after a restart, on two instances): a row is started by whoever moves it
+        queued -> submitted first."""
+        await self._run_rows(batch_id, await self._requests.queued_rows(batch_id), card_ref, queued=True)
 
     async def rerun(self, batch_id: str, request_ids: list[str], card_ref: dict[str, Any] | None) -> None:
-        """The failed rows moved back by "Try the failed rows again", a few at a time, with the card."""
+        """The failed rows moved back by "Try the failed rows again", with the card."""
+        await self._run_rows(batch_id, request_ids, card_ref, queued=False)
+
+    async def _run_rows(
+        self, batch_id: str, request_ids: list[str], card_ref: dict[str, Any] | None, *, queued: bool
+    ) -> None:
+        """The rows' pipelines, at most `concurrency` at a time (a queued row is started first);
+        the card is updated every few seconds meanwhile, and the results are sent at the end."""
         slots = asyncio.Semaphore(self._concurrency)
 
         async def one(request_id: str) -> None:
             async with slots:
                 try:
-                    await self._requests.run(request_id)
+                    if not queued or await self._requests.start_queued(request_id) is not None:
+                        await self._requests.run(request_id)
                 except Exception:
                     log.exception("bulk add row failed to run", extra={"request_id": request_id})
 

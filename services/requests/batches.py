@@ -17,11 +17,11 @@ from i18n import T, Text
 from services import db
 from services.db import utcnow
 from services.errors import DomainError, NotAuthorised, StaleRequest
-from services.models import Actor, ProvisioningRequest, RequestKind, RequestState, Steps, Tenant
+from services.models import Actor, ProvisioningRequest, RequestKind, RequestState, Tenant
 from services.requests.access import may_bulk_add
 from services.requests.batch_check import check_batch
 from services.requests.batch_file import BatchFileRefused, RowProblem, read_batch
-from services.requests.drafts import Drafts
+from services.requests.drafts import TENANT_NOT_SET_UP, Drafts, draft_row
 from services.requests.form import ADDED_USERS
 from services.requests.transitions import SYSTEM
 
@@ -74,29 +74,18 @@ class Batches(Drafts):
             raise BatchRefused(refused.text) from None
         tenant = await self._provisioning.tenant(actor.tenant_id)
         if tenant is None:
-            raise BatchRefused(T("That tenant is not set up at the provisioning service."))
+            raise BatchRefused(TENANT_NOT_SET_UP)
         options = await self._provisioning.form_options(tenant.tenant_id)
         checked = await check_batch(self._provisioning, options, batch)
         batch_id = str(uuid.uuid4())
-        now = utcnow()
         rows = [
-            {
-                "request_id": str(uuid.uuid4()),
-                "kind": RequestKind.admin.value,
-                "action": "add",
-                "batch_id": batch_id,
-                "tenant_id": tenant.tenant_id,
-                "tenant_name": tenant.name,
-                "requester_tenant_id": actor.tenant_id,
-                "requester_id": actor.aad_object_id,
-                "requester_name": actor.name,
-                "state": RequestState.draft.value,
-                "version": 1,
-                "values": spec.model_dump(mode="json") | {"line": str(line), "reviewed": True},
-                "steps": Steps().model_dump(mode="json"),
-                "created_at": now,
-                "updated_at": now,
-            }
+            draft_row(
+                actor,
+                RequestKind.admin,
+                tenant,
+                spec.model_dump(mode="json") | {"line": str(line), "reviewed": True},
+                batch_id=batch_id,
+            )
             for line, spec in checked.ready
         ]
 

@@ -79,7 +79,7 @@ class Drafts(Decisions):
             )
         tenant = await self._provisioning.tenant(tenant_id)
         if tenant is None:
-            raise ProvisioningError(T("That tenant is not set up at the provisioning service."))
+            raise ProvisioningError(TENANT_NOT_SET_UP)
         options = await self._provisioning.form_options(tenant_id)
         values: dict[str, str | bool] = {
             "pbx_location": options.pbx_locations[0] if len(options.pbx_locations) == 1 else "",
@@ -98,23 +98,7 @@ class Drafts(Decisions):
         action: RequestAction = RequestAction.add,
     ) -> ProvisioningRequest:
         """A new draft row and its audit row, in one transaction."""
-        now = utcnow()
-        row = {
-            "request_id": str(uuid.uuid4()),
-            "kind": kind.value,
-            "action": action.value,
-            "tenant_id": tenant.tenant_id,
-            "tenant_name": tenant.name,
-            "requester_tenant_id": actor.tenant_id,
-            "requester_id": actor.aad_object_id,
-            "requester_name": actor.name,
-            "state": RequestState.draft.value,
-            "version": 1,
-            "values": values,
-            "steps": Steps().model_dump(mode="json"),
-            "created_at": now,
-            "updated_at": now,
-        }
+        row = draft_row(actor, kind, tenant, values, action)
 
         def work(conn: Connection) -> Any:
             created = conn.execute(insert(db.requests).values(**row).returning(*db.requests.c)).one()
@@ -249,6 +233,39 @@ class Drafts(Decisions):
         return await self._transition(
             actor, request, from_state, RequestState.cancelled, "cancel", T("cancelled by requester")
         )
+
+
+# What a request for a tenant the provisioning side does not know is told.
+TENANT_NOT_SET_UP = T("That tenant is not set up at the provisioning service.")
+
+
+def draft_row(
+    actor: Actor,
+    kind: RequestKind,
+    tenant: Tenant,
+    values: dict[str, str | bool],
+    action: RequestAction = RequestAction.add,
+    batch_id: str | None = None,
+) -> dict[str, Any]:
+    """A new draft request's row, asked by `actor` for `tenant` (a bulk add's row: `batch_id`)."""
+    now = utcnow()
+    return {
+        "request_id": str(uuid.uuid4()),
+        "kind": kind.value,
+        "action": action.value,
+        "batch_id": batch_id,
+        "tenant_id": tenant.tenant_id,
+        "tenant_name": tenant.name,
+        "requester_tenant_id": actor.tenant_id,
+        "requester_id": actor.aad_object_id,
+        "requester_name": actor.name,
+        "state": RequestState.draft.value,
+        "version": 1,
+        "values": values,
+        "steps": Steps().model_dump(mode="json"),
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 # Values a draft keeps when the form is saved: they are not the form's fields.
