@@ -46,6 +46,21 @@ from services.models import ProvisioningRequest, RequestAction, RequestState
 MAX_REFRESH_USERS = 60
 
 
+def reject_action(title: str, verb: str, data: dict[str, object], words: Words) -> ShowCardAction:
+    """ "Reject": a reason the partner will read (required), then `title` sends it with `verb`."""
+    reason = TextInput(
+        id="reason",
+        label=words("Why? The partner sees this."),
+        is_multiline=True,
+        is_required=True,
+        error_message=words("Please give a reason."),
+        max_length=500,
+    )
+    return ShowCardAction(
+        title=words("Reject"), card=card([reason], [execute(title, verb, data, style="destructive")])
+    )
+
+
 def approval_card(
     request: ProvisioningRequest,
     requester_org: str,
@@ -111,22 +126,7 @@ def approval_card(
             body.append(field_error(words(error)))
         actions = [
             execute(words("Approve"), VERB_APPROVE, data, style="positive", validate_inputs=False),
-            ShowCardAction(
-                title=words("Reject"),
-                card=card(
-                    [
-                        TextInput(
-                            id="reason",
-                            label=words("Why? The partner sees this."),
-                            is_multiline=True,
-                            is_required=True,
-                            error_message=words("Please give a reason."),
-                            max_length=500,
-                        )
-                    ],
-                    [execute(words("Reject request"), VERB_REJECT, data, style="destructive")],
-                ),
-            ),
+            reject_action(words("Reject request"), VERB_REJECT, data, words),
         ]
     else:
         if state in TURNED_DOWN:

@@ -7,13 +7,14 @@ from microsoft_teams.cards import AdaptiveCard, CardElement
 
 from cards.common import banner, card, command, execute, heading, paragraph
 from i18n import ENGLISH_WORDS, Words
-from services.models import RequestState
+from services.models import RequestKind, RequestState
 from services.requests.batch_file import MAX_ROWS
 from services.requests.batches import BatchReport, BatchStatus
 
 VERB_BULK_ADD = "bulk.add"
 VERB_BULK_CANCEL = "bulk.cancel"
 VERB_BULK_RETRY = "bulk.retry"
+VERB_BULK_FOR = "bulk.for"  # a partner picked the enterprise
 
 # Problems and failures listed on a card; the rest are counted (the card stays far under Teams'
 # message limit at any file size: tests/test_cards.py).
@@ -22,10 +23,25 @@ SHOWN = 15
 TEMPLATE = "teams_user,extension,voice_route\nadele@contoso.example,105,CA Central\nisaiah@contoso.example,108,US West"
 
 
-def bulk_help_card(words: Words = ENGLISH_WORDS) -> AdaptiveCard:
+def bulk_help_card(words: Words = ENGLISH_WORDS, partner_for: str | None = None) -> AdaptiveCard:
+    """What to send; for a partner, which enterprise the rows go to and that they wait for the
+    approval of its global admins."""
+    partner: list[CardElement] = []
+    if partner_for:
+        partner.append(
+            banner(
+                words(
+                    "The rows you send now go to **{tenant}**. Once they have been added, {tenant}'s "
+                    "global admins get one card to approve them all.",
+                    tenant=partner_for,
+                ),
+                "accent",
+            )
+        )
     return card(
         [
             heading(words("Add many phone users at once")),
+            *partner,
             paragraph(
                 words(
                     "Send a CSV file in this chat, or **bulk add** with the rows on the next lines in "
@@ -88,31 +104,43 @@ def bulk_report_card(report: BatchReport, words: Words = ENGLISH_WORDS) -> Adapt
     return card(body, actions)
 
 
+# A partner's rows between the add and the approval's end.
+_DECIDING = (RequestState.awaiting_approval, RequestState.rejected, RequestState.expired)
+
+
 def bulk_progress_card(status: BatchStatus, words: Words = ENGLISH_WORDS) -> AdaptiveCard:
     c = status.counts
+    settled = (
+        RequestState.done,
+        RequestState.failed,
+        RequestState.cancelled,
+        RequestState.queued,
+        *_DECIDING,
+    )
     body: list[CardElement] = [
         heading(words("Bulk add for {tenant}", tenant=status.tenant_name)),
         paragraph(
             words(
                 "Added: {done} · Working: {working} · Waiting: {waiting} · Failed: {failed} · Cancelled: {cancelled}",
                 done=c[RequestState.done],
-                working=sum(
-                    n
-                    for state, n in c.items()
-                    if state
-                    not in (
-                        RequestState.done,
-                        RequestState.failed,
-                        RequestState.cancelled,
-                        RequestState.queued,
-                    )
-                ),
+                working=sum(n for state, n in c.items() if state not in settled),
                 waiting=c[RequestState.queued],
                 failed=c[RequestState.failed],
                 cancelled=c[RequestState.cancelled],
             )
         ),
     ]
+    if status.kind is RequestKind.partner and any(c[s] for s in _DECIDING):
+        body.append(
+            paragraph(
+                words(
+                    "Waiting for approval: {waiting} · Rejected: {rejected} · Expired: {expired}",
+                    waiting=c[RequestState.awaiting_approval],
+                    rejected=c[RequestState.rejected],
+                    expired=c[RequestState.expired],
+                )
+            )
+        )
     if status.failures:
         lines = [
             words("Line {line}, {user}: {why}", line=line, user=user, why=words(why) if why else "")
@@ -126,6 +154,18 @@ def bulk_progress_card(status: BatchStatus, words: Words = ENGLISH_WORDS) -> Ada
         body.append(paragraph(words("Working... this card updates every few seconds."), subtle=True))
         actions.append(
             execute(words("Cancel"), VERB_BULK_CANCEL, {"batchId": status.batch_id}, validate_inputs=False)
+        )
+    elif c[RequestState.awaiting_approval]:
+        body.append(
+            banner(
+                words(
+                    "**Sent for approval.** {count} user(s) added at the service wait for a global admin "
+                    "of {tenant}; you will be told when they decide.",
+                    count=c[RequestState.awaiting_approval],
+                    tenant=status.tenant_name,
+                ),
+                "accent",
+            )
         )
     else:
         body.append(

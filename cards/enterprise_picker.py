@@ -19,11 +19,14 @@ def enterprise_picker_card(
     *,
     next_verb: str = VERB_START_FOR,
     next_data: dict[str, Any] | None = None,
+    title: str | None = None,
+    question: str | None = None,
 ) -> AdaptiveCard:
     """`next_verb`: what "Next" does with the enterprise (add a user there by default), with
-    `next_data` (e.g. the search typed with `phone users`)."""
-    adding = next_verb == VERB_START_FOR
-    title = words("Add a phone user") if adding else words("Phone users")
+    `next_data` (e.g. the search typed with `phone users`); `title`: the card's, when it is for
+    something else (a bulk add)."""
+    adding = next_verb == VERB_START_FOR or title is not None
+    title = title or (words("Add a phone user") if adding else words("Phone users"))
     if not enterprises:
         return card(
             [
@@ -33,7 +36,7 @@ def enterprise_picker_card(
                 ),
             ]
         )
-    question = (
+    question = question or (
         words("Which enterprise is the user in? You can type to search.")
         if adding
         else words("Whose phone users? You can type to search.")

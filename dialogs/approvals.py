@@ -113,8 +113,16 @@ class ApprovalConversation:
             await chat.send_text(words("Only a tenant's global admins approve requests."))
             return
         pending = await self._requests.awaiting_approval(actor.tenant_id)
-        if not pending:
+        batches = await self._requests.pending_batches(actor.tenant_id)
+        if not pending and not batches:
             await chat.send_text(words("No requests are waiting for your approval."))
+            return
+        for batch in batches:  # a partner's bulk add: one card for all its users
+            card_ref = await chat.send_card(await self._notifier.batches.card_for(batch, words))
+            await self._requests.set_approval_card(
+                batch.batch_id, actor.tenant_id, actor.aad_object_id, card_ref
+            )
+        if not pending:
             return
         signing = sum(r.state is RequestState.awaiting_admin_sign_in for r in pending)
         if len(pending) == 1:

@@ -11,6 +11,7 @@ from cards.common import decision_line
 from cards.progress import STATE_LABELS
 from i18n import ENGLISH_WORDS, N_, Words
 from services.models import ProvisioningRequest, RequestAction, RequestState
+from services.requests.batch_approvals import BatchApproval
 from services.requests.decisions import FOLLOW_UPS
 
 
@@ -247,5 +248,34 @@ def reminder_text(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) ->
     return words(
         "Reminder: {requester}'s request {request} to add {upn} as a phone user is still waiting "
         "for your approval. Type **pending** to see it.",
+        **names,
+    )
+
+
+def batch_requester_text(
+    approval: BatchApproval,
+    event: str,
+    words: Words = ENGLISH_WORDS,
+    payload: Mapping[str, Any] | None = None,
+) -> str:
+    """What a partner hears when a global admin decides its bulk add (or nobody does), once per batch."""
+    count = int((payload or {}).get("count") or 0)
+    names = {"tenant": approval.tenant_name, "admin": approval.decided_by or "", "count": count}
+    if event == "approved":
+        return words(
+            "{admin} approved your bulk add for {tenant}: Teams users are synced and calling is enabled "
+            "for its {count} user(s) now. The results follow on its card.",
+            **names,
+        )
+    if event == "rejected":
+        return words(
+            "{admin} rejected your bulk add for {tenant}: {reason}. Its {count} user(s) are removed from "
+            "the service again, and their extensions freed.",
+            reason=approval.decision_note or "",
+            **names,
+        )
+    return words(
+        "Your bulk add for {tenant} expired: no global admin decided in time. Its {count} user(s) are "
+        "removed from the service again, and their extensions freed.",
         **names,
     )

@@ -4,7 +4,6 @@ and in its recipient's words: their own language and time zone, kept with their 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
@@ -13,10 +12,12 @@ from microsoft_teams.cards import AdaptiveCard
 
 from cards.approval import approval_card
 from cards.progress import progress_card
+from dialogs.batch_notices import BATCH_KINDS, BatchNotices
 from dialogs.notice_texts import reminder_text, requester_text
-from dialogs.ports import ChatRefused, DeliveryFailed, DeliveryRetry, Messenger
+from dialogs.ports import ChatRefused, DeliveryFailed, Messenger
+from dialogs.recipients import recipient_words, update_copies
 from dialogs.sender import OutboxSender
-from i18n import ENGLISH_WORDS, Text, Words, language_of, time_zone
+from i18n import Text, Words
 from services.models import Actor, ProvisioningRequest, RequestKind, Role
 from services.notify.conversations import Contact, ConversationBook
 from services.notify.outbox import Notice, NoticeKind, Outbox, OutboxRow
@@ -24,19 +25,6 @@ from services.provisioning.protocol import ProvisioningService
 from services.requests.service import RequestService
 
 log = logging.getLogger(__name__)
-
-
-def recipient_words(contact: Contact | None, card_ref: dict[str, Any] | None = None) -> Words:
-    """The words of someone who is not the one talking: the language they chose, else their Teams
-    client's (the locale of their last turn), and the time zone their client gave. Without a
-    conversation, the locale of the turn that made their card, else English."""
-    if contact is not None:
-        language = contact.language or language_of(contact.reference.get("locale"))
-        return Words(language, time_zone(contact.time_zone))
-    conversation = (card_ref or {}).get("conversation")
-    if isinstance(conversation, dict) and conversation.get("locale"):
-        return Words(language_of(conversation["locale"]))
-    return ENGLISH_WORDS
 
 
 class Notifier:
@@ -63,6 +51,8 @@ class Notifier:
         self._provisioning = provisioning
         self._reminder_after = reminder_after
         self._expiry_days = expiry_days
+        # A partner's bulk add: its one approval card, its copies, the partner's word of it.
+        self.batches = BatchNotices(requests, conversations, messenger, provisioning)
         # The background sender: up to `concurrency` conversations at once (dialogs/sender.py).
         self._sender = OutboxSender(
             outbox,
@@ -177,6 +167,8 @@ class Notifier:
         if row.kind is NoticeKind.reply:
             await self._deliver_reply(row)
             return True
+        if row.kind in BATCH_KINDS:
+            return await self.batches.deliver(row)
         request = await self._requests.get(row.request_id or "")
         reminded_of = row.payload.get("state")
         if reminded_of and reminded_of != request.state.value:
@@ -270,34 +262,25 @@ class Notifier:
                 await self._requests.set_approval_card(row.request_id, tenant_id, aad_object_id, arrived)
 
     async def _update_approvers(self, request: ProvisioningRequest) -> None:
-        """Every approver's copy of the approval card, each drawn in its owner's words (one
-        drawing per language and time zone)."""
         copies = await self._requests.approval_cards(request.request_id)
-        contacts = await self._conversations.contacts([(t, a) for t, a, _ in copies])
-        by_person = {(c.tenant_id, c.aad_object_id): c for c in contacts}
-        drawn: dict[tuple[str, str], AdaptiveCard] = {}
-        updates: list[tuple[dict[str, Any], AdaptiveCard]] = []
-        for tenant_id, aad_object_id, card_ref in copies:
-            words = recipient_words(by_person.get((tenant_id, aad_object_id)), card_ref)
-            key = (words.language, words.zone.key if words.zone else "")
-            if key not in drawn:
-                drawn[key] = await self.approval_card_for(request, words)
-            updates.append((card_ref, drawn[key]))
-        # All at once: one approver's chat that does not answer holds up no other's copy. If one
-        # fails, the row is tried again and every copy is put again (a PUT is safe to repeat).
-        outcomes = await asyncio.gather(
-            *(self._messenger.update(card_ref, card) for card_ref, card in updates), return_exceptions=True
+        await update_copies(
+            self._messenger, self._conversations, copies, lambda words: self.approval_card_for(request, words)
         )
-        failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
-        if failures:
-            raise next((f for f in failures if isinstance(f, DeliveryRetry)), failures[0])
 
     async def remind_overdue(self) -> int:
-        """Expires the approvals nobody gave within REQUEST_EXPIRY_DAYS (their clean-up removal is
-        run by the pipeline sweeper), then sends each waiting request's next follow-up."""
+        """Expires the approvals nobody gave within REQUEST_EXPIRY_DAYS, single or a bulk add's
+        (their clean-up removals are run by the pipeline sweeper), asks for a bulk add's approval
+        its runner could not ask for, then sends each waiting request's next follow-up."""
         count = 0
         for request in await self._requests.due_for_expiry(timedelta(days=self._expiry_days)):
             if await self._requests.expire(request, self._expiry_days):
+                count += 1
+        for batch_id in await self._requests.batches_due_for_expiry(timedelta(days=self._expiry_days)):
+            if await self._requests.expire_batch(batch_id, self._expiry_days):
+                count += 1
+        # A bulk add whose runner stopped (a restart) after its rows were added: asked for now.
+        for batch_id in await self._requests.batches_to_ask():
+            if await self._requests.ask_batch_approval(batch_id):
                 count += 1
         for request in await self._requests.due_for_reminder(self._reminder_after):
             if await self._requests.remind(request):

@@ -110,9 +110,9 @@ async def test_only_a_tenant_s_global_admin_and_only_their_own_batch(
         lambda s: s.conversation_id == user.conversation_id and "not authorised" in s.text
     )
     pat = TeamsUser(http, bot.url, connector.url, NORTHWIND, NORTHWIND_PARTNER, "Pat Partner")
-    assert await pat.say(FIVE) == 201
+    assert await pat.say(FIVE) == 201  # a partner's rows go to the enterprise it picked: none yet
     await connector.wait_for(
-        lambda s: s.conversation_id == pat.conversation_id and "Bulk add is for" in s.text
+        lambda s: s.conversation_id == pat.conversation_id and "Pick the enterprise first" in s.text
     )
     card_id, checked = await report(admin, connector, FIVE)
     stolen = (await pat.click(card_id, checked, "Add 3 user(s)"))["value"]

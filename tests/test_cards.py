@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from cards.add_user_form import INPUT_IDS, add_user_form
 from cards.approval import approval_card
 from cards.audit import audit_card
 from cards.bulk import bulk_help_card, bulk_progress_card, bulk_report_card
+from cards.bulk_approval import batch_approval_card
 from cards.common import to_dict
 from cards.enterprise_picker import dismissed_card, enterprise_picker_card
 from cards.my_requests import my_requests_card
@@ -41,6 +43,7 @@ from services.models import (
     Tenant,
     VoiceRoute,
 )
+from services.requests.batch_approvals import BatchApproval
 from services.requests.batch_file import RowProblem
 from services.requests.batches import BatchReport, BatchStatus
 from services.requests.form import EXISTING_PHONE_USER
@@ -374,10 +377,62 @@ def bulk_status(failures: int, **counts: int) -> BatchStatus:
     return status
 
 
+def batch_approval(state: str, waiting: int, name: str = "Pat Partner", **counts: int) -> BatchApproval:
+    found = BatchApproval(
+        "b" * 36,
+        "t1",
+        name,
+        "t2",
+        name,
+        state,
+        3,
+        NOW,
+        name if state != "awaiting_approval" else None,
+        NOW if state != "awaiting_approval" else None,
+        "x" * 500 if state == "rejected" else None,
+    )
+    found.counts[RequestState.awaiting_approval] = waiting
+    for row_state, n in counts.items():
+        found.counts[RequestState(row_state)] = n
+    found.waiting = [
+        (100000 + i, f"{i}{name}@contoso.example", "9" * 20, name, name) for i in range(min(waiting, 15))
+    ]
+    return found
+
+
 def bulk_cards(words: Words) -> dict[str, AdaptiveCard]:
-    """The bulk-add cards (issue 18): what to send, the report, the progress card."""
+    """The bulk-add cards (issue 18): what to send, the report, the progress card, and a partner's
+    batch: the enterprise picked, its one approval card as it waits and once decided."""
     return {
         "bulk-help": bulk_help_card(words),
+        "bulk-help-partner": bulk_help_card(words, partner_for="Contoso"),
+        "bulk-partner-waiting": bulk_progress_card(
+            BatchStatus(
+                "b" * 36,
+                "Contoso",
+                ("t1", "a1"),
+                RequestKind.partner,
+                counts=Counter({RequestState.awaiting_approval: 3, RequestState.failed: 2}),
+            ),
+            words,
+        ),
+        "bulk-approval": batch_approval_card(
+            batch_approval("awaiting_approval", 3), "Northwind Voice", words=words
+        ),
+        "bulk-approval-error": batch_approval_card(
+            batch_approval("awaiting_approval", 3), "Northwind Voice", T("Please give a reason."), words
+        ),
+        "bulk-approved": batch_approval_card(
+            batch_approval("approved", 0, done=2, synced=1, awaiting_admin_sign_in=1),
+            "Northwind",
+            words=words,
+        ),
+        "bulk-rejected": batch_approval_card(
+            batch_approval("rejected", 0, rejected=3), "Northwind", words=words
+        ),
+        "bulk-expired": batch_approval_card(
+            batch_approval("expired", 0, expired=3), "Northwind", words=words
+        ),
         "bulk-report": bulk_report_card(bulk_report(2), words),
         "bulk-report-none-ready": bulk_report_card(bulk_report(20, ready=0), words),
         "bulk-running": bulk_progress_card(bulk_status(1, done=2, submitted=1, queued=5, failed=1), words),
@@ -785,6 +840,13 @@ def largest_cards(words: Words) -> dict[str, AdaptiveCard]:
                 failures=[(100000 + i, long_upn, long_note) for i in range(1000)],
             ),
             words,
+        ),
+        # A partner's batch of 1,000 rows waiting for the approval, every listed value long.
+        "bulk-approval": batch_approval_card(
+            batch_approval("awaiting_approval", 1000, name=long_name), long_name, "x" * 500, words
+        ),
+        "bulk-rejected": batch_approval_card(
+            batch_approval("rejected", 0, name=long_name, rejected=1000), long_name, words=words
         ),
         # An action's cards at their longest: every value long, the portal's steps long too.
         "action-portal": progress_card(

@@ -270,7 +270,7 @@ async def test_choosing_english_wins_over_a_french_client(languages: World):
 
 
 async def test_a_choice_and_a_time_zone_outlive_the_turns_that_do_not_give_them(tmp_path: Path):
-    from dialogs.notifications import recipient_words
+    from dialogs.recipients import recipient_words
     from services.db import Database
     from services.notify.conversations import SEEN_SECONDS, ConversationBook
     from tests.test_turn_costs import Clock, statements

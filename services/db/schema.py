@@ -149,6 +149,37 @@ requests = Table(
     Column("sign_in_expires_at", DateTime(timezone=True)),
 )
 
+# A partner's bulk add waits for one decision of the tenant's global admins for all its rows
+# (issue 18, migration 0012): the round's state, moved by conditional writes like a request's.
+# `running` while rows are still being added; `awaiting_approval` from when the last one has
+# ended (asked_at); then `approved`, `rejected` or `expired`. Rows tried again after a decision
+# start a new round (version + 1).
+batch_approvals = Table(
+    "batch_approvals",
+    metadata,
+    Column("batch_id", String(36), primary_key=True),
+    Column("tenant_id", String(64), nullable=False, index=True),
+    Column("state", String(30), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("asked_at", DateTime(timezone=True)),
+    Column("decided_by", String(200)),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("decision_note", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# The enterprise a partner picked for its bulk adds (0012): a file sent in the chat carries no
+# card data, so the choice made with `bulk add` is kept until the next one.
+bulk_targets = Table(
+    "bulk_targets",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("aad_object_id", String(64), primary_key=True),
+    Column("target_tenant_id", String(64), nullable=False),
+    Column("chosen_at", DateTime(timezone=True), nullable=False),
+)
+
 # Global Admin sign-ins asked for (tenants without service-provider consent): the callback's
 # state token as a SHA-256 hash (never the token), single use, until expires_at (migration 0004).
 admin_sign_ins = Table(

@@ -31,6 +31,10 @@ class NoticeKind(enum.StrEnum):
     approvers_update = "approvers_update"  # update every approver's copy to the current state
     requester_notice = "requester_notice"  # tell the requester (partner) what happened
     admin_reminder = "admin_reminder"  # a request has waited too long
+    # A partner's bulk add (issue 18): the notice's request_id is the batch's id.
+    batch_approval_card = "batch_approval_card"  # send a global admin the batch's approval card
+    batch_approvers_update = "batch_approvers_update"  # update every copy of it
+    batch_requester_notice = "batch_requester_notice"  # tell the partner the batch's outcome
     # A reply the channel refused during its turn (429 beyond the in-turn retries, 5xx, no answer):
     # the payload holds the activity as it was to be sent and the conversation's reference.
     reply = "reply"

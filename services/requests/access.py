@@ -50,9 +50,9 @@ def may_see_phone_users(actor: Actor, tenant_id: str | None, managed: Collection
 
 
 def may_bulk_add(actor: Actor) -> bool:
-    """A bulk add is a tenant's global admins' for now (a partner's batch would need one approval
-    for all its rows: issue 18)."""
-    return actor.role is Role.tenant_admin
+    """Whoever adds users one at a time adds many at once: a global admin to their own tenant, a
+    partner to an enterprise it manages (its batch then waits for one approval of all its rows)."""
+    return may_start_add(actor)
 
 
 def may_list_pending(actor: Actor) -> bool:

@@ -11,19 +11,22 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from i18n import T, Text
 from services import db
 from services.db import utcnow
 from services.errors import DomainError, NotAuthorised, StaleRequest
 from services.models import Actor, ProvisioningRequest, RequestKind, RequestState, Tenant
-from services.requests.access import may_bulk_add
+from services.requests.access import add_kind, may_add_for, may_bulk_add, may_pick_enterprise, may_retry
 from services.requests.batch_check import check_batch
 from services.requests.batch_file import BatchFileRefused, RowProblem, read_batch
 from services.requests.drafts import TENANT_NOT_SET_UP, Drafts, draft_row
 from services.requests.form import ADDED_USERS
 from services.requests.transitions import SYSTEM
+
+# A partner's rows go to the enterprise it picked with `bulk add`.
+PICK_FIRST = T("Pick the enterprise first with **bulk add**, then send the rows again.")
 
 # In the values of a batch's first row: where its one progress card is (JSON text).
 BATCH_CARD = "batch_card"
@@ -41,11 +44,28 @@ class BatchReport:
     problems: list[RowProblem]
 
 
+# Where a batch's row stands still for someone (or for good): not running for the batch's runner.
+IDLE_STATES = frozenset(
+    {
+        RequestState.draft,
+        RequestState.done,
+        RequestState.failed,
+        RequestState.cancelled,
+        RequestState.rejected,
+        RequestState.expired,
+        RequestState.awaiting_approval,
+        RequestState.awaiting_admin_sign_in,
+        RequestState.awaiting_portal,
+    }
+)
+
+
 @dataclass
 class BatchStatus:
     batch_id: str
     tenant_name: str
     requester: tuple[str, str]  # (tenant id, AAD object id) of who started it
+    kind: RequestKind = RequestKind.admin
     counts: Counter[RequestState] = field(default_factory=Counter)
     # (line, user, why) of each row that failed, by line.
     failures: list[tuple[int, str, str | Text]] = field(default_factory=list)
@@ -58,9 +78,8 @@ class BatchStatus:
 
     @property
     def running(self) -> bool:
-        """Rows still to start or to finish."""
-        idle = (RequestState.done, RequestState.failed, RequestState.cancelled, RequestState.draft)
-        return any(n for state, n in self.counts.items() if state not in idle)
+        """Rows still to start or to finish (a partner's rows waiting for the approval are not)."""
+        return any(n for state, n in self.counts.items() if state not in IDLE_STATES)
 
 
 class Batches(Drafts):
@@ -72,16 +91,17 @@ class Batches(Drafts):
             batch = read_batch(data)
         except BatchFileRefused as refused:
             raise BatchRefused(refused.text) from None
-        tenant = await self._provisioning.tenant(actor.tenant_id)
+        tenant = await self.bulk_tenant(actor)
         if tenant is None:
-            raise BatchRefused(TENANT_NOT_SET_UP)
+            raise BatchRefused(PICK_FIRST if may_pick_enterprise(actor) else TENANT_NOT_SET_UP)
+        kind = add_kind(actor) or RequestKind.admin
         options = await self._provisioning.form_options(tenant.tenant_id)
         checked = await check_batch(self._provisioning, options, batch)
         batch_id = str(uuid.uuid4())
         rows = [
             draft_row(
                 actor,
-                RequestKind.admin,
+                kind,
                 tenant,
                 spec.model_dump(mode="json") | {"line": str(line), "reviewed": True},
                 batch_id=batch_id,
@@ -115,13 +135,47 @@ class Batches(Drafts):
         """Refused (and audited) unless this person may start a bulk add: before a file is even
         fetched."""
         if not may_bulk_add(actor):
-            await self.audit(actor, actor.tenant_id, None, "refused", None, None, T("bulk add: not a GA"))
-            raise NotAuthorised(
-                T(
-                    "Bulk add is for a tenant's global admins for now. Partners add users one at a time "
-                    "with **add user**."
-                )
+            await self.audit(
+                actor, actor.tenant_id, None, "refused", None, None, T("bulk add: not a GA or partner")
             )
+            raise NotAuthorised(T("Bulk add is for a tenant's global admins and its partners."))
+
+    async def choose_bulk_tenant(self, actor: Actor, tenant_id: str) -> Tenant:
+        """A partner's pick for its bulk adds (kept: a file sent in the chat names no enterprise)."""
+        await self.refuse_unless_bulk(actor)
+        managed = await self._provisioning.enterprises_of(actor.tenant_id)
+        tenant = next((t for t in managed if t.tenant_id == tenant_id), None)
+        if tenant is None or not may_add_for(actor, tenant_id, {t.tenant_id for t in managed}):
+            await self.audit(actor, tenant_id, None, "refused", None, None, T("not managed"))
+            raise NotAuthorised(T("Your partner account does not manage that enterprise."))
+        t = db.bulk_targets
+        mine = (t.c.tenant_id == actor.tenant_id) & (t.c.aad_object_id == actor.aad_object_id)
+        row = {"tenant_id": actor.tenant_id, "aad_object_id": actor.aad_object_id}
+
+        def work(conn: Connection) -> None:
+            conn.execute(delete(t).where(mine))
+            conn.execute(insert(t).values(**row, target_tenant_id=tenant_id, chosen_at=utcnow()))
+
+        await self._db.write(work)
+        return tenant
+
+    async def bulk_enterprises(self, actor: Actor) -> list[Tenant]:
+        """The enterprises a partner may pick for a bulk add."""
+        return await self._provisioning.enterprises_of(actor.tenant_id) if may_pick_enterprise(actor) else []
+
+    async def bulk_tenant(self, actor: Actor) -> Tenant | None:
+        """Where this person's bulk add goes: a global admin's own tenant; for a partner, the
+        enterprise it last picked (or its only one), if it still manages it."""
+        if not may_pick_enterprise(actor):
+            return await self._provisioning.tenant(actor.tenant_id)
+        managed = await self._provisioning.enterprises_of(actor.tenant_id)
+        t = db.bulk_targets
+        query = select(t.c.target_tenant_id).where(
+            t.c.tenant_id == actor.tenant_id, t.c.aad_object_id == actor.aad_object_id
+        )
+        chosen = await self._db.read(lambda conn: conn.execute(query).scalar())
+        found = next((e for e in managed if e.tenant_id == chosen), None)
+        return found or (managed[0] if len(managed) == 1 else None)
 
     async def queue_batch(self, actor: Actor, batch_id: str) -> list[str]:
         """ "Add N users": every draft row of the batch queued in one conditional write (a double
@@ -137,6 +191,19 @@ class Batches(Drafts):
 
         def work(conn: Connection) -> list[Any]:
             queued = conn.execute(queue).all()
+            if queued and add_kind(actor) is RequestKind.partner:
+                # The batch's one approval round, opened with the rows: asked for once they ended.
+                now = utcnow()
+                conn.execute(
+                    insert(db.batch_approvals).values(
+                        batch_id=batch_id,
+                        tenant_id=queued[0].tenant_id,
+                        state="running",
+                        version=1,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
             for row in queued:
                 self._audit(
                     conn,
@@ -210,7 +277,7 @@ class Batches(Drafts):
     async def batch_status(self, actor: Actor | None, batch_id: str) -> BatchStatus:
         rows = await self._batch_of(actor, batch_id)
         status = BatchStatus(
-            batch_id, rows[0].tenant_name, (rows[0].requester_tenant_id, rows[0].requester_id)
+            batch_id, rows[0].tenant_name, (rows[0].requester_tenant_id, rows[0].requester_id), rows[0].kind
         )
         for row in rows:
             status.counts[row.state] += 1
@@ -255,7 +322,8 @@ class Batches(Drafts):
         rows = await self._batch_of(actor, batch_id)
         moved = []
         for row in rows:
-            if row.state is RequestState.failed and row.resume_state is not None:
+            # A row failed past a partner's approval is the tenant's admins' to try again.
+            if row.state is RequestState.failed and row.resume_state is not None and may_retry(actor, row):
                 try:
                     await self.retry(actor, row.request_id, row.version)
                 except StaleRequest:

@@ -43,13 +43,7 @@ class Decisions(RequestTransitions, PipelineLeases):
         )
 
     async def reject(self, actor: Actor, request_id: str, version: int, reason: str) -> ProvisioningRequest:
-        reason = " ".join(reason.split())
-        if not reason:
-            raise RejectionReasonMissing(
-                T("Please give a reason for the rejection: the partner will see it.")
-            )
-        if len(reason) > 500 or any(not c.isprintable() for c in reason):
-            raise RejectionReasonMissing(T("The reason must be at most 500 printable characters."))
+        reason = rejection_reason(reason)
         request = await self._decidable(actor, request_id, version)
         also, values = [], request.values
         if needs_cleanup(request):
@@ -89,6 +83,9 @@ class Decisions(RequestTransitions, PipelineLeases):
                     tenant=request.tenant_name,
                 )
             )
+        if request.batch_id and request.state is RequestState.awaiting_approval:
+            # A crafted click: a bulk add's rows are decided together, on the batch's card.
+            raise StaleRequest(T("This user is part of a bulk add: decide on the bulk add's card."))
         if request.version != version or request.state is not RequestState.awaiting_approval:
             await self.audit(
                 actor,
@@ -251,7 +248,9 @@ class Decisions(RequestTransitions, PipelineLeases):
         """Partner requests still waiting for an approval `older_than` after they began to."""
         r = db.requests
         waiting = and_(
-            r.c.kind == RequestKind.partner.value, r.c.state == RequestState.awaiting_approval.value
+            r.c.kind == RequestKind.partner.value,
+            r.c.state == RequestState.awaiting_approval.value,
+            r.c.batch_id.is_(None),  # a bulk add's rows expire with their batch
         )
         return await self._all(select(r).where(waiting, r.c.updated_at < utcnow() - older_than))
 
@@ -277,10 +276,23 @@ class Decisions(RequestTransitions, PipelineLeases):
         )
 
 
+def rejection_reason(typed: str) -> str:
+    """The reason a global admin gave for a rejection, on one line; refused when empty or too long
+    (the partner sees it)."""
+    reason = " ".join(typed.split())
+    if not reason:
+        raise RejectionReasonMissing(T("Please give a reason for the rejection: the partner will see it."))
+    if len(reason) > 500 or any(not c.isprintable() for c in reason):
+        raise RejectionReasonMissing(T("The reason must be at most 500 printable characters."))
+    return reason
+
+
 def partner_notices(request: ProvisioningRequest, event: str | None) -> list[Notice]:
     """Who hears of a partner's request moving: every approver's copy of the approval card is
-    redrawn, and on an `event` the partner is told in words. An admin's own request tells nobody."""
-    if request.kind is not RequestKind.partner:
+    redrawn, and on an `event` the partner is told in words. An admin's own request tells nobody,
+    nor does a bulk add's row: its batch's runner shows the counts on one card and sends the
+    results, and its approvers' card is the batch's (services/requests/batch_approvals.py)."""
+    if request.kind is not RequestKind.partner or request.batch_id:
         return []
     notices = [Notice(kind=NoticeKind.approvers_update, request_id=request.request_id)]
     if event:
@@ -306,5 +318,7 @@ def _waiting_for_admins() -> ColumnElement[bool]:
     """A partner's request waiting for an approval, or approved and waiting for a Global Admin's
     sign-in."""
     r = db.requests
-    waiting = (RequestState.awaiting_approval.value, RequestState.awaiting_admin_sign_in.value)
-    return and_(r.c.kind == RequestKind.partner.value, r.c.state.in_(waiting))
+    approving = and_(r.c.state == RequestState.awaiting_approval.value, r.c.batch_id.is_(None))
+    signing = r.c.state == RequestState.awaiting_admin_sign_in.value
+    # A bulk add's rows wait for their batch's one approval, followed up as a batch.
+    return and_(r.c.kind == RequestKind.partner.value, or_(approving, signing))

@@ -133,9 +133,10 @@ class ProvisioningPipeline(ActionSteps):
         notices: list[Notice] = []
         to = RequestState.user_added
         if request.kind is RequestKind.partner:
-            # The partner's half ends here: every global admin of the tenant gets an approval card.
+            # The partner's half ends here: every global admin of the tenant gets an approval card
+            # (a bulk add's rows get one for the whole batch once they have all been added).
             to = RequestState.awaiting_approval
-            notices = await self._approval_notices(request)
+            notices = [] if request.batch_id else await self._approval_notices(request)
         return await self._try_transition(
             actor,
             request,

@@ -70,6 +70,8 @@ class RequestRepository:
                     r.c.state == RequestState.awaiting_portal.value,
                 )
             )
+            # A bulk add's rows waiting for the approval are shown as their batch (pending_batches).
+            .where(or_(r.c.batch_id.is_(None), r.c.state != RequestState.awaiting_approval.value))
             # Approvals first (the sign-ins have their own button and reminder), then oldest first.
             .order_by((r.c.state == RequestState.awaiting_approval.value).desc(), r.c.created_at)
             .limit(limit)

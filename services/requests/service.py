@@ -13,6 +13,7 @@ the parts of this package, each in its own module:
 - actions.py       an action on one phone user: start (its draft), confirm, "Done in the portal"
 - action_steps.py  those actions' pipeline steps (change, new device password, disable, delete)
 - batches.py       bulk add: a file checked into draft rows, queued, started a few at a time
+- batch_approvals.py a partner's bulk add: one approval of all its rows, reject, expiry
 
 Composed as mixins, not as collaborators the class delegates to: the parts call one another all the
 time (a submit, an approval and a retry take the pipeline's lease in their own write; a cancel may be
@@ -21,7 +22,7 @@ the names they had. Delegating would write each of them twice. Each part names t
 its bases, so its dependencies are in its class line, the MRO is a straight line down to the
 repository, and nothing is found only at run time:
 
-    RequestService -> PhoneUserActions -> Batches -> Drafts -> Decisions -> PhoneUserViews
+    RequestService -> PhoneUserActions -> BatchDecisions -> Batches -> Drafts -> Decisions -> PhoneUserViews
                    -> ProvisioningPipeline -> ActionSteps -> AdminSignIn
                    -> RequestTransitions -> PipelineLeases -> RequestRepository
 """
@@ -37,12 +38,12 @@ from services.db import Database
 from services.directory import Directory
 from services.provisioning.protocol import ProvisioningService
 from services.requests.actions import PhoneUserActions
-from services.requests.batches import Batches
+from services.requests.batch_approvals import BatchDecisions
 from services.requests.drafts import FormResult
 from services.requests.pipeline import ProvisioningPipeline
 
 
-class RequestService(PhoneUserActions, Batches, ProvisioningPipeline):
+class RequestService(PhoneUserActions, BatchDecisions, ProvisioningPipeline):
     """Creates and moves provisioning requests; the only code that writes the requests table."""
 
     def __init__(
