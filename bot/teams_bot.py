@@ -10,6 +10,7 @@ from microsoft_agents.hosting.core import ActivityHandler, TurnContext
 
 from bot.cards import attachment, card_invoke_response
 from bot.chat import WORDS_KEY, TurnChat, reference_of, time_zone_name_of, words_of
+from bot.message_text import typed_text
 from cards.common import COMMAND_KEY
 from cards.notice import notice_card
 from dialogs.add_user import BUTTON_NOT_KNOWN, CARD_ACTIONS, AddUserConversation
@@ -94,7 +95,7 @@ class PhoneConnectorBot(ActivityHandler):
         if value is not None and isinstance(value.get(COMMAND_KEY), str):
             await self._menu.on_text(chat, actor, value[COMMAND_KEY])
             return
-        await self._menu.on_text(chat, actor, turn.activity.text)
+        await self._menu.on_text(chat, actor, typed_text(turn.activity.text, turn.activity.attachments))
 
     async def _card_action_by_message(
         self, turn: TurnContext, chat: TurnChat, actor: Actor, value: dict[str, Any]

@@ -3,7 +3,7 @@ each problem with its line), and the one progress card of a running batch."""
 
 from __future__ import annotations
 
-from microsoft_teams.cards import AdaptiveCard, CardElement
+from microsoft_teams.cards import AdaptiveCard, CardElement, TextInput
 
 from cards.common import banner, card, command, execute, heading, paragraph
 from i18n import ENGLISH_WORDS, Words
@@ -15,6 +15,7 @@ VERB_BULK_ADD = "bulk.add"
 VERB_BULK_CANCEL = "bulk.cancel"
 VERB_BULK_RETRY = "bulk.retry"
 VERB_BULK_FOR = "bulk.for"  # a partner picked the enterprise
+VERB_BULK_CHECK = "bulk.check"  # the rows pasted in the help card's box
 
 # Problems and failures listed on a card; the rest are counted (the card stays far under Teams'
 # message limit at any file size: tests/test_cards.py).
@@ -60,7 +61,18 @@ def bulk_help_card(words: Words = ENGLISH_WORDS, partner_for: str | None = None)
             ),
             # The command as the reader types it (dialogs/commands.py knows both), then the rows.
             paragraph(f"{words('bulk add')}\n\n{TEMPLATE}".replace("\n", "\n\n")),
-        ]
+            # A box keeps the line breaks that some clients drop from a message typed on several
+            # lines (bot/message_text.py).
+            TextInput(
+                id="rows",
+                label=words("Or paste the rows here (with the line naming the columns):"),
+                is_multiline=True,
+                is_required=True,
+                error_message=words("Paste the rows first."),
+                placeholder=TEMPLATE.splitlines()[0],
+            ),
+        ],
+        [execute(words("Check the rows"), VERB_BULK_CHECK, {}, style="positive")],
     )
 
 

@@ -14,6 +14,7 @@ from microsoft_teams.cards import AdaptiveCard
 from cards.bulk import (
     VERB_BULK_ADD,
     VERB_BULK_CANCEL,
+    VERB_BULK_CHECK,
     VERB_BULK_FOR,
     VERB_BULK_RETRY,
     bulk_help_card,
@@ -39,6 +40,7 @@ from services.requests.service import RequestService
 log = logging.getLogger(__name__)
 
 BULK_ACTIONS = {
+    VERB_BULK_CHECK,
     VERB_BULK_ADD,
     VERB_BULK_CANCEL,
     VERB_BULK_RETRY,
@@ -102,6 +104,21 @@ class BulkConversation:
         log.info("bulk add file read", extra={"bytes": len(data), "named_csv": name.lower().endswith(".csv")})
         await chat.send_card(bulk_report_card(report, chat.words))
 
+    async def _check_pasted(self, chat: Chat, actor: Actor, rows: str) -> AdaptiveCard:
+        """The rows pasted in the help card's box: the report takes the card's place (a partner's
+        go to the enterprise it picked on the card before)."""
+        words = chat.words
+        if not rows.strip():
+            return notice_card(
+                words("Paste the rows first."), words("Type **bulk add** to start again."), words=words
+            )
+        try:
+            return bulk_report_card(await self._requests.check_file(actor, rows), words)
+        except NotAuthorised as exc:
+            return notice_card(NOT_ALLOWED, exc.text, attention=True, words=words)
+        except DomainError as exc:
+            return notice_card(DID_NOT_WORK, exc.text, attention=True, words=words)
+
     async def _picker(self, actor: Actor, words: Words, error: str | None = None) -> AdaptiveCard:
         return enterprise_picker_card(
             await self._requests.bulk_enterprises(actor),
@@ -130,6 +147,8 @@ class BulkConversation:
             except DomainError as exc:
                 return await self._picker(actor, words, words(exc.text))
             return bulk_help_card(words, partner_for=tenant.name)
+        if verb == VERB_BULK_CHECK:
+            return await self._check_pasted(chat, actor, str(data.get("rows") or ""))
         batch_id = data.get("batchId")
         if not isinstance(batch_id, str) or not batch_id or len(batch_id) > 36:
             return notice_card(

@@ -90,6 +90,42 @@ async def test_ada_pastes_five_rows_adds_three_then_the_fixed_two(
     assert (await added(bot))["patti@contoso.example"] == "109"
 
 
+async def test_rows_whose_line_breaks_teams_kept_only_in_html_are_read(
+    bot: RunningBot, admin: TeamsUser, connector: ConnectorDouble
+):
+    """Teams may send a message typed on several lines with spaces in `text` and the lines in a
+    text/html attachment (bot/message_text.py)."""
+    lines = FIVE.splitlines()
+    activity = admin._activity(
+        type="message",
+        text=" ".join(lines),
+        attachments=[
+            {
+                "contentType": "text/html",
+                "content": "<div>" + "".join(f"<div>{x}</div>" for x in lines) + "</div>",
+            }
+        ],
+    )
+    before = len(connector.sent)
+    assert (await admin.post(activity)).status == 201
+    sent = await connector.wait_for(lambda s: s in connector.sent[before:] and s.card is not None)
+    assert "3 user(s) ready to add, 2 problem(s)." in card_text(sent.card)
+
+
+async def test_rows_pasted_in_the_help_card_s_box(
+    bot: RunningBot, admin: TeamsUser, connector: ConnectorDouble
+):
+    """The help card's box keeps the line breaks whatever the client does to a typed message."""
+    card_id, help_card = await report(admin, connector, "bulk add")
+    empty = (await admin.click(card_id, help_card, "Check the rows", {"rows": "  "}))["value"]
+    assert "Paste the rows first." in card_text(empty)
+    rows = FIVE.split("\n", 1)[1]
+    checked = (await admin.click(card_id, help_card, "Check the rows", {"rows": rows}))["value"]
+    assert "3 user(s) ready to add, 2 problem(s)." in card_text(checked)
+    await admin.click(card_id, checked, "Add 3 user(s)")
+    assert "**Finished.** 3 of 3 user(s) added." in card_text(await finished(connector, card_id))
+
+
 async def test_cancel_before_adding_sends_nothing(
     bot: RunningBot, admin: TeamsUser, connector: ConnectorDouble
 ):
