@@ -6,8 +6,8 @@ from __future__ import annotations
 from microsoft_teams.cards import AdaptiveCard, CardElement, TextInput
 
 from cards.common import banner, card, command, execute, heading, paragraph
-from i18n import ENGLISH_WORDS, Words
-from services.models import RequestKind, RequestState
+from i18n import ENGLISH_WORDS, N_, Words
+from services.models import RequestState
 from services.requests.batch_file import MAX_ROWS
 from services.requests.batches import BatchReport, BatchStatus
 
@@ -129,30 +129,33 @@ def bulk_progress_card(status: BatchStatus, words: Words = ENGLISH_WORDS) -> Ada
         RequestState.queued,
         *_DECIDING,
     )
+    # Each count once it is not zero (Added always): a finished card shows no row of zeros.
+    counts = [
+        (N_("Added: {count}"), c[RequestState.done]),
+        (N_("Working: {count}"), sum(n for state, n in c.items() if state not in settled)),
+        (N_("Waiting: {count}"), c[RequestState.queued]),
+        (N_("Waiting for approval: {count}"), c[RequestState.awaiting_approval]),
+        (N_("Failed: {count}"), c[RequestState.failed]),
+        (N_("Cancelled: {count}"), c[RequestState.cancelled]),
+        (N_("Rejected: {count}"), c[RequestState.rejected]),
+        (N_("Expired: {count}"), c[RequestState.expired]),
+    ]
+    shown = [words(text, count=n) for i, (text, n) in enumerate(counts) if n or i == 0]
     body: list[CardElement] = [
         heading(words("Bulk add for {tenant}", tenant=status.tenant_name)),
-        paragraph(
-            words(
-                "Added: {done} · Working: {working} · Waiting: {waiting} · Failed: {failed} · Cancelled: {cancelled}",
-                done=c[RequestState.done],
-                working=sum(n for state, n in c.items() if state not in settled),
-                waiting=c[RequestState.queued],
-                failed=c[RequestState.failed],
-                cancelled=c[RequestState.cancelled],
-            )
-        ),
+        paragraph(" · ".join(shown)),
     ]
-    if status.kind is RequestKind.partner and any(c[s] for s in _DECIDING):
-        body.append(
-            paragraph(
-                words(
-                    "Waiting for approval: {waiting} · Rejected: {rejected} · Expired: {expired}",
-                    waiting=c[RequestState.awaiting_approval],
-                    rejected=c[RequestState.rejected],
-                    expired=c[RequestState.expired],
-                )
-            )
+    if status.problems:
+        lines = [
+            words("Line {line}: {problem}", line=line, problem=words(why))
+            for line, why in status.problems[:SHOWN]
+        ]
+        if len(status.problems) > SHOWN:
+            lines.append(words("…and {count} more problem(s).", count=len(status.problems) - SHOWN))
+        left_out = words(
+            "Not in this batch, from the check: fix these rows and send them again with **bulk add**."
         )
+        body.append(banner("\n\n".join([left_out, *lines]), "warning"))
     if status.failures:
         lines = [
             words("Line {line}, {user}: {why}", line=line, user=user, why=words(why) if why else "")

@@ -313,10 +313,10 @@ class BulkConversation:
                 return
             words = await self._notifier.words_of(*status.requester, card_ref)
             rows = status.rows
-            text = results_text(rows, words)
+            text = results_text(rows, words, status.problems)
             if len(text) > MAX_RESULTS_CHARS:
                 rows = [r for r in rows if r[3] is not RequestState.done]
-                text = results_text(rows, words, only_failures=True)
+                text = results_text(rows, words, status.problems, only_failures=True)
             await self._messenger.send_text(card_ref["conversation"], text)
         except Exception:
             log.warning("could not send the bulk add's results", exc_info=True)
@@ -335,14 +335,21 @@ MAX_RESULTS_CHARS = 20_000
 
 
 def results_text(
-    rows: list[tuple[int, str, str, RequestState, Any]], words: Words, *, only_failures: bool = False
+    rows: list[tuple[int, str, str, RequestState, Any]],
+    words: Words,
+    left_out: list[tuple[int, Any]] | None = None,
+    *,
+    only_failures: bool = False,
 ) -> str:
-    """The results as CSV in a code block (formula-like cells made safe by write_csv)."""
+    """The results as CSV in a code block (formula-like cells made safe by write_csv), in the
+    file's order: the rows run, and those the check left out (`left_out`: line, why)."""
     header = [words("line"), words("Teams user"), words("Extension"), words("result"), words("reason")]
-    table = [header] + [
-        [str(line), user, extension, words(STATE_LABELS[state]), words(why) if why else ""]
+    results = [
+        (line, [str(line), user, extension, words(STATE_LABELS[state]), words(why) if why else ""])
         for line, user, extension, state, why in rows
     ]
+    results += [(line, [str(line), "", "", words("Not added"), words(why)]) for line, why in left_out or []]
+    table = [header] + [cells for _, cells in sorted(results, key=lambda r: r[0])]
     intro = (
         words("The rows that did not work, as CSV to copy into Excel:")
         if only_failures

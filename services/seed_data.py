@@ -1,8 +1,11 @@
-"""Loads a world (tenants, PBXs, users, people) from a JSON file into the database, idempotently."""
+"""Loads a world (tenants, PBXs, users, people) from a JSON file into the database, idempotently;
+spells out a tenant's generated rows; writes a bulk-add file for a tenant of the world."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -16,9 +19,76 @@ from services.db import Database
 DEMO_WORLD = Path(__file__).resolve().parent / "seed" / "demo_world.json"
 
 
+def read_world(path: Path = DEMO_WORLD) -> dict[str, Any]:
+    """The world in a file, each tenant's "generated" description spelled out as rows."""
+    world = json.loads(path.read_text(encoding="utf-8"))
+    world["tenants"] = [_spelled_out(tenant) for tenant in world["tenants"]]
+    return world
+
+
+def _spelled_out(tenant: dict[str, Any]) -> dict[str, Any]:
+    """A large tenant is a few lines in the file, not thousands: one more PBX location with a range
+    of extensions (caller ID = prefix + extension), and one licensed user, without phone service,
+    per given name and surname. The same rows on every start, so ids and names stay fixed."""
+    generated = tenant.get("generated")
+    if not generated:
+        return tenant
+    spelled = {key: value for key, value in tenant.items() if key != "generated"}
+    ranges = generated["extensions"]
+    first = ranges["first"]
+    extensions = [
+        {"number": str(n), "caller_id": f"{ranges['caller_id_prefix']}{n}"}
+        for n in range(first, first + ranges["count"])
+    ]
+    spelled["pbx_locations"] = [
+        *tenant.get("pbx_locations", []),
+        generated["pbx_location"] | {"extensions": extensions},
+    ]
+    users = generated["licensed_users"]
+    spelled["teams_users"] = [
+        *tenant.get("teams_users", []),
+        *(
+            {
+                "upn": f"{given.lower()}.{surname.lower()}@{users['domain']}",
+                "display_name": f"{given} {surname}",
+                "licensed": True,
+            }
+            for surname in users["surnames"]
+            for given in users["given_names"]
+        ),
+    ]
+    return spelled
+
+
+def bulk_add_csv(tenant_id: str, rows: int, path: Path = DEMO_WORLD) -> str:
+    """A bulk-add file for a tenant of the world as it starts: its first `rows` licensed users
+    without phone service, each on the next free extension of its first PBX location, on its first
+    voice route. ValueError when the tenant has fewer of either."""
+    tenant = next((t for t in read_world(path)["tenants"] if t["tenant_id"] == tenant_id), None)
+    if tenant is None or not tenant.get("pbx_locations") or not tenant.get("voice_routes"):
+        raise ValueError(f"no tenant {tenant_id} with a PBX location and a voice route in {path.name}")
+    users = [u["upn"] for u in tenant.get("teams_users", []) if u["licensed"] and not u.get("provisioned")]
+    assigned = {u["extension"] for u in tenant.get("teams_users", []) if u.get("extension")}
+    free = [e["number"] for e in tenant["pbx_locations"][0]["extensions"] if e["number"] not in assigned]
+    if not 0 < rows <= min(len(users), len(free)):
+        most = min(len(users), len(free))
+        raise ValueError(
+            f"{tenant['name']} has {len(users)} licensed users without phone service and {len(free)} "
+            f"free extensions at {tenant['pbx_locations'][0]['name']}: at most {most} rows"
+        )
+    route = tenant["voice_routes"][0]["name"]
+    # The location column only where the bot cannot take the tenant's only one.
+    location = [tenant["pbx_locations"][0]["name"]] if len(tenant["pbx_locations"]) > 1 else []
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["teams_user", "extension", "voice_route"] + (["pbx_location"] if location else []))
+    writer.writerows([upn, ext, route, *location] for upn, ext in zip(users[:rows], free, strict=False))
+    return out.getvalue()
+
+
 async def load_world(database: Database, path: Path = DEMO_WORLD) -> None:
     """Insert every row of the world that is not there yet; existing rows are left as they are."""
-    world = json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8"))
+    world = await asyncio.to_thread(read_world, path)
     rows: list[tuple[Table, dict[str, Any]]] = []
     for tenant in world["tenants"]:
         tid = tenant["tenant_id"]

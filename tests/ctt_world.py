@@ -6,7 +6,6 @@ directory file, a partner list and our record of the users configured before.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from services.provisioning.connecttoteams import (
 from services.provisioning.graph import GraphClient, GraphConfig
 from services.provisioning.partners import Partner, Partners
 from services.provisioning.pbx_directory import FilePbxDirectory, write_pbx_csv
-from services.seed_data import DEMO_WORLD
+from services.seed_data import read_world
 from tests.ctt_double import CttDouble
 from tests.graph_double import FakeGraph, FakeUser
 
@@ -34,7 +33,8 @@ CALLBACK_URL = "https://bot.example/api/ctt/callback"
 
 
 def load_demo_world() -> dict[str, Any]:
-    return json.loads(DEMO_WORLD.read_text(encoding="utf-8"))
+    # Spelled out as the embedded service loads it (a generated tenant's users and extensions too).
+    return read_world()
 
 
 def user_id(upn: str) -> str:

@@ -374,6 +374,7 @@ def bulk_status(failures: int, **counts: int) -> BatchStatus:
     for state, n in counts.items():
         status.counts[RequestState(state)] = n
     status.failures = [(i + 2, f"u{i}@contoso.example", T("Timed out")) for i in range(failures)]
+    status.problems = [(i + 300, T("Timed out")) for i in range(failures // 2)]
     return status
 
 
@@ -838,6 +839,7 @@ def largest_cards(words: Words) -> dict[str, AdaptiveCard]:
                 long_name,
                 ("t1", "a1"),
                 failures=[(100000 + i, long_upn, long_note) for i in range(1000)],
+                problems=[(100000 + i, long_note) for i in range(1000)],
             ),
             words,
         ),

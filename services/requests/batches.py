@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from i18n import T, Text
+from i18n import T, Text, as_text
 from services import db
 from services.db import utcnow
 from services.errors import DomainError, NotAuthorised, StaleRequest
@@ -23,13 +23,16 @@ from services.requests.batch_check import check_batch
 from services.requests.batch_file import BatchFileRefused, RowProblem, read_batch
 from services.requests.drafts import TENANT_NOT_SET_UP, Drafts, draft_row
 from services.requests.form import ADDED_USERS
-from services.requests.transitions import SYSTEM
+from services.requests.transitions import SYSTEM, fitted
 
 # A partner's rows go to the enterprise it picked with `bulk add`.
 PICK_FIRST = T("Pick the enterprise first with **bulk add**, then send the rows again.")
 
 # In the values of a batch's first row: where its one progress card is (JSON text).
 BATCH_CARD = "batch_card"
+# In the values of a batch's first row: the report's problems (JSON text of [line, Text.encode()]),
+# so that the progress card and the results still name the rows left out once the report is gone.
+BATCH_PROBLEMS = "batch_problems"
 
 
 class BatchRefused(DomainError):
@@ -71,6 +74,8 @@ class BatchStatus:
     failures: list[tuple[int, str, str | Text]] = field(default_factory=list)
     # (line, user, extension, state, why) of every row, by line: the results a person can copy.
     rows: list[tuple[int, str, str, RequestState, str | Text]] = field(default_factory=list)
+    # (line, why) of each row of the file the check left out, by line.
+    problems: list[tuple[int, str | Text]] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -108,6 +113,9 @@ class Batches(Drafts):
             )
             for line, spec in checked.ready
         ]
+        if rows and checked.problems:
+            kept = [[p.line, fitted(p.text, 300)] for p in checked.problems]
+            rows[0]["values"] = rows[0]["values"] | {BATCH_PROBLEMS: json.dumps(kept)}
 
         def work(conn: Connection) -> None:
             if rows:
@@ -287,6 +295,8 @@ class Batches(Drafts):
             if failed:
                 status.failures.append((line, user, why))
             status.rows.append((line, user, str(row.values.get("extension") or ""), row.state, why))
+            if isinstance(kept := row.values.get(BATCH_PROBLEMS), str):
+                status.problems = _problems(kept)
         status.failures.sort()
         status.rows.sort(key=lambda r: r[0])
         return status
@@ -361,3 +371,11 @@ class Batches(Drafts):
             )
             raise NotAuthorised(T("Only the person who started this bulk add can change it."))
         return rows
+
+
+def _problems(kept: str) -> list[tuple[int, str | Text]]:
+    try:
+        found = json.loads(kept)
+        return sorted(((int(line), as_text(text)) for line, text in found), key=lambda p: p[0])
+    except (ValueError, TypeError):
+        return []

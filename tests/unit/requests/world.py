@@ -37,7 +37,7 @@ class World:
     admin2: Actor  # Contoso's other global admin
     user: Actor  # a Contoso user without a role
     fabrikam_admin: Actor  # a global admin of another tenant
-    partner: Actor  # Northwind: manages Contoso and Fabrikam
+    partner: Actor  # Northwind: manages Contoso, Fabrikam and Litware
     tailspin: Actor  # Tailspin: manages Fabrikam only
 
     @classmethod
