@@ -38,7 +38,9 @@ from services.notify.outbox import Outbox
 from services.provisioning.connecttoteams import (
     ConnectToTeamsConfig,
     ConnectToTeamsProvisioningService,
+    ConsentCallbacks,
     SqlPhoneUserRecords,
+    SqlTenantStates,
     parse_admin_callback,
 )
 from services.provisioning.embedded import EmbeddedProvisioningService
@@ -105,7 +107,12 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
         )
         directory = EmbeddedDirectory(database, role_ttl_seconds=settings.role_cache_seconds)
     requests = RequestService(
-        database, provisioning, directory, lease_seconds=settings.pipeline_lease_seconds
+        database,
+        provisioning,
+        directory,
+        lease_seconds=settings.pipeline_lease_seconds,
+        sip_auth_suffix=settings.sip_auth_id_suffix,
+        sip_auth_editable=settings.sip_auth_id_editable,
     )
     tokens: BotFrameworkTokens | None = None
     credentials: BotCredentials | None = None
@@ -171,7 +178,10 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
             **({"bot_token": credentials.ping} if credentials is not None else {}),
         },
         tokens=tokens,
-        admin_sign_in=add_user.admin_signed_in,
+        # The platform's callback: on its backend, consent answers too (the rest is a sign-in).
+        admin_sign_in=ConsentCallbacks(provisioning, add_user.admin_signed_in)
+        if isinstance(provisioning, ConnectToTeamsProvisioningService)
+        else add_user.admin_signed_in,
     )
     app[PARTS] = Parts(database, provisioning, requests, add_user, background, notifier, outbox)
     if database.is_sqlite:
@@ -234,10 +244,12 @@ async def _connecttoteams(settings: Settings, database: Database, msal_http_clie
             retry_after_max_seconds=settings.ctt_retry_after_max_seconds,
             consented_tenant_ids=settings.ctt_consented_tenant_ids,
             admin_callback_url=settings.ctt_callback_url or None,
+            management_consent_action_type=settings.ctt_management_consent_action or None,
         ),
         users=graph,
         pbx=FilePbxDirectory(settings.pbx_directory_file),
         records=records,
+        tenant_states=SqlTenantStates(database),  # consent and first sync per tenant (migration 0013)
         partners=partners,
     )
     await graph.start()

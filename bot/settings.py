@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     # An approval nobody gave or refused within this expires: the user a partner's add put at the
     # service is removed again and the extension freed; the partner is told.
     request_expiry_days: float = Field(default=7.0, alias="REQUEST_EXPIRY_DAYS", gt=0)
+    # The SIP authentication ID is the extension and this suffix: `t` in the procedure this bot
+    # follows; other white-labels of the platform use others (e.g. `tp`). Shown on the form, not
+    # typed, unless SIP_AUTH_ID_EDITABLE: then typed, still the extension first.
+    sip_auth_id_suffix: str = Field(default="t", alias="SIP_AUTH_ID_SUFFIX", pattern=r"^[A-Za-z0-9]{0,8}$")
+    sip_auth_id_editable: bool = Field(default=False, alias="SIP_AUTH_ID_EDITABLE")
     # Rows of a bulk add provisioned at once (each a request of its own; issue 18).
     bulk_concurrency: int = Field(default=8, alias="BULK_CONCURRENCY", ge=1, le=32)
     outbox_poll_seconds: float = Field(default=2.0, alias="OUTBOX_POLL_SECONDS", gt=0)
@@ -113,9 +118,13 @@ class Settings(BaseSettings):
     ctt_backoff_base_seconds: float = Field(default=0.5, alias="CTT_BACKOFF_BASE_SECONDS", ge=0)
     ctt_backoff_max_seconds: float = Field(default=8.0, alias="CTT_BACKOFF_MAX_SECONDS", ge=0)
     ctt_retry_after_max_seconds: float = Field(default=30.0, alias="CTT_RETRY_AFTER_MAX_SECONDS", ge=0)
-    # Comma-separated tenant ids whose Global Admin allowed management by the service provider.
+    # Comma-separated tenant ids whose Global Admin allowed management by the service provider: an
+    # override of what the platform's consent answers say (docs/connecttoteams.md).
     ctt_consented_tenants: str = Field(default="", alias="CTT_CONSENTED_TENANTS")
     ctt_callback_url: str = Field(default="", alias="CTT_CALLBACK_URL")
+    # getActionItemUrl's actionType for "Allow Management by Service Provider" (its name is not in
+    # the platform's stored pages; the platform's support gives it). Empty: the bot cannot ask for it.
+    ctt_management_consent_action: str = Field(default="", alias="CTT_MANAGEMENT_CONSENT_ACTION")
     graph_client_id: str = Field(default="", alias="GRAPH_CLIENT_ID")
     graph_client_secret: SecretStr = Field(default=SecretStr(""), alias="GRAPH_CLIENT_SECRET")
     graph_authority_host: str = Field(

@@ -159,15 +159,15 @@ class PhoneConnectorBot(ActivityHandler):
         return InvokeResponse(status=200, body={})
 
     async def _search(self, turn: TurnContext, value: dict[str, Any]) -> InvokeResponse:
+        """Teams' typeahead (cards/typeahead.py): the dataset says which field is searched."""
         actor = await self._actor(turn)
         query = value.get("queryText") if isinstance(value.get("queryText"), str) else ""
         dataset = value.get("dataset") if isinstance(value.get("dataset"), str) else ""
         options = value.get("queryOptions") if isinstance(value.get("queryOptions"), dict) else {}
         top = options.get("top") if isinstance(options.get("top"), int) else MAX_SEARCH_RESULTS
+        limit = max(1, min(top, MAX_SEARCH_RESULTS))
         try:
-            results = await self._add_user.search_users(
-                actor, dataset, query[:100], max(1, min(top, MAX_SEARCH_RESULTS)), TurnChat(turn).words
-            )
+            results = await self._add_user.search(actor, dataset, query[:100], limit, TurnChat(turn).words)
         except DomainError as exc:
             log.info("typeahead search refused: %s", exc.message)
             results = []

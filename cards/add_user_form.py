@@ -12,7 +12,8 @@ from microsoft_teams.cards import (
     Choice,
     ChoiceSetInput,
     Container,
-    QueryData,
+    Fact,
+    FactSet,
     TextInput,
     ToggleInput,
 )
@@ -29,7 +30,9 @@ from cards.common import (
 )
 from cards.phone_users import VERB_PHONE_USER_OPEN, listing_data
 from cards.request_state import approved_before
+from cards.typeahead import searched_as_typed
 from i18n import ENGLISH_WORDS, N_, T, Words
+from services.add_user_rules import sip_auth_id_for
 from services.models import FormOptions, ProvisioningRequest, RequestAction, RequestKind, TeamsUser
 from services.requests.form import (
     DISPLAY_NAME,
@@ -40,6 +43,11 @@ from services.requests.form import (
 )
 
 USER_DATASET = "licensedTeamsUsers"
+# A provider's large tenant: its PBX locations and voice routes are searched as the person types
+# past this many (a listed choice costs its name twice; 200 of them would pass Teams' limit).
+LOCATION_DATASET = "pbxLocations"
+ROUTE_DATASET = "voiceRoutes"
+CHOICES_LISTED = 30
 SHOWN_FREE_EXTENSIONS = 12
 
 # The form's input ids, as the card names them, and the field of the request each one fills: the
@@ -54,6 +62,7 @@ INPUT_IDS = {
     "defaultDialPlan": "default_dial_plan",
     "sipAuthId": "sip_auth_id",
     "voicemailConfirmed": "voicemail_confirmed",
+    "dialPlanConfirmed": "dial_plan_confirmed",
 }
 
 # Keys a card may send besides its inputs: our ids, the Submit fallback's verb, Teams' own.
@@ -65,9 +74,30 @@ VOICEMAIL_WARNING = N_(
 )
 
 
+# What a user without the default dial plan policy loses (Microsoft, "What are dial plans?":
+# a dial plan's normalization rules translate what a user dials into a number Teams can route).
+DIAL_PLAN_WARNING = N_(
+    "Without the default dial plan policy, the numbers this user dials in Teams (other extensions, "
+    "short numbers) are not translated for the PBX, and those calls can fail."
+)
+
+
 def voicemail_warning(words: Words = ENGLISH_WORDS) -> str:
     """The warning the form and the review card show when Teams voicemail stays on."""
     return words("**Teams voicemail stays on.**") + " " + words(VOICEMAIL_WARNING)
+
+
+def dial_plan_warning(words: Words = ENGLISH_WORDS) -> str:
+    """The warning the form and the review card show without the default dial plan policy."""
+    return words("**No default dial plan policy.**") + " " + words(DIAL_PLAN_WARNING)
+
+
+def _confirmation(warning: str, input_id: str, title: str) -> Container:
+    """A warning and the box that confirms it, as the procedure asks for the other choice."""
+    toggle = ToggleInput(
+        id=input_id, title=title, value="false", value_on="true", value_off="false", wrap=True
+    )
+    return Container(style="warning", items=[paragraph(warning), toggle])
 
 
 def form_values(data: Mapping[str, Any]) -> tuple[dict[str, Any], FieldErrors]:
@@ -92,6 +122,7 @@ def add_user_form(
     errors: FieldErrors | None = None,
     *,
     confirm_voicemail: bool = False,
+    confirm_dial_plan: bool = False,
     words: Words = ENGLISH_WORDS,
 ) -> AdaptiveCard:
     errors = errors or {}
@@ -140,26 +171,26 @@ def add_user_form(
             body.append(ActionSet(actions=[open_card], spacing="Small"))
 
     add(
-        ChoiceSetInput(
-            id="pbxLocation",
-            label=words("PBX location"),
-            style="compact",
-            is_required=True,
-            error_message=words("Choose a PBX location."),
-            choices=[Choice(title=name, value=name) for name in options.pbx_locations],
-            value=str(values.get("pbx_location") or "") or None,
+        _choices(
+            "pbxLocation",
+            words("PBX location"),
+            words("Choose a PBX location."),
+            options.pbx_locations,
+            str(values.get("pbx_location") or ""),
+            f"{LOCATION_DATASET}:{request.request_id}",
+            words,
         ),
         "pbx_location",
     )
     add(
-        ChoiceSetInput(
-            id="voiceRoute",
-            label=words("Voice route"),
-            style="compact",
-            is_required=True,
-            error_message=words("Choose a voice route."),
-            choices=[Choice(title=r.name, value=r.name) for r in options.voice_routes],
-            value=str(values.get("voice_route") or "") or None,
+        _choices(
+            "voiceRoute",
+            words("Voice route"),
+            words("Choose a voice route."),
+            [r.name for r in options.voice_routes],
+            str(values.get("voice_route") or ""),
+            f"{ROUTE_DATASET}:{request.request_id}",
+            words,
         ),
         "voice_route",
     )
@@ -180,12 +211,8 @@ def add_user_form(
             "teams_user",
             words("Only users with a Teams Phone licence are listed."),
         )
-    free = [e.number for e in options.free_extensions][:SHOWN_FREE_EXTENSIONS]
-    free_note = (
-        words("Free extensions: {extensions}.", extensions=", ".join(free))
-        if free
-        else words("No free extensions left.")
-    )
+    location = str(values.get("pbx_location") or "") or (options.pbx_locations or [""])[0]
+    free_note, example = free_extensions_hint(options, location, words)
     add(
         TextInput(
             id="extension",
@@ -193,7 +220,7 @@ def add_user_form(
             is_required=True,
             regex=EXTENSION_PATTERN,
             error_message=words("Enter the extension, digits only."),
-            placeholder=words("e.g. 105"),
+            placeholder=words("e.g. {extension}", extension=example) if example else None,
             value=extension or None,
             max_length=8,
         ),
@@ -211,17 +238,16 @@ def add_user_form(
         TextInput(
             id="phoneNumber",
             label=words("Phone number"),
-            regex=r"^[0-9]*$",
-            error_message=words("Digits only."),
+            # Long enough for any number a person may paste (E.164: + and 15 digits): a number is
+            # never cut, it is refused with a reason (services/add_user_rules.py).
+            regex=r"^\+?[0-9]*$",
+            error_message=words("Digits only, or + and digits."),
             placeholder=words("Same as the extension"),
             value=str(values.get("phone_number") or extension) or None,
-            max_length=8,
+            max_length=16,
         ),
         "phone_number",
-        words(
-            "The portal pre-fills the PBX caller ID here, but the Phone Connector needs the "
-            "extension: the bot fills in the extension for you."
-        ),
+        words("The Phone Connector needs the extension here, not the PBX caller ID: leave it as it is."),
     )
     add(
         ToggleInput(
@@ -236,19 +262,8 @@ def add_user_form(
     )
     if confirm_voicemail:
         body.append(
-            Container(
-                style="warning",
-                items=[
-                    paragraph(voicemail_warning(words)),
-                    ToggleInput(
-                        id="voicemailConfirmed",
-                        title=words("I understand: keep Teams voicemail on"),
-                        value="false",
-                        value_on="true",
-                        value_off="false",
-                        wrap=True,
-                    ),
-                ],
+            _confirmation(
+                voicemail_warning(words), "voicemailConfirmed", words("I understand: keep Teams voicemail on")
             )
         )
     add(
@@ -262,22 +277,49 @@ def add_user_form(
         ),
         "default_dial_plan",
     )
-    add(
-        TextInput(
-            id="sipAuthId",
-            label=words("Device: SIP authentication ID"),
-            regex=SIP_AUTH_ID_PATTERN,
-            error_message=words("Letters, digits, dots, dashes or underscores."),
-            placeholder=words("The extension followed by t, e.g. 105t"),
-            value=str(values.get("sip_auth_id") or (f"{extension}t" if extension else "")) or None,
-            max_length=64,
-        ),
-        "sip_auth_id",
-        words(
-            "Device password: the bot generates one (8 letters and digits) and sends it straight "
-            "to the PBX. Nobody sees it and the bot does not keep it."
-        ),
+    if confirm_dial_plan:
+        body.append(
+            _confirmation(
+                dial_plan_warning(words),
+                "dialPlanConfirmed",
+                words("I understand: no default dial plan policy"),
+            )
+        )
+    password_note = words(
+        "Device password: the bot generates one (8 letters and digits) and sends it straight "
+        "to the PBX. Nobody sees it and the bot does not keep it."
     )
+    suffix = options.sip_auth_suffix
+    if options.sip_auth_editable:
+        add(
+            TextInput(
+                id="sipAuthId",
+                label=words("Device: SIP authentication ID"),
+                regex=SIP_AUTH_ID_PATTERN,
+                error_message=words("The extension, then letters or digits."),
+                placeholder=words(
+                    "The extension followed by {suffix}, e.g. {example}",
+                    suffix=suffix,
+                    example=sip_auth_id_for(example or "105", suffix),
+                ),
+                value=str(values.get("sip_auth_id") or sip_auth_id_for(extension, suffix)) or None,
+                max_length=16,
+            ),
+            "sip_auth_id",
+            password_note,
+        )
+    else:
+        # Derived, not typed (services/requests/form.py effective_form): shown as it will be sent.
+        shown = sip_auth_id_for(extension, suffix) or words(
+            "The extension followed by {suffix}, e.g. {example}",
+            suffix=suffix,
+            example=sip_auth_id_for(example or "105", suffix),
+        )
+        add(
+            FactSet(facts=[Fact(title=words("Device: SIP authentication ID"), value=shown)]),
+            "sip_auth_id",
+            password_note,
+        )
     data = request_data(request.request_id, request.version)
     return card(
         body,
@@ -286,6 +328,37 @@ def add_user_form(
             execute(words("Cancel"), VERB_CANCEL, data, validate_inputs=False),
         ],
     )
+
+
+def free_extensions_hint(options: FormOptions, location: str, words: Words) -> tuple[str, str]:
+    """The free extensions as a hint, per PBX location when the tenant has several (so that an
+    extension of one is not tried at the other), and an example for the placeholder: the first
+    free one at `location`."""
+    by_location: dict[str, list[str]] = {}
+    for e in options.free_extensions:
+        by_location.setdefault(e.pbx_location, []).append(e.number)
+    if not by_location:
+        return words("No free extensions left."), ""
+    example = (by_location.get(location) or [""])[0]
+    if len(options.pbx_locations) < 2:
+        numbers = [n for found in by_location.values() for n in found][:SHOWN_FREE_EXTENSIONS]
+        return words("Free extensions: {extensions}.", extensions=number_ranges(numbers)), example
+    lines = [
+        words("Free at {location}: {extensions}.", location=name, extensions=number_ranges(numbers))
+        for name, numbers in by_location.items()
+    ]
+    return " ".join(lines), example
+
+
+def number_ranges(numbers: list[str]) -> str:
+    """ "200-204, 207": runs of consecutive numbers shortened, in the order given."""
+    runs: list[list[str]] = []
+    for n in numbers:
+        if runs and n.isdigit() and runs[-1][-1].isdigit() and int(n) == int(runs[-1][-1]) + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ", ".join(r) for r in runs)
 
 
 def user_choice_title(user: TeamsUser, words: Words = ENGLISH_WORDS) -> str:
@@ -298,6 +371,27 @@ def user_choice_title(user: TeamsUser, words: Words = ENGLISH_WORDS) -> str:
             extension=user.phone_extension,
         )
     return f"{user.display_name} ({user.upn})"
+
+
+def _choices(
+    input_id: str, label: str, error: str, names: list[str], current: str, dataset: str, words: Words
+) -> ChoiceSetInput:
+    """A dropdown of the tenant's names, or, past CHOICES_LISTED, a box Teams searches as the
+    person types (application/search with `dataset`; the chosen one stays listed)."""
+    field = ChoiceSetInput(
+        id=input_id,
+        label=label,
+        style="compact",
+        is_required=True,
+        error_message=error,
+        choices=[Choice(title=name, value=name) for name in names],
+        value=current or None,
+    )
+    if len(names) > CHOICES_LISTED:
+        field.style = "filtered"
+        field.placeholder = words("Type to search")
+        field = searched_as_typed(field, dataset)
+    return field
 
 
 def _teams_user_input(options: FormOptions, current: str, request_id: str, words: Words) -> ChoiceSetInput:
@@ -314,10 +408,6 @@ def _teams_user_input(options: FormOptions, current: str, request_id: str, words
     )
     if options.needs_user_search:
         # A large tenant: Teams asks the bot as the admin types (application/search invoke).
-        selected = [c for c in choices if c.value == current]
-        if current and not selected:
-            selected = [Choice(title=current, value=current)]
         field.placeholder = words("Type a name or address")
-        field.choices = selected
-        field.choices_data = QueryData(dataset=f"{USER_DATASET}:{request_id}")
+        field = searched_as_typed(field, f"{USER_DATASET}:{request_id}")
     return field

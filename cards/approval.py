@@ -68,7 +68,7 @@ def approval_card(
     error: str | Text | None = None,
     words: Words = ENGLISH_WORDS,
 ) -> AdaptiveCard:
-    upn = str(request.values.get("teams_user", ""))
+    upn = request.person
     state = request.state
     tenant = request.tenant_name
     titles = {
@@ -136,7 +136,7 @@ def approval_card(
             body.append(paragraph("\n\n".join(lines)))
         if state is RequestState.done:
             done = (
-                words("**Done.** Calling is enabled for this user.")
+                words("**Done.** Calling is enabled for {user}.", user=upn)
                 if adding
                 else action_done(request, words)
             )

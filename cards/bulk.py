@@ -60,7 +60,7 @@ def bulk_help_card(words: Words = ENGLISH_WORDS, partner_for: str | None = None)
                 subtle=True,
             ),
             # The command as the reader types it (dialogs/commands.py knows both), then the rows.
-            paragraph(f"{words('bulk add')}\n\n{TEMPLATE}".replace("\n", "\n\n")),
+            paragraph(f"{words('bulk add')}\n{TEMPLATE}".replace("\n", "\n\n")),
             # A box keeps the line breaks that some clients drop from a message typed on several
             # lines (bot/message_text.py).
             TextInput(
@@ -148,7 +148,7 @@ def bulk_progress_card(status: BatchStatus, words: Words = ENGLISH_WORDS) -> Ada
     if status.problems:
         lines = [
             words("Line {line}: {problem}", line=line, problem=words(why))
-            for line, why in status.problems[:SHOWN]
+            for line, why, _, _ in status.problems[:SHOWN]
         ]
         if len(status.problems) > SHOWN:
             lines.append(words("…and {count} more problem(s).", count=len(status.problems) - SHOWN))

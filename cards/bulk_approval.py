@@ -8,7 +8,8 @@ from microsoft_teams.cards import AdaptiveCard, CardElement
 
 from cards.approval import reject_action
 from cards.common import banner, card, command, execute, facts, field_error, heading, paragraph
-from i18n import ENGLISH_WORDS, Text, Words
+from cards.request_state import STATE_LABELS
+from i18n import ENGLISH_WORDS, N_, Text, Words
 from services.models import RequestState
 from services.requests.batch_approvals import APPROVED, AWAITING, EXPIRED, REJECTED, BatchApproval
 
@@ -97,18 +98,30 @@ def batch_approval_card(
             reject_action(words("Reject all"), VERB_BULK_REJECT, data, words),
         ]
     else:
-        working = sum(n for s, n in c.items() if s in _WORKING)
-        body.append(
-            paragraph(
-                words(
-                    "Done: {done} · Working: {working} · Failed: {failed} · Rejected or expired: {undone}",
-                    done=c[RequestState.done],
-                    working=working,
-                    failed=c[RequestState.failed],
-                    undone=c[RequestState.rejected] + c[RequestState.expired],
-                )
+        # Each count once it is not zero (Done always), as on the partner's card.
+        counts = [
+            (N_("Done: {count}"), c[RequestState.done]),
+            (N_("Working: {count}"), sum(n for s, n in c.items() if s in _WORKING)),
+            (N_("Failed: {count}"), c[RequestState.failed]),
+            (N_("Rejected: {count}"), c[RequestState.rejected]),
+            (N_("Expired: {count}"), c[RequestState.expired]),
+        ]
+        shown = [words(text, count=n) for i, (text, n) in enumerate(counts) if n or i == 0]
+        body.append(paragraph(" · ".join(shown)))
+        # Whom the decision was about, and where each stands.
+        rows = [
+            (
+                words("Line {line}", line=line),
+                " · ".join((user, words("ext. {extension}", extension=ext), words(STATE_LABELS[row_state]))),
             )
-        )
+            for line, user, ext, row_state in approval.decided
+        ]
+        if rows:
+            body.append(facts(rows))
+        asked = sum(c.values()) - c[RequestState.draft] - c[RequestState.queued] - c[RequestState.cancelled]
+        if len(approval.decided) < asked:
+            more = asked - len(approval.decided)
+            body.append(paragraph(words("…and {count} more user(s).", count=more), subtle=True))
         if c[RequestState.awaiting_admin_sign_in]:
             body.append(
                 banner(

@@ -18,7 +18,7 @@ def my_requests_card(requests: list[ProvisioningRequest], words: Words = ENGLISH
         return card([heading(words("My requests")), paragraph(words("You have no requests yet."))], [add])
     lines = []
     for r in requests:
-        who = str(r.values.get("teams_user") or words("(not chosen yet)"))
+        who = r.person or words("(not chosen yet)")
         if r.action is not RequestAction.add:
             who = action_title(r, words)
         ext = r.values.get("extension")

@@ -53,7 +53,7 @@ def step_lines(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> li
         icon = NOT_RUN if stopped and outcome is StepOutcome.pending else ICONS[outcome]
         return f"{icon} " + (label_line(step, words(note), words) if note else step)
 
-    upn = str(request.values.get("teams_user", ""))
+    upn = request.person
     return [
         line(
             s.add_user,
@@ -68,7 +68,7 @@ def step_lines(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> li
 def progress_card(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> AdaptiveCard:
     if request.action is not RequestAction.add:
         return action_progress_card(request, words)
-    upn = str(request.values.get("teams_user", ""))
+    upn = request.person
     extension = str(request.values.get("extension", ""))
     state = request.state
     body: list[CardElement] = [
@@ -138,7 +138,7 @@ def cancelled_text(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -
             "{note}. {user} stays added at the provisioning service; calling was not enabled.",
             # Who stopped it, as services/ wrote it (a Text, or the plain string of an old row).
             note=words(request.decision_note_text) if request.decision_note_text else words("Stopped"),
-            user=str(request.values.get("teams_user", "")),
+            user=request.person,
         )
     return words(NOTHING_SENT)
 

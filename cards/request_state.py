@@ -64,7 +64,7 @@ def undone_text(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> s
     if request.action is RequestAction.add and request.steps.add_user is StepOutcome.done:
         return words(
             "{user} is removed from the provisioning service again and extension {extension} freed.",
-            user=str(request.values.get("teams_user") or ""),
+            user=request.person,
             extension=str(request.values.get("extension") or ""),
         )
     return words("Nothing was changed.")

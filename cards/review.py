@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from microsoft_teams.cards import AdaptiveCard
 
-from cards.add_user_form import voicemail_warning
+from cards.add_user_form import dial_plan_warning, voicemail_warning
 from cards.common import (
     VERB_CANCEL,
     VERB_CONFIRM,
@@ -38,7 +38,7 @@ def request_facts(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) ->
         (words("Tenant"), request.tenant_name),
         (words("PBX location"), str(v.get("pbx_location", ""))),
         (words("Voice route"), str(v.get("voice_route", ""))),
-        (words("Teams user"), str(v.get("teams_user", ""))),
+        (words("Teams user"), request.person),
         (words("SIP user"), sip_user),
         (words("Phone number"), str(v.get("phone_number") or extension)),
         (words("Disable voicemail in Teams"), yes_no(v.get("disable_voicemail", True), words)),
@@ -59,6 +59,8 @@ def review_card(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) -> A
     body = [heading(title), facts(request_facts(request, words))]
     if request.values.get("disable_voicemail") in (False, "false"):
         body.append(banner(voicemail_warning(words), "warning"))
+    if request.values.get("default_dial_plan") in (False, "false"):
+        body.append(banner(dial_plan_warning(words), "warning"))
     if request.kind is RequestKind.partner and changing:
         body.append(approved_before(request.tenant_name, words))
     elif request.kind is RequestKind.partner:

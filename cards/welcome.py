@@ -1,4 +1,5 @@
-"""The welcome and help card: what the bot does and where to start, in the reader's language."""
+"""The welcome and help card: what the bot does and where to start, in the reader's language; and the
+card that answers a typo with the command it was likely meant to be."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from microsoft_teams.cards import AdaptiveCard
 
 from cards.common import card, command, heading, paragraph
 from i18n import ENGLISH_WORDS, Words
-from services.models import Role
+from services.models import AUDIT_PAGE_SIZE, Role
 
 
 def commands(words: Words) -> list[tuple[str, str]]:
@@ -27,7 +28,14 @@ def commands(words: Words) -> list[tuple[str, str]]:
         ),
         (words("my requests"), words("see the requests you made and where they stand")),
         (words("pending"), words("global admins: partner requests waiting for your approval")),
-        (words("audit"), words("global admins: the last 50 entries of your tenant's audit trail")),
+        (
+            words("audit"),
+            words(
+                "global admins: your tenant's audit trail, newest first, {count} entries a page "
+                "(**audit all** also shows drafts and cancels)",
+                count=AUDIT_PAGE_SIZE,
+            ),
+        ),
         (words("language"), words("English or French: choose the language I write to you in")),
         (words("help"), words("show this card")),
         (words("cancel"), words("stop what you are doing, at any step")),
@@ -67,4 +75,16 @@ def welcome_card(name: str, role: Role, words: Words = ENGLISH_WORDS) -> Adaptiv
             command(words("My requests"), "my requests"),
             command(words("Help"), "help"),
         ],
+    )
+
+
+def did_you_mean_card(shown: str, command_text: str, words: Words = ENGLISH_WORDS) -> AdaptiveCard:
+    """A typo's answer: the command it likely meant (`shown` as the reader types it), a button that
+    sends it (`command_text`), and where to see them all."""
+    return card(
+        [
+            paragraph(words("Did you mean **{command}**?", command=shown)),
+            paragraph(words("Type **help** to see every command."), subtle=True),
+        ],
+        [command(shown[:1].upper() + shown[1:], command_text), command(words("Help"), "help")],
     )

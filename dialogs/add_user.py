@@ -15,7 +15,7 @@ from typing import Any
 from microsoft_teams.cards import AdaptiveCard
 
 from cards.actions import action_confirm_card
-from cards.add_user_form import USER_DATASET, add_user_form, form_values, user_choice_title
+from cards.add_user_form import add_user_form, form_values
 from cards.common import (
     VERB_CANCEL,
     VERB_CONFIRM,
@@ -35,6 +35,8 @@ from dialogs.notice_texts import stored
 from dialogs.notifications import Notifier
 from dialogs.partner_updates import tell_partner_who_approves
 from dialogs.ports import Background, Chat, Messenger, SignInParser
+from dialogs.prefill import AddUserLine, carried, carried_line, prefill_draft
+from dialogs.typeahead import Typeahead
 from i18n import ENGLISH, ENGLISH_WORDS, N_, Words
 from services import inbound
 from services.errors import (
@@ -115,14 +117,17 @@ class AddUserConversation:
 
     # -- starting ----------------------------------------------------------------------------
 
-    async def start(self, chat: Chat, actor: Actor, tenant_id: str | None = None) -> None:
-        """ "add user": a new draft and its form card, or the open one if there is one. A partner
-        first picks which of its enterprises."""
+    async def start(
+        self, chat: Chat, actor: Actor, tenant_id: str | None = None, prefill: AddUserLine | None = None
+    ) -> None:
+        """ "add user": a new draft and its form card, or the open one if there is one, filled in
+        with a one-line add's values (`prefill`). A partner first picks which of its enterprises."""
         if access.may_pick_enterprise(actor) and tenant_id is None:
             draft = await self._requests.open_draft_of(actor)
             if draft is None:
                 enterprises = await self._provisioning.enterprises_of(actor.tenant_id)
-                await chat.send_card(enterprise_picker_card(enterprises, words=chat.words))
+                picker = enterprise_picker_card(enterprises, words=chat.words, next_data=carried(prefill))
+                await chat.send_card(picker)
                 return
             tenant_id = draft.tenant_id
         try:
@@ -137,10 +142,11 @@ class AddUserConversation:
             else:
                 request = await self._requests.start_draft(actor, tenant_id)
             options = await self._requests.form_options(request)
+            request, errors = await prefill_draft(self._requests, self._provisioning, actor, request, prefill)
         except DomainError as exc:
             await chat.send_text(chat.words(exc.text))
             return
-        card_ref = await chat.send_card(add_user_form(request, options, words=chat.words))
+        card_ref = await chat.send_card(add_user_form(request, options, errors, words=chat.words))
         await self._requests.set_card_ref(request.request_id, card_ref)
 
     async def cancel_open(self, chat: Chat, actor: Actor) -> bool:
@@ -216,7 +222,9 @@ class AddUserConversation:
         clicked = chat.clicked_card_ref()
         if clicked:
             await self._requests.set_card_ref(request.request_id, clicked)
-        return add_user_form(request, await self._requests.form_options(request), words=words)
+        line = carried_line(data)
+        request, errors = await prefill_draft(self._requests, self._provisioning, actor, request, line)
+        return add_user_form(request, await self._requests.form_options(request), errors, words=words)
 
     async def _dispatch(
         self,
@@ -404,24 +412,21 @@ class AddUserConversation:
             # The request's state is already saved; a lost card update is shown on the next click.
             log.warning("could not update a card in place", exc_info=True)
 
-    # -- typeahead -----------------------------------------------------------------------------
-
-    async def search_users(
+    async def search(
         self, actor: Actor, dataset: str, query: str, limit: int, words: Words = ENGLISH_WORDS
     ) -> list[tuple[str, str]]:
-        """Teams' typeahead for the Teams user field; the dataset names the request. Existing phone
-        users come with their extension, as in the form's list."""
-        prefix, _, request_id = dataset.partition(":")
-        if prefix != USER_DATASET or not request_id:
-            return []
-        request = await self._requests.get_for(actor, request_id)
-        users = await self._provisioning.search_licensed_users(request.tenant_id, query, limit)
-        return [(user_choice_title(u, words), u.upn) for u in users]
+        """Teams' typeahead on the form and the enterprise picker (dialogs/typeahead.py)."""
+        return await Typeahead(self._requests, self._provisioning).answer(actor, dataset, query, limit, words)
 
 
 def _form_or_review(result: FormResult, words: Words) -> AdaptiveCard:
     if result.ready_for_review:
         return review_card(result.request, words=words)
     return add_user_form(
-        result.request, result.options, result.errors, confirm_voicemail=result.confirm_voicemail, words=words
+        result.request,
+        result.options,
+        result.errors,
+        confirm_voicemail=result.confirm_voicemail,
+        confirm_dial_plan=result.confirm_dial_plan,
+        words=words,
     )

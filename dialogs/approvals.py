@@ -10,12 +10,13 @@ from typing import Any
 
 from microsoft_teams.cards import AdaptiveCard
 
-from cards.audit import audit_card
+from cards.audit import VERB_AUDIT_PAGE, audit_card
 from cards.common import VERB_APPROVAL_REFRESH, VERB_APPROVE, VERB_REJECT
 from cards.notice import notice_card
 from dialogs.add_user import NOT_ALLOWED
 from dialogs.notifications import Notifier
 from dialogs.ports import Background, Chat
+from i18n import N_, T, Words
 from services import inbound
 from services.errors import DomainError, NotAuthorised, RejectionReasonMissing, RequestNotFound, StaleRequest
 from services.models import Actor, RequestState
@@ -23,7 +24,8 @@ from services.requests import access
 from services.requests.cleanup import CLEANUP_REQUEST
 from services.requests.service import RequestService
 
-APPROVAL_ACTIONS = {VERB_APPROVE, VERB_REJECT, VERB_APPROVAL_REFRESH}
+APPROVAL_ACTIONS = {VERB_APPROVE, VERB_REJECT, VERB_APPROVAL_REFRESH, VERB_AUDIT_PAGE}
+AUDIT_NOT_ALLOWED = N_("Only a tenant's global admins can read its audit trail.")
 
 
 class ApprovalConversation:
@@ -38,8 +40,10 @@ class ApprovalConversation:
     async def on_card_action(
         self, chat: Chat, actor: Actor, verb: str, data: Mapping[str, Any]
     ) -> AdaptiveCard:
-        """Handle one click; returns the approval card as the clicking admin reads it."""
+        """Handle one click; returns the approval card (or the audit's page) as the clicking admin reads it."""
         words = chat.words
+        if verb == VERB_AUDIT_PAGE:
+            return await self.audit_page(actor, data, words)
         request_id = str(data.get("requestId") or "")
         # A version that is no version of ours (1e999, a bool, a huge number) is stale: the click
         # is refused and the card shown as it is now.
@@ -147,12 +151,28 @@ class ApprovalConversation:
                 request.request_id, actor.tenant_id, actor.aad_object_id, card_ref
             )
 
-    async def show_audit(self, chat: Chat, actor: Actor, tenant_name: str) -> None:
+    async def show_audit(self, chat: Chat, actor: Actor, *, everything: bool = False) -> None:
+        """`audit` (`audit all`: with the drafts and cancels): the newest page of the tenant's trail."""
         if not access.may_read_audit(actor):
-            await chat.send_text(chat.words("Only a tenant's global admins can read its audit trail."))
+            await chat.send_text(chat.words(AUDIT_NOT_ALLOWED))
             return
-        entries = await self._requests.audit_of_tenant(actor.tenant_id, limit=50)
-        await chat.send_card(audit_card(tenant_name, entries, words=chat.words))
+        page = await self._requests.audit_page(actor.tenant_id, everything=everything)
+        await chat.send_card(audit_card(page, words=chat.words))
+
+    async def audit_page(self, actor: Actor, data: Mapping[str, Any], words: Words) -> AdaptiveCard:
+        """Older, Newer, Show everything: the page the card's data names (entry ids, a flag), of the
+        clicking admin's own tenant, whatever tenant the card was drawn for."""
+        if not access.may_read_audit(actor):
+            await self._requests.audit(
+                actor, actor.tenant_id, None, "refused", None, None, T("audit: not a GA")
+            )
+            return notice_card(NOT_ALLOWED, AUDIT_NOT_ALLOWED, attention=True, words=words)
+        older = inbound.card_int(data.get("olderThan"))
+        newer = None if older is not None else inbound.card_int(data.get("newerThan"))
+        page = await self._requests.audit_page(
+            actor.tenant_id, everything=data.get("all") is True, older_than=older, newer_than=newer
+        )
+        return audit_card(page, words=words)
 
 
 __all__ = ["APPROVAL_ACTIONS", "ApprovalConversation", "DomainError"]

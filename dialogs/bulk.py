@@ -262,6 +262,8 @@ class BulkConversation:
         the card is updated every few seconds meanwhile, and the results are sent at the end. A
         partner's batch then asks for its approval (or, approved, its approvers' cards show how
         it went). `actor`: who the steps are done for (the approver), else the bot."""
+        if not request_ids:
+            return  # nothing of this batch to run (its rows were started elsewhere)
         slots = asyncio.Semaphore(self._concurrency)
 
         async def one(request_id: str) -> None:
@@ -337,18 +339,22 @@ MAX_RESULTS_CHARS = 20_000
 def results_text(
     rows: list[tuple[int, str, str, RequestState, Any]],
     words: Words,
-    left_out: list[tuple[int, Any]] | None = None,
+    left_out: list[tuple[int, Any, str, str]] | None = None,
     *,
     only_failures: bool = False,
 ) -> str:
     """The results as CSV in a code block (formula-like cells made safe by write_csv), in the
-    file's order: the rows run, and those the check left out (`left_out`: line, why)."""
+    file's order: the rows run, and those the check left out (`left_out`: line, why, user,
+    extension, as the file gave them)."""
     header = [words("line"), words("Teams user"), words("Extension"), words("result"), words("reason")]
     results = [
         (line, [str(line), user, extension, words(STATE_LABELS[state]), words(why) if why else ""])
         for line, user, extension, state, why in rows
     ]
-    results += [(line, [str(line), "", "", words("Not added"), words(why)]) for line, why in left_out or []]
+    results += [
+        (line, [str(line), user, extension, words("Not added"), words(why)])
+        for line, why, user, extension in left_out or []
+    ]
     table = [header] + [cells for _, cells in sorted(results, key=lambda r: r[0])]
     intro = (
         words("The rows that did not work, as CSV to copy into Excel:")

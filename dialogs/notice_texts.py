@@ -22,7 +22,7 @@ def requester_text(
     payload: Mapping[str, Any] | None = None,
 ) -> str:
     """What the requester (a partner) hears when their request moves, in their words."""
-    upn = request.values.get("teams_user", "")
+    upn = request.person
     ext = request.values.get("extension", "")
     names = {
         "upn": upn,
@@ -208,7 +208,7 @@ def reminder_text(request: ProvisioningRequest, words: Words = ENGLISH_WORDS) ->
     names = {
         "requester": request.requester_name,
         "request": request.short_id,
-        "upn": request.values.get("teams_user", ""),
+        "upn": request.person,
         "tenant": request.tenant_name,
     }
     if request.reminders >= FOLLOW_UPS and request.state is RequestState.awaiting_admin_sign_in:
@@ -264,7 +264,7 @@ def batch_requester_text(
     if event == "approved":
         return words(
             "{admin} approved your bulk add for {tenant}: Teams users are synced and calling is enabled "
-            "for its {count} user(s) now. The results follow on its card.",
+            "for its {count} user(s) now; its card follows, and the results come when it ends.",
             **names,
         )
     if event == "rejected":

@@ -1,7 +1,9 @@
 // Ada Admin's add-user steps in the local Teams client, shared by the scenarios: the welcome card,
 // "add user", the form, Review, Add user, until the progress card shows. Emits one step each.
 'use strict';
-const { CARD, emit, typeMessage, waitForText } = require('./lib');
+const { CARD, emit, field, fields, typeMessage, waitForText } = require('./lib');
+
+const EXTENSION = 'SIP user (PBX extension)'; // the extension's label (cards/add_user_form.py)
 
 async function addUserUntilProgress(page, shot, opts) {
   const user = opts.user || { search: 'Adele', name: 'Adele Vance' };
@@ -18,7 +20,8 @@ async function addUserUntilProgress(page, shot, opts) {
   // Each click answers with the next card, which replaces this one in place.
   const card = page.locator(CARD).last();
   const formText = await waitForText(page, card, ['Add a phone user to Contoso', 'Review']);
-  emit({ event: 'step', step: 'form', text: formText, shot: await shot('form', card) });
+  // The text boxes as shown before anything is typed (labels, placeholders, limits).
+  emit({ event: 'step', step: 'form', text: formText, fields: await fields(card), shot: await shot('form', card) });
 
   const combos = card.locator('input[role="combobox"]');
   await combos.nth(1).click();
@@ -28,11 +31,11 @@ async function addUserUntilProgress(page, shot, opts) {
   const option = page.getByRole('option', { name: new RegExp(user.name) }).first();
   await option.waitFor();
   await option.click();
-  await card.locator('input[placeholder="e.g. 105"]').fill(extension);
+  await field(card, EXTENSION).fill(extension);
   const filled = {
     voiceRoute: await combos.nth(1).inputValue(),
     teamsUser: await combos.nth(2).inputValue(),
-    extension: await card.locator('input[placeholder="e.g. 105"]').inputValue(),
+    extension: await field(card, EXTENSION).inputValue(),
   };
   emit({ event: 'step', step: 'filled', values: filled, text: await card.innerText(), shot: await shot('filled', card) });
 

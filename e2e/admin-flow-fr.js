@@ -2,7 +2,10 @@
 // user entirely in French: "ajouter un utilisateur", the form, Vérifier, Ajouter l'utilisateur,
 // then the progress card until it says Terminée. One JSON line per step on stdout.
 'use strict';
-const { CARD, emit, scenario, typeMessage, waitForText } = require('./lib');
+const { CARD, emit, field, fields, scenario, typeMessage, waitForText } = require('./lib');
+
+// The extension's label, the catalog's French (i18n/fr_CA/cards.po) for "SIP user (PBX extension)".
+const EXTENSION = 'Utilisateur SIP (poste du PBX)';
 
 async function answered(page, text, expected) {
   await typeMessage(page, text);
@@ -23,7 +26,7 @@ scenario(async (page, shot, opts) => {
   await page.waitForFunction((n) => document.querySelectorAll('.ac-adaptiveCard').length > n, before);
   const card = page.locator(CARD).last();
   const formText = await waitForText(page, card, ['Ajouter un utilisateur téléphonique à Contoso', 'Vérifier']);
-  emit({ event: 'step', step: 'form', text: formText, shot: await shot('form', card) });
+  emit({ event: 'step', step: 'form', text: formText, fields: await fields(card), shot: await shot('form', card) });
 
   const combos = card.locator('input[role="combobox"]');
   await combos.nth(1).click();
@@ -33,7 +36,7 @@ scenario(async (page, shot, opts) => {
   const option = page.getByRole('option', { name: /Adele Vance/ }).first();
   await option.waitFor();
   await option.click();
-  await card.locator('input[placeholder="p. ex. 105"]').fill(opts.extension || '105');
+  await field(card, EXTENSION).fill(opts.extension || '105');
   emit({ event: 'step', step: 'filled', text: await card.innerText(), shot: await shot('filled', card) });
 
   await card.getByRole('button', { name: 'Vérifier', exact: true }).click();

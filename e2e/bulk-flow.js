@@ -3,7 +3,9 @@
 // with Shift+Enter, as in Teams), two of them wrong; the report card lists 3 ready and 2 problems by
 // line; "Add 3 user(s)" turns that card into the one progress card, which updates every ~2 s until
 // "Finished. 3 of 3 user(s) added." (each state of its counts is reported); the results come as CSV.
-// Then she sends the two rows corrected and adds them too.
+// Then she adds the two rows corrected the other way the help card offers: "bulk add" alone again,
+// the rows pasted into the card's box ("Or paste the rows here"), "Check the rows"; that card becomes
+// the report, then the progress. So both ways in are covered: a typed message and the card's box.
 //
 // Options (JSON, argv[2]): url, out, and language: "en" (default) or "fr". The playground always sends
 // en-US, so in French Ada first types "langue", then "français", as a person would; she then types
@@ -18,12 +20,14 @@
 // exactly the typed lines run together (nothing else is changed; if a later playground keeps them,
 // the request goes as it is). Ada's own bubble in the playground still shows the lines run together.
 'use strict';
-const { CARD, EDITOR, emit, scenario, waitForText } = require('./lib');
+const { CARD, EDITOR, emit, field, fields, scenario, waitForText } = require('./lib');
 
 const TEXTS = {
   en: {
     command: 'bulk add',
     helpHeading: 'Add many phone users at once',
+    pasteLabel: 'Or paste the rows here (with the line naming the columns):',
+    check: 'Check the rows',
     header: 'teams_user,extension,voice_route',
     separator: ',',
     checkHeading: 'Bulk add for Contoso: the check',
@@ -38,6 +42,8 @@ const TEXTS = {
   fr: {
     command: 'ajout en bloc',
     helpHeading: 'Ajouter plusieurs utilisateurs téléphoniques à la fois',
+    pasteLabel: 'Ou collez les lignes ici (avec la ligne qui nomme les colonnes)\u00a0:',
+    check: 'Vérifier les lignes',
     header: 'utilisateur_teams;poste;route_vocale',
     separator: ';',
     checkHeading: 'Ajout en bloc pour Contoso\u00a0: la vérification',
@@ -161,11 +167,35 @@ async function textMessage(page, intro, n) {
   return { locator: found, text };
 }
 
-// One batch: the rows, the report card, the click on "Add N user(s)", the progress card until it says
-// Finished, and the results. `label` names the steps: `${label}-report`, `${label}-finished`, ...
-async function batch(page, shot, t, label, { lines, ready, problems, round }) {
-  const { card, linesKept } = await askLines(page, lines, [t.checkHeading, t.ready(ready, problems), t.cancel]);
-  await step(`${label}-report`, card, shot, { linesKept });
+// The rows typed in one message: "bulk add", then a line each (Shift+Enter). The bot answers with a
+// new card, the report.
+async function typedRows(page, shot, t, label, lines, expected) {
+  const { card, linesKept } = await askLines(page, [t.command, ...lines], expected);
+  await step(`${label}-report`, card, shot, { linesKept, how: 'typed' });
+  return card;
+}
+
+// The rows pasted into the help card's box: "bulk add" alone, the rows (with the line naming the
+// columns) into "Or paste the rows here", then "Check the rows": that card becomes the report.
+async function pastedRows(page, shot, t, label, lines, expected) {
+  const { card } = await askLines(page, [t.command], [t.helpHeading, t.check]);
+  await field(card, t.pasteLabel).fill(lines.join('\n'));
+  await step(`${label}-help`, card, shot, { fields: await fields(card) });
+  const cards = await page.locator(CARD).count();
+  await button(card, t.check).click();
+  await waitForText(page, card, expected);
+  await step(`${label}-report`, card, shot, { how: 'pasted', newCards: (await page.locator(CARD).count()) - cards });
+  return card;
+}
+
+// One batch: the rows (typed in a message, or pasted into the help card's box), the report card, the
+// click on "Add N user(s)", the progress card until it says Finished, and the results. `label` names
+// the steps: `${label}-report`, `${label}-finished`, ...
+async function batch(page, shot, t, label, { lines, pasted, ready, problems, round }) {
+  const expected = [t.checkHeading, t.ready(ready, problems), t.cancel];
+  const card = pasted
+    ? await pastedRows(page, shot, t, label, lines, expected)
+    : await typedRows(page, shot, t, label, lines, expected);
   const started = Date.now();
   await button(card, t.add(ready)).click();
   // The card Ada clicked becomes the progress card (no new card): the counts, until it says Finished.
@@ -211,11 +241,12 @@ scenario(async (page, shot, opts) => {
   }
 
   // What to send: "bulk add" alone.
-  const { card: help } = await askLines(page, [t.command], [t.helpHeading]);
-  await step('help', help, shot);
+  const { card: help } = await askLines(page, [t.command], [t.helpHeading, t.check]);
+  await step('help', help, shot, { fields: await fields(help) });
 
   const data = rows(language);
-  const csv = (list) => [t.command, t.header, ...list.map((r) => r.join(t.separator))];
+  const csv = (list) => [t.header, ...list.map((r) => r.join(t.separator))];
+  // The first batch typed in a message; the fixed rows pasted into the help card's box.
   await batch(page, shot, t, 'first', { lines: csv(data.first), ready: 3, problems: 2, round: 1 });
-  await batch(page, shot, t, 'fixed', { lines: csv(data.fixed), ready: 2, problems: 0, round: 2 });
+  await batch(page, shot, t, 'fixed', { lines: csv(data.fixed), pasted: true, ready: 2, problems: 0, round: 2 });
 });

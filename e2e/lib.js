@@ -64,6 +64,40 @@ async function waitForText(page, locator, texts, timeout = 30000) {
   throw new Error(`waited ${timeout / 1000} s for ${JSON.stringify(texts)}; the card shows:\n${last}`);
 }
 
+// An input of a card found as a person finds it, by its label (the renderer ties each input to its
+// label with aria-labelledby; a required input's label ends with " *"). The input ids of the card are
+// not in the page: the renderer gives each input a generated id. Accessible names have their white
+// space (the French no-break space before a colon too) made single spaces: any white space matches.
+function field(card, label) {
+  const pattern = label
+    .trim()
+    .split(/\s+/)
+    .map((word) => word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('\\s+');
+  return card.getByRole('textbox', { name: new RegExp(`^\\s*${pattern}`) });
+}
+
+// What a person can fill in on a card: each visible text box with its label, placeholder, value and
+// the most characters it takes (-1: no limit).
+async function fields(card) {
+  return card.locator('input[type="text"], input:not([type]), textarea').evaluateAll((all) =>
+    all
+      .filter((el) => el.offsetParent !== null && el.getAttribute('role') !== 'combobox')
+      .map((el) => ({
+        label: (el.getAttribute('aria-labelledby') || '')
+          .split(' ')
+          .map((id) => document.getElementById(id))
+          .filter(Boolean)
+          .map((label) => label.innerText.trim())
+          .join(' '),
+        placeholder: el.getAttribute('placeholder') || '',
+        value: el.value,
+        maxLength: el.maxLength,
+        multiline: el.tagName === 'TEXTAREA',
+      })),
+  );
+}
+
 async function typeMessage(page, text) {
   const box = page.locator(EDITOR);
   await box.click();
@@ -93,4 +127,6 @@ async function scenario(run) {
   }
 }
 
-module.exports = { CARD, EDITOR, emit, launch, scenario, typeMessage, waitForText, CHROMIUM, CHROMIUM_ARGS };
+module.exports = {
+  CARD, EDITOR, emit, field, fields, launch, scenario, typeMessage, waitForText, CHROMIUM, CHROMIUM_ARGS,
+};

@@ -11,7 +11,7 @@
 // text checked is the French of the catalog (i18n/fr_CA/*.po). Pat stays in English (his locale).
 // One JSON line per step on stdout ({event: "step", step, text, shot, ...}), a screenshot each.
 'use strict';
-const { CARD, emit, scenario, typeMessage, waitForText } = require('./lib');
+const { CARD, emit, field, fields, scenario, typeMessage, waitForText } = require('./lib');
 
 // The demo world's fixed ids (services/seed/demo_world.json, README "The demo world").
 const CONTOSO = '6f1c2b7e-8d0a-4c3e-9b5f-1a2d3c4e5f60';
@@ -36,7 +36,7 @@ const TEXTS = {
     back: 'Back to the list',
     callingOff: 'Calling off',
     changeHeading: (name) => `Change ${name} in Contoso`,
-    extensionPlaceholder: 'e.g. 105',
+    extensionLabel: 'SIP user (PBX extension)',
     review: 'Review',
     checkAndChange: 'Check and change',
     changeUser: 'Change user',
@@ -80,7 +80,7 @@ const TEXTS = {
     back: 'Retour à la liste',
     callingOff: 'Appels désactivés',
     changeHeading: (name) => `Modifier ${name} dans Contoso`,
-    extensionPlaceholder: 'p. ex. 105',
+    extensionLabel: 'Utilisateur SIP (poste du PBX)',
     review: 'Vérifier',
     checkAndChange: 'Vérifier et modifier',
     changeUser: "Modifier l'utilisateur",
@@ -175,10 +175,11 @@ async function changeAlex(page, shot, t) {
   const card = await openUser(page, shot, t, 'alex@contoso.example', 'Alex Wilber', 'change');
   await button(card, t.change).click();
   await waitForText(page, card, [t.changeHeading('Alex Wilber'), t.review]);
-  const extension = card.locator(`input[placeholder="${t.extensionPlaceholder}"]`);
+  const extension = field(card, t.extensionLabel);
   const before = await extension.inputValue();
+  const shown = await fields(card); // as the form came, before Ada types
   await extension.fill('106');
-  await step('change-form', card, shot, { extension: before });
+  await step('change-form', card, shot, { extension: before, fields: shown });
   await button(card, t.review).click();
   await waitForText(page, card, [t.checkAndChange, t.changeUser]);
   await step('change-review', card, shot);
@@ -206,7 +207,7 @@ async function removeMegan(page, shot, t) {
 
 async function addAdeleOn100(page, shot, t) {
   const { card, text } = await ask(page, t.addUser, [t.addHeading, t.review]);
-  emit({ event: 'step', step: 'add-form', text, shot: await shot('add-form', card) });
+  emit({ event: 'step', step: 'add-form', text, fields: await fields(card), shot: await shot('add-form', card) });
   const combos = card.locator('input[role="combobox"]');
   await combos.nth(1).click();
   await page.getByRole('option', { name: 'CA Central', exact: true }).click();
@@ -215,12 +216,12 @@ async function addAdeleOn100(page, shot, t) {
   const option = page.getByRole('option', { name: /Adele Vance/ }).first();
   await option.waitFor();
   await option.click();
-  await card.locator(`input[placeholder="${t.extensionPlaceholder}"]`).fill('100');
+  await field(card, t.extensionLabel).fill('100');
   await button(card, t.review).click();
   await waitForText(page, card, [t.checkAndAdd, t.addConfirm]);
   await step('add-review', card, shot);
   await button(card, t.addConfirm).click();
-  await waitForText(page, card, [t.done, t.added('adele@contoso.example', '100')], 60000);
+  await waitForText(page, card, [t.done, t.added('Adele Vance, adele@contoso.example', '100')], 60000);
   await step('add-done', card, shot);
 }
 

@@ -10,7 +10,7 @@ from manifest.build import (
     read_package,
     render_manifest,
 )
-from manifest.checks import check_package, package_problems, schema_problems
+from manifest.checks import check_package, package_problems, schema_problems, unavailable_checks
 from manifest.settings import ManifestSettings
 
 __all__ = [
@@ -26,4 +26,5 @@ __all__ = [
     "read_package",
     "render_manifest",
     "schema_problems",
+    "unavailable_checks",
 ]

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from bot.settings import Settings
 from manifest.build import DEFAULT_OUTPUT, ConfigurationError, PackageInvalid, build_package, read_package
-from manifest.checks import check_package
+from manifest.checks import check_package, unavailable_checks
 from manifest.settings import ManifestSettings
 
 log = logging.getLogger("manifest")
@@ -71,7 +71,21 @@ def _build(output: Path) -> int:
             "Still example values: %s. Fine for a test tenant; set them before a production upload.",
             ", ".join(placeholders),
         )
+    _say_what_was_not_checked(output)
     return OK
+
+
+def _say_what_was_not_checked(package: Path) -> None:
+    """A runtime-only install checks the package rules and the settings, not the schema or pixels."""
+    if missing := unavailable_checks():
+        log.warning(
+            "Not checked by this install: %s. The template and icons pass them in CI; to check "
+            "this package too, install the dev requirements (pip install -r requirements-dev.txt) "
+            "and run `python -m manifest check %s`, or run Microsoft's validator "
+            '(docs/deploy.md, "Check a package with Microsoft\'s validator").',
+            "; ".join(missing),
+            package,
+        )
 
 
 def _check(package: Path) -> int:
@@ -87,6 +101,7 @@ def _check(package: Path) -> int:
         log.error("%s is not a valid app package: %d problem(s).", package, len(problems))
         return PROBLEMS
     log.info("%s is a valid app package.", package)
+    _say_what_was_not_checked(package)
     return OK
 
 

@@ -53,15 +53,22 @@ def require_app_id(settings: Settings) -> str:
 
 
 def template_values(app_id: str, publisher: ManifestSettings) -> dict[str, str | None]:
-    """The template's placeholders by name; None removes a list item (an unset domain)."""
+    """The template's placeholders by name; None removes a list item (an unset domain).
+
+    The names are the Microsoft 365 Agents Toolkit's (m365agents.yml fills the same template from
+    env/.env.*): TEAMS_APP_ID and BOT_ID are both the bot's app id here (one bot per app, and
+    the Toolkit files create the Teams app with the bot's id too), BOT_DOMAIN is the host the bot
+    is served from (the setting TEAMS_APP_DOMAIN).
+    """
     return {
-        "MicrosoftAppId": app_id,
+        "TEAMS_APP_ID": app_id,
+        "BOT_ID": app_id,
         "TEAMS_APP_VERSION": publisher.version.strip(),
         "TEAMS_APP_DEVELOPER_NAME": publisher.developer_name.strip(),
         "TEAMS_APP_WEBSITE_URL": publisher.website_url.strip(),
         "TEAMS_APP_PRIVACY_URL": publisher.privacy_url.strip(),
         "TEAMS_APP_TERMS_URL": publisher.terms_of_use_url.strip(),
-        "TEAMS_APP_DOMAIN": publisher.domain.strip() or None,
+        "BOT_DOMAIN": publisher.domain.strip() or None,
     }
 
 

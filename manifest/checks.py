@@ -1,34 +1,28 @@
 """Offline checks of a Teams app package: the official manifest schema, then the rules Teams adds.
 
 Each check returns problems as one-line sentences; an empty list means the package is fine.
-The schema check behaves like `AppManifestUtils.validateAgainstSchema` of npm `@microsoft/app-manifest`
-(ajv draft-04 with the `uri`, `email` and `regex` formats), which also enforces `const`: plain
-draft 4 has no `const`, and the manifest schemas use it for `manifestVersion`.
+The package rules below need only the standard library, so `python -m manifest build` works
+from a runtime-only install (requirements.txt). Two checks need the dev requirements and run
+whenever they are installed (the tests and CI always have them): the official JSON schema
+(`manifest.schema`, jsonschema) and the outline icon's pixels (Pillow). `unavailable_checks()`
+names what this install cannot check, for the command to say so.
 """
 
 from __future__ import annotations
 
-import copy
-import io
+import importlib
 import json
 import re
+import struct
 from collections.abc import Iterable, Mapping
-from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
-
-from jsonschema import Draft4Validator, FormatChecker, ValidationError, validators
-from jsonschema.exceptions import best_match
-from PIL import Image, UnidentifiedImageError
-from referencing import Registry, Resource
-from referencing.exceptions import NoSuchResource
-from referencing.jsonschema import DRAFT4
 
 MANIFEST_FILE = "manifest.json"
 SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 SCHEMA_FILE = "MicrosoftTeams.schema.json"
 LOCALIZATION_SCHEMA_FILE = "MicrosoftTeams.Localization.schema.json"
-SCHEMA_URL = "https://developer.microsoft.com/json-schemas/teams/v{version}/{file}"
 
 ICON_SIZES = {"color": (192, 192), "outline": (32, 32), "color32x32": (32, 32)}
 
@@ -41,11 +35,21 @@ SEMVER = re.compile(
 )
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 BARE_HOST = re.compile(rf"(?:\*\.)?{_LABEL}(?:\.{_LABEL})+", re.IGNORECASE)
-_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]*")
+
+# The optional checks: what each needs, and how a runtime-only install can still get them run.
+_OPTIONAL = {
+    "the official manifest and localization JSON schemas": ("manifest.schema", "jsonschema"),
+    "the outline icon's pixels, white on transparent": ("PIL.Image", "Pillow"),
+}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_OTHER_FORMATS = {b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP"}
 
 
 def check_package(files: Mapping[str, bytes]) -> list[str]:
-    """Every problem of a package given as {file name at the zip root: content}."""
+    """Every problem of a package given as {file name at the zip root: content}.
+
+    Runs the schema and pixel checks when their libraries are installed (see `unavailable_checks`).
+    """
     if MANIFEST_FILE not in files:
         return [f"{MANIFEST_FILE} is missing from the package root."]
     try:
@@ -54,20 +58,23 @@ def check_package(files: Mapping[str, bytes]) -> list[str]:
         return [f"{MANIFEST_FILE} is not valid JSON: {exc}."]
     if not isinstance(manifest, dict):
         return [f"{MANIFEST_FILE} must hold a JSON object."]
-    return schema_problems(manifest) + package_problems(manifest, files)
+    schema = _optional("manifest.schema")
+    problems = schema.schema_problems(manifest) if schema else []
+    return problems + package_problems(manifest, files)
 
 
 def schema_problems(manifest: Mapping[str, Any]) -> list[str]:
-    """What the official schema of the manifest's `manifestVersion` says is wrong."""
-    version = manifest.get("manifestVersion")
-    validator = _validator(version) if isinstance(version, str) else None
-    if validator is None:
-        have = ", ".join(sorted(p.parent.name[1:] for p in SCHEMA_DIR.glob(f"v*/{SCHEMA_FILE}")))
-        return [f"manifestVersion {version!r} has no schema in manifest/schema/ (there: {have})."]
-    errors = sorted(
-        validator.iter_errors(manifest), key=lambda e: (list(map(str, e.absolute_path)), e.message)
-    )
-    return [_describe(error) for error in errors]
+    """What the official schema of the manifest's `manifestVersion` says is wrong (needs jsonschema)."""
+    from manifest.schema import schema_problems as problems
+
+    return problems(manifest)
+
+
+def unavailable_checks() -> list[str]:
+    """The checks this install cannot run, each with the package it needs, e.g. "... (needs Pillow)"."""
+    return [
+        f"{what} (needs {package})" for what, (module, package) in _OPTIONAL.items() if not _optional(module)
+    ]
 
 
 def package_problems(manifest: Mapping[str, Any], files: Mapping[str, bytes]) -> list[str]:
@@ -88,99 +95,14 @@ def package_problems(manifest: Mapping[str, Any], files: Mapping[str, bytes]) ->
     return problems
 
 
-# -- schema ---------------------------------------------------------------------------------------
-
-
-def _const(validator: Any, const: Any, instance: Any, schema: Any) -> Iterable[ValidationError]:
-    if instance != const or type(instance) is not type(const):
-        yield ValidationError(f"{const!r} was expected, not {instance!r}")
-
-
-_TeamsValidator = validators.extend(Draft4Validator, {"const": _const})
-
-_FORMATS = FormatChecker(["email", "regex"])
-
-
-@_FORMATS.checks("uri")
-def _is_uri(value: object) -> bool:
-    # ajv-formats checks RFC 3986; an absolute URI with a scheme and no spaces is what matters here.
-    return not isinstance(value, str) or _URI.fullmatch(value) is not None
-
-
-def _refuse_remote(uri: str) -> Resource:
-    # Validation is offline: a reference outside manifest/schema/ is a missing file, never a download.
-    raise NoSuchResource(ref=uri)
-
-
-@cache
-def _validator(version: str, schema_file: str = SCHEMA_FILE) -> Draft4Validator | None:
-    folder = SCHEMA_DIR / f"v{version}"
-    if not re.fullmatch(r"[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*", version) or not (folder / schema_file).is_file():
-        return None
-    registry: Registry = Registry(retrieve=_refuse_remote)
-    root: dict[str, Any] = {}
-    for path in sorted(folder.glob("*.json")):
-        contents = json.loads(path.read_text("utf-8"))
-        # The files carry no `id`: give each the address it is published at, so that references
-        # between them (relative or absolute) resolve to the local copies.
-        contents["id"] = SCHEMA_URL.format(version=version, file=path.name)
-        contents = _inline_deep_pointers(contents, contents)
-        registry = registry.with_resource(contents["id"], Resource.from_contents(contents, DRAFT4))
-        if path.name == schema_file:
-            root = contents
-    return _TeamsValidator(root, registry=registry, format_checker=_FORMATS)
-
-
-def _inline_deep_pointers(node: Any, document: Mapping[str, Any], depth: int = 0) -> Any:
-    """The schema with each `$ref` that points outside `#/definitions/` replaced by what it points to.
-
-    referencing 0.37 walks a pointer such as `#/properties/a/items/properties/b` through the
-    `properties` object and, when that object has a property named "id", takes it for a draft 4
-    schema id and crashes (AttributeError). Pointers into definitions are unaffected. A copy of
-    the target means the same as the reference: draft 4 ignores a `$ref`'s sibling keywords.
-    """
-    if isinstance(node, list):
-        return [_inline_deep_pointers(item, document, depth) for item in node]
-    if not isinstance(node, dict):
-        return node
-    ref = node.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/") and not ref.startswith("#/definitions/"):
-        if depth > 20:
-            raise ValueError(f"the schema's $ref {ref} refers to itself")
-        target: Any = document
-        for segment in ref[2:].split("/"):
-            segment = segment.replace("~1", "/").replace("~0", "~")
-            target = target[int(segment)] if isinstance(target, list) else target[segment]
-        return _inline_deep_pointers(copy.deepcopy(target), document, depth + 1)
-    return {key: _inline_deep_pointers(value, document, depth) for key, value in node.items()}
-
-
-def _describe(error: ValidationError) -> str:
-    if error.context:
-        # anyOf/oneOf: name the closest branch's complaint, not "is not valid under any of".
-        error = best_match(error.context)
-    limit, instance = error.validator_value, error.instance
-    if error.validator in ("maxItems", "minItems") and isinstance(instance, list):
-        bound = "at most" if error.validator == "maxItems" else "at least"
-        message = f"has {len(instance)} items; {bound} {limit} allowed"
-    elif error.validator in ("maxLength", "minLength") and isinstance(instance, str):
-        bound = "at most" if error.validator == "maxLength" else "at least"
-        message = f"{_short(repr(instance))} has {len(instance)} characters; {bound} {limit} allowed"
-    else:
-        message = _short(error.message)
-    where = _path(error.absolute_path)
-    return f"{MANIFEST_FILE} {where}: {message}" if where else f"{MANIFEST_FILE}: {message}"
-
-
-def _short(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _path(parts: Iterable[str | int]) -> str:
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
+def _optional(module: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        # Only a missing optional library means "not installed"; any other import error is a bug.
+        if exc.name and exc.name.split(".")[0] in ("jsonschema", "referencing", "rpds", "PIL"):
+            return None
+        raise
 
 
 # -- package rules --------------------------------------------------------------------------------
@@ -242,26 +164,49 @@ def _icon_problems(manifest: Mapping[str, Any], files: Mapping[str, bytes]) -> l
         if name not in files:
             problems.append(f"icons.{key} names {name!r}, which is not in the package.")
             continue
-        try:
-            with Image.open(io.BytesIO(files[name])) as image:
-                image.load()
-                image_format, image_size = image.format, image.size
-                rgba = image.convert("RGBA")
-        except (UnidentifiedImageError, OSError):
+        image_format, image_size = _image_header(files[name])
+        if image_format is None:
             problems.append(f"{name} (icons.{key}) is not a readable image; Teams needs a PNG.")
             continue
         if image_format != "PNG":
             problems.append(f"{name} (icons.{key}) is a {image_format} image; Teams needs a PNG.")
+            continue
         if image_size != size:
             problems.append(
                 f"{name} (icons.{key}) is {image_size[0]}x{image_size[1]} pixels; it must be {size[0]}x{size[1]}."
             )
-        if key == "outline":
-            problems += _outline_problems(name, rgba)
+        problems += _pixel_problems(key, name, files[name])
     return problems
 
 
-def _outline_problems(name: str, image: Image.Image) -> list[str]:
+def _image_header(content: bytes) -> tuple[str | None, tuple[int, int]]:
+    """The image format from the file's first bytes and, for a PNG, its size (from the IHDR chunk)."""
+    if content.startswith(_PNG_SIGNATURE) and content[12:16] == b"IHDR" and len(content) >= 24:
+        width, height = struct.unpack(">II", content[16:24])
+        return "PNG", (width, height)
+    for magic, name in _OTHER_FORMATS.items():
+        if content.startswith(magic):
+            return name, (0, 0)
+    return None, (0, 0)
+
+
+def _pixel_problems(key: str, name: str, content: bytes) -> list[str]:
+    """With Pillow: the PNG decodes, and an outline icon is white on transparent. Without: nothing."""
+    pil = _optional("PIL.Image")
+    if pil is None:
+        return []
+    import io
+
+    try:
+        with pil.open(io.BytesIO(content)) as image:
+            image.load()
+            rgba = image.convert("RGBA")
+    except (pil.UnidentifiedImageError, OSError):
+        return [f"{name} (icons.{key}) is not a readable image; Teams needs a PNG."]
+    return _outline_problems(name, rgba) if key == "outline" else []
+
+
+def _outline_problems(name: str, image: Any) -> list[str]:
     """Teams draws the outline icon as a mask: white where it is drawn, fully transparent elsewhere."""
     pixels = image.tobytes()
     width = image.width
@@ -316,15 +261,8 @@ def _language_file_problems(manifest: Mapping[str, Any], name: str, content: byt
         return [f"{name} is not valid JSON: {exc}."]
     if not isinstance(strings, dict):
         return [f"{name} must hold a JSON object."]
-    problems = []
-    validator = _validator(str(manifest.get("manifestVersion")), LOCALIZATION_SCHEMA_FILE)
-    if validator is None:
-        problems.append(
-            f"{name}: no localization schema for manifestVersion {manifest.get('manifestVersion')!r}."
-        )
-    else:
-        for error in sorted(validator.iter_errors(strings), key=lambda e: e.message):
-            problems.append(f"{name}: {_describe(error)}")
+    schema = _optional("manifest.schema")
+    problems = schema.language_file_problems(name, strings, manifest.get("manifestVersion")) if schema else []
     for key in strings:
         found = COMMAND_KEY.fullmatch(key)
         if found and not _has_command(manifest, *map(int, found.groups())):

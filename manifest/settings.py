@@ -28,15 +28,19 @@ class ManifestSettings(BaseSettings):
         populate_by_name=True,
     )
 
-    developer_name: str = Field(default=PLACEHOLDER_DEVELOPER_NAME, alias="TEAMS_APP_DEVELOPER_NAME")
-    website_url: str = Field(default=PLACEHOLDER_WEBSITE_URL, alias="TEAMS_APP_WEBSITE_URL")
-    privacy_url: str = Field(default=PLACEHOLDER_PRIVACY_URL, alias="TEAMS_APP_PRIVACY_URL")
-    terms_of_use_url: str = Field(default=PLACEHOLDER_TERMS_URL, alias="TEAMS_APP_TERMS_URL")
+    # The schema's limits on what these settings fill, checked here too: a build from a runtime-only
+    # install has no JSON schema validator (manifest/checks.py).
+    developer_name: str = Field(
+        default=PLACEHOLDER_DEVELOPER_NAME, alias="TEAMS_APP_DEVELOPER_NAME", min_length=1, max_length=32
+    )
+    website_url: str = Field(default=PLACEHOLDER_WEBSITE_URL, alias="TEAMS_APP_WEBSITE_URL", max_length=2048)
+    privacy_url: str = Field(default=PLACEHOLDER_PRIVACY_URL, alias="TEAMS_APP_PRIVACY_URL", max_length=2048)
+    terms_of_use_url: str = Field(default=PLACEHOLDER_TERMS_URL, alias="TEAMS_APP_TERMS_URL", max_length=2048)
     # The host name the bot is reached at (no scheme, no path); empty leaves validDomains empty,
     # which a bot without tabs or sign-in pages does not need.
-    domain: str = Field(default="", alias="TEAMS_APP_DOMAIN")
+    domain: str = Field(default="", alias="TEAMS_APP_DOMAIN", max_length=2048)
     # Teams installs an update only when this grows: raise it for every package you upload.
-    version: str = Field(default="1.0.0", alias="TEAMS_APP_VERSION")
+    version: str = Field(default="1.0.0", alias="TEAMS_APP_VERSION", max_length=256)
 
     def placeholders(self) -> list[str]:
         """Names of the publisher settings still at their example values."""

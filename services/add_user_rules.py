@@ -10,7 +10,9 @@ on an existing phone user (a change, a removal) are at the end, for the same two
 
 from __future__ import annotations
 
-from i18n import T
+import re
+
+from i18n import T, Text
 from services.errors import AlreadyPhoneUser, ExtensionTaken, ExtensionUnknown, NotLicensed, ProvisioningError
 from services.models import TeamsUser
 from services.passwords import is_valid_device_password
@@ -46,6 +48,50 @@ def require_extension_free(holder: str | None, extension: str, upn: str) -> None
     """An extension belongs to one user only (the procedure: "cannot already be assigned")."""
     if holder and holder.casefold() != upn.casefold():
         raise ExtensionTaken(extension, holder)
+
+
+def sip_auth_id_for(extension: str, suffix: str) -> str:
+    """The procedure's SIP authentication ID: the extension followed by the white-label's suffix
+    (`t` in the seed's procedure, "SIP Authentication ID: <extension>t"; other white-labels of the
+    platform use others, e.g. `tp`)."""
+    return f"{extension}{suffix}" if extension else ""
+
+
+def sip_auth_id_problem(value: str, extension: str, suffix: str) -> Text | None:
+    """Where a provider lets people type it: still the extension first, then a suffix of letters
+    and digits (the device registers with it at the PBX)."""
+    if re.fullmatch(rf"{re.escape(extension)}[A-Za-z0-9]{{0,8}}", value):
+        return None
+    return T(
+        "The SIP authentication ID is the extension followed by a suffix, e.g. {example}.",
+        example=sip_auth_id_for(extension, suffix),
+    )
+
+
+# E.164: "+", a country code, at most 15 digits in all (ITU-T E.164).
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def phone_number_problem(number: str, extension: str) -> Text | None:
+    """The procedure's phone number is the extension (the portal pre-fills the PBX caller ID, which
+    must be changed): anything else is refused, saying what was typed, never cut."""
+    if not number or number == extension:
+        return None
+    if E164.fullmatch(number):
+        return T(
+            "{number} is a full phone number (E.164). The Phone Connector needs the extension here: "
+            "{extension}.",
+            number=number,
+            extension=extension,
+        )
+    if number.isdigit() and len(number) >= 7:
+        return T(
+            "{number} looks like the PBX caller ID. The Phone Connector needs the extension here: "
+            "{extension}.",
+            number=number,
+            extension=extension,
+        )
+    return T("The phone number must be the extension ({extension}).", extension=extension)
 
 
 # -- the rules of the actions on an existing phone user (issue 16) ---------------------------------

@@ -81,6 +81,10 @@ class FormOptions(BaseModel):
     licensed_users: list[TeamsUser]
     licensed_user_count: int
     free_extensions: list[Extension]  # the first FREE_EXTENSION_HINT free ones, in number order
+    # The provider's SIP authentication ID rule (services/add_user_rules.py): the extension and
+    # this suffix; typed by the person only where the provider turned editing on.
+    sip_auth_suffix: str = "t"
+    sip_auth_editable: bool = False
 
     @property
     def needs_user_search(self) -> bool:
@@ -352,6 +356,14 @@ class ProvisioningRequest(BaseModel):
     def short_id(self) -> str:
         return self.request_id[:8]
 
+    @property
+    def person(self) -> str:
+        """Who the request is about, as every card names them: "Isaiah Langer, isaiah@contoso.example"
+        (the address alone until the form knows their name)."""
+        upn = str(self.values.get("teams_user") or "")
+        name = str(self.values.get("display_name") or "")
+        return f"{name}, {upn}" if name and upn and name.casefold() != upn.casefold() else upn
+
 
 class AuditEntry(BaseModel):
     at: datetime
@@ -369,6 +381,15 @@ class AuditEntry(BaseModel):
     # `outcome` and `actor_name` are their English.
     outcome_text: str | Text = ""
     actor_name_text: str | Text = ""
+    # The row's id (pages of the trail go on from it), and what its request is about, as the
+    # request says now (the audit card names the person, not the request id): the action
+    # (RequestAction's value), the user's name (the address until the form knew the name), the
+    # extension, and where a change or a removal moved them from. None: no request.
+    entry_id: int = 0
+    request_action: str | None = None
+    subject: str = ""
+    extension: str = ""
+    from_extension: str = ""
 
     @model_validator(mode="after")
     def _texts_of_plain_strings(self) -> AuditEntry:
@@ -377,3 +398,19 @@ class AuditEntry(BaseModel):
         if not self.actor_name_text:
             self.actor_name_text = self.actor_name
         return self
+
+
+# How many audit entries one page of the audit card shows (tests/test_cards.py builds the page at
+# its longest, in French, and checks it fits in a Teams message).
+AUDIT_PAGE_SIZE = 50
+
+
+class AuditPage(BaseModel):
+    """One page of a tenant's audit trail, newest first: `everything` when it includes the drafts
+    and cancels the trail hides by default; whether older and newer entries are there to page to."""
+
+    tenant_name: str
+    entries: list[AuditEntry]
+    everything: bool = False
+    older: bool = False
+    newer: bool = False

@@ -28,10 +28,12 @@ from bot.logging_setup import configure_logging
 from bot.settings import Settings
 from tests.ctt_double import CttDouble
 from tests.ctt_world import (
+    MANAGEMENT_CONSENT_ACTION,
     PROVIDER_RESELLER,
     load_demo_world,
     partners_of,
     pbx_csv,
+    seed_bot_database,
     seed_graph,
     seed_platform,
 )
@@ -61,6 +63,7 @@ def ctt_settings(
         "CTT_RESELLER_ID": str(PROVIDER_RESELLER),
         "CTT_CONSENTED_TENANTS": ",".join(sorted(consented)),
         "CTT_CALLBACK_URL": f"http://127.0.0.1:{port}/api/ctt/callback",
+        "CTT_MANAGEMENT_CONSENT_ACTION": MANAGEMENT_CONSENT_ACTION,
         "GRAPH_CLIENT_ID": graph.client_id,
         "GRAPH_CLIENT_SECRET": graph.client_secret,
         "GRAPH_BASE_URL": graph.base_url,
@@ -68,6 +71,12 @@ def ctt_settings(
         "PARTNERS_FILE": str(data_dir / "partners.json"),
     }
     return Settings(_env_file=None, **(values | extra))
+
+
+async def prepare_bot_database(settings: Settings) -> None:
+    """The bot's record of the demo world's phone users (Megan and Alex of Contoso), as if the bot
+    had configured them: with calling on, Contoso's first sync is known to be done."""
+    await seed_bot_database(settings.database_url, load_demo_world())
 
 
 def customer_tenants() -> set[str]:
@@ -95,6 +104,7 @@ async def serve(port: int, consented: bool, data_dir: Path) -> None:
     settings = ctt_settings(
         data_dir, ctt, graph, port, tenants, LOG_LEVEL=os.environ.get("LOG_LEVEL", "INFO")
     )
+    await prepare_bot_database(settings)
     runner = web.AppRunner(create_app(settings, msal_http_client=graph.http_client()), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from services.db import Database
 from services.outbound_http import RetryPolicy
 from services.provisioning.connecttoteams import (
     ConnectToTeamsConfig,
@@ -18,6 +19,7 @@ from services.provisioning.connecttoteams import (
     InMemoryPhoneUserRecords,
     PhoneUserRecord,
     PhoneUserRecords,
+    SqlPhoneUserRecords,
 )
 from services.provisioning.graph import GraphClient, GraphConfig
 from services.provisioning.partners import Partner, Partners
@@ -30,11 +32,24 @@ PROVIDER_RESELLER = 1000
 PARTNER_RESELLERS = {"Northwind Voice": 2001, "Tailspin Telecom": 2002}
 GATEWAYS = {"CA Central": 1, "US West": 2}
 CALLBACK_URL = "https://bot.example/api/ctt/callback"
+# The service-provider management consent's actionType: the stored copy of "Enterprise Admin URL
+# Workflow" describes it without its name, so the provider sets it (CTT_MANAGEMENT_CONSENT_ACTION).
+MANAGEMENT_CONSENT_ACTION = "GET_MANAGEMENT_CONSENT"
+
+
+def pbx_id(tenant: dict[str, Any], location: dict[str, Any]) -> str:
+    """The platform's id of a PBX location ("Common API Methods", Configure PBX): what configureUser's
+    `pbxLocation` takes. Made up, stable: 7000 + the tenant's place in the demo world * 10 + the
+    location's place in the tenant."""
+    return str(7000 + 10 * _TENANT_ORDER.index(tenant["tenant_id"]) + tenant["pbx_locations"].index(location))
 
 
 def load_demo_world() -> dict[str, Any]:
     # Spelled out as the embedded service loads it (a generated tenant's users and extensions too).
     return read_world()
+
+
+_TENANT_ORDER = [t["tenant_id"] for t in load_demo_world()["tenants"]]
 
 
 def user_id(upn: str) -> str:
@@ -59,6 +74,8 @@ def seed_platform(ctt: CttDouble, world: dict[str, Any]) -> None:
         }
 
     ctt.enterprises = {PROVIDER_RESELLER: [record(t, PROVIDER_RESELLER) for t in customers]}
+    ctt.pbx_ids = {t["tenant_id"]: {pbx_id(t, loc) for loc in t.get("pbx_locations", [])} for t in customers}
+    ctt.management_consent_action = MANAGEMENT_CONSENT_ACTION
     for partner in (t for t in world["tenants"] if t["kind"] == "partner"):
         reseller = PARTNER_RESELLERS[partner["name"]]
         managed = [t for t in customers if t["tenant_id"] in partner.get("manages", [])]
@@ -72,7 +89,7 @@ def seed_platform(ctt: CttDouble, world: dict[str, Any]) -> None:
                     {
                         "teamsUserId": user["upn"],
                         "tenantId": tenant["tenant_id"],
-                        "pbxLocation": tenant["pbx_locations"][0]["name"],
+                        "pbxLocation": pbx_id(tenant, tenant["pbx_locations"][0]),
                         "pbxUserId": f"{user['extension']}@{domain}",
                         "sbcGatewayId": tenant["voice_routes"][0]["route_id"],
                     },
@@ -97,7 +114,8 @@ def seed_graph(graph: FakeGraph, world: dict[str, Any]) -> None:
             )
 
 
-def pbx_csv(world: dict[str, Any]) -> str:
+def pbx_csv(world: dict[str, Any], *, with_ids: bool = True) -> str:
+    """The provider's PBX directory; `with_ids=False`: without the PBX ids configureUser needs."""
     rows = []
     for tenant in world["tenants"]:
         for location in tenant.get("pbx_locations", []):
@@ -109,6 +127,7 @@ def pbx_csv(world: dict[str, Any]) -> str:
                         "pbx_domain": location["domain"],
                         "extension": ext["number"],
                         "caller_id": ext["caller_id"],
+                        "pbx_location_id": pbx_id(tenant, location) if with_ids else "",
                     }
                 )
     return write_pbx_csv(rows)
@@ -152,6 +171,17 @@ async def seed_records(records: PhoneUserRecords, world: dict[str, Any]) -> None
             )
 
 
+async def seed_bot_database(database_url: str, world: dict[str, Any]) -> None:
+    """The bot's own database as it would be had the bot configured the demo world's phone users
+    (its record of them, migration by migration): what the app reads on the ConnecttoTeams backend."""
+    database = Database(database_url)
+    try:
+        await database.migrate()
+        await seed_records(SqlPhoneUserRecords(database), world)
+    finally:
+        await database.close()
+
+
 FAST_RETRIES = {
     "request_timeout_seconds": 2.0,
     "connect_timeout_seconds": 1.0,
@@ -185,6 +215,7 @@ async def build_ctt_world(
     tmp_path: Path,
     *,
     records: PhoneUserRecords | None = None,
+    tenant_states: Any = None,
     consented: frozenset[str] | None = None,
     ctt: CttDouble | None = None,
     clock: Any = None,
@@ -201,7 +232,7 @@ async def build_ctt_world(
     pbx_file.write_text(pbx_csv(world), encoding="utf-8")
     records = records if records is not None else InMemoryPhoneUserRecords()
     await seed_records(records, world)
-    extra = {} if clock is None else {"clock": clock}
+    extra: dict[str, Any] = {} if clock is None else {"clock": clock}
     if sleep is not None:
         extra["sleep"] = sleep
     graph_client = GraphClient(
@@ -228,6 +259,7 @@ async def build_ctt_world(
         "reseller_id": str(PROVIDER_RESELLER),
         "consented_tenant_ids": consented,
         "admin_callback_url": CALLBACK_URL,
+        "management_consent_action_type": MANAGEMENT_CONSENT_ACTION,
         **FAST_RETRIES,
         **config,
     }
@@ -237,6 +269,7 @@ async def build_ctt_world(
         pbx=FilePbxDirectory(pbx_file),
         records=records,
         partners=partners_of(world),
+        **({"tenant_states": tenant_states} if tenant_states is not None else {}),
         **extra,
     )
     await graph_client.start()

@@ -1,5 +1,14 @@
-"""A fake Microsoft Graph (users with assigned plans, the Global Administrator role's members) and an
-msal `http_client` stub that answers OpenID discovery and client-credential token requests locally.
+"""A fake Microsoft Graph (users with assigned plans, the Global Administrator role's assignments) and
+an msal `http_client` stub that answers OpenID discovery and client-credential token requests locally.
+
+It answers as Microsoft's reference says: `/users` filtered on `assignedPlans/any(...)` is an
+advanced query ("Advanced query capabilities on Microsoft Entra ID objects": header
+`ConsistencyLevel: eventual` and `$count=true`, else 400 Request_UnsupportedQuery), with
+`@odata.count`; `assignedPlan.capabilityStatus` is Enabled, Warning (a grace period), Suspended,
+Deleted or LockedOut; `directoryRoles/.../members` does not support `$top`;
+`roleManagement/directory/roleAssignments?$filter=roleDefinitionId eq '...'&$expand=principal` (the
+unified RBAC API) lists users, role-assignable groups and service principals. Lists page with
+`@odata.nextLink`.
 
 Nothing here reaches the internet: msal gets the stub, GraphClient gets the fake's local base URL.
 """
@@ -13,7 +22,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from aiohttp import web
 
@@ -30,6 +39,7 @@ class FakeUser:
     display_name: str
     teams_phone: bool = False
     account_enabled: bool = True
+    phone_status: str = "Enabled"  # the Teams Phone plan's capabilityStatus
 
     def as_graph(self) -> dict[str, Any]:
         plans = [{"servicePlanId": TEAMS_PLAN, "capabilityStatus": "Enabled", "service": "TeamspaceAPI"}]
@@ -37,7 +47,7 @@ class FakeUser:
             plans.append(
                 {
                     "servicePlanId": TEAMS_PHONE_PLAN,
-                    "capabilityStatus": "Enabled",
+                    "capabilityStatus": self.phone_status,
                     "service": "MicrosoftCommunicationsOnline",
                 }
             )
@@ -50,6 +60,15 @@ class FakeUser:
         }
 
 
+@dataclass(frozen=True)
+class GraphRequest:
+    """One call as Graph saw it: the path, the query and the ConsistencyLevel header."""
+
+    path: str
+    query: dict[str, str]
+    consistency: str | None
+
+
 @dataclass
 class FakeGraph:
     client_id: str = "graph-app"
@@ -59,15 +78,19 @@ class FakeGraph:
     next_link_base: str | None = None  # to answer with a nextLink to another host
     users: dict[str, list[FakeUser]] = field(default_factory=lambda: defaultdict(list))
     global_admins: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # tenant -> ids
+    # Role-assignable groups and apps holding Global Administrator: not people to notify.
+    other_global_admins: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     token_requests: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     issued_tokens: list[str] = field(default_factory=list)
     graph_calls: list[str] = field(default_factory=list)
+    requests: list[GraphRequest] = field(default_factory=list)
     url: str = ""
 
     def __post_init__(self) -> None:
         self._tokens: dict[str, tuple[str, float]] = {}  # token -> (tenant, expires_at)
         self._runner: web.AppRunner | None = None
         self.fail_next: list[int] = []  # statuses to answer to the next Graph calls
+        self.answer_next: Any = None  # a 200 answer of another shape, once
 
     @property
     def base_url(self) -> str:
@@ -99,6 +122,7 @@ class FakeGraph:
         app.router.add_get("/v1.0/users", self._list_users)
         app.router.add_get("/v1.0/users/{key}", self._get_user)
         app.router.add_get("/v1.0/{role:directoryRoles\\(.*\\)}/members", self._role_members)
+        app.router.add_get("/v1.0/roleManagement/directory/roleAssignments", self._role_assignments)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -120,6 +144,9 @@ class FakeGraph:
 
     def _refusal(self, request: web.Request) -> tuple[str | None, web.Response | None]:
         self.graph_calls.append(request.path)
+        self.requests.append(
+            GraphRequest(request.path, dict(request.query), request.headers.get("ConsistencyLevel"))
+        )
         if self.fail_next:
             status = self.fail_next.pop(0)
             return None, web.json_response(
@@ -130,20 +157,43 @@ class FakeGraph:
         tenant = self._tenant(request)
         if tenant is None:
             return None, web.json_response({"error": {"code": "InvalidAuthenticationToken"}}, status=401)
+        if self.answer_next is not None:
+            answer, self.answer_next = self.answer_next, None
+            return None, web.json_response(answer)
         return tenant, None
 
     async def _list_users(self, request: web.Request) -> web.Response:
         tenant, refused = self._refusal(request)
         if refused is not None:
             return refused
-        top = min(int(request.query.get("$top", "100")), self.page_size_cap)
-        skip = int(request.query.get("$skiptoken", "0"))
         users = self.users.get(tenant or "", [])
-        page = users[skip : skip + top]
-        body: dict[str, Any] = {"value": [u.as_graph() for u in page]}
-        if skip + top < len(users):
-            base = self.next_link_base or self.base_url
-            body["@odata.nextLink"] = f"{base}/users?$top={top}&$skiptoken={skip + top}"
+        wanted = request.query.get("$filter")
+        if wanted is not None:
+            advanced = request.headers.get("ConsistencyLevel") == "eventual"
+            if not advanced or request.query.get("$count") != "true":
+                return _unsupported("assignedPlans/any needs ConsistencyLevel: eventual and $count=true")
+            plan = re.fullmatch(r"assignedPlans/any\((\w+):\1/servicePlanId eq ([0-9a-f-]{36})\)", wanted)
+            if plan is None:
+                return _unsupported("Unsupported or invalid query filter clause")
+            plan_id = plan.group(2)
+            users = [
+                u for u in users if any(p["servicePlanId"] == plan_id for p in u.as_graph()["assignedPlans"])
+            ]
+        top = min(int(request.query.get("$top", "100")), self.page_size_cap)
+        return self._page(request, [u.as_graph() for u in users], top, count=wanted is not None)
+
+    def _page(self, request: web.Request, items: list[dict[str, Any]], top: int, *, count: bool = False):
+        """One page of `items` from `$skiptoken`, with a nextLink that keeps the rest of the query."""
+        skip = int(request.query.get("$skiptoken", "0"))
+        body: dict[str, Any] = {"value": items[skip : skip + top]}
+        if count:
+            body["@odata.count"] = len(items)
+        if skip + top < len(items):
+            base = self.next_link_base or self.url
+            query = {k: v for k, v in request.query.items() if k != "$skiptoken"} | {
+                "$skiptoken": str(skip + top)
+            }
+            body["@odata.nextLink"] = f"{base}{request.path}?{urlencode(query)}"
         return web.json_response(body)
 
     async def _get_user(self, request: web.Request) -> web.Response:
@@ -160,25 +210,58 @@ class FakeGraph:
         tenant, refused = self._refusal(request)
         if refused is not None:
             return refused
+        if "$top" in request.query:  # "does not support the $top query parameter"
+            return _unsupported("The $top query parameter is not supported on this resource")
         match = re.fullmatch(r"directoryRoles\(roleTemplateId='([0-9a-f-]+)'\)", request.match_info["role"])
         if match is None or match.group(1) != GLOBAL_ADMIN_ROLE_TEMPLATE_ID:
             return web.json_response({"error": {"code": "Request_ResourceNotFound"}}, status=404)
-        ids = set(self.global_admins.get(tenant or "", []))
-        members = [
+        members = self._admin_principals(tenant or "")
+        return web.json_response({"value": members[:1000]})
+
+    async def _role_assignments(self, request: web.Request) -> web.Response:
+        tenant, refused = self._refusal(request)
+        if refused is not None:
+            return refused
+        wanted = re.fullmatch(r"roleDefinitionId eq '([0-9a-f-]+)'", request.query.get("$filter", ""))
+        if (
+            wanted is None
+        ):  # "Only specific instances can be queried, by filtering on roleDefinitionId or principalId"
+            return _unsupported("A filter on roleDefinitionId or principalId is required")
+        expand = request.query.get("$expand") == "principal"
+        principals = (
+            self._admin_principals(tenant or "") if wanted.group(1) == GLOBAL_ADMIN_ROLE_TEMPLATE_ID else []
+        )
+        assignments = [
+            {
+                "id": f"assignment-{p['id']}",
+                "principalId": p["id"],
+                "roleDefinitionId": wanted.group(1),
+                "directoryScopeId": "/",
+                **({"principal": p} if expand else {}),
+            }
+            for p in principals
+        ]
+        return self._page(request, assignments, self.page_size_cap)
+
+    def _admin_principals(self, tenant: str) -> list[dict[str, Any]]:
+        ids = set(self.global_admins.get(tenant, []))
+        people = [
             {
                 "@odata.type": "#microsoft.graph.user",
                 "id": u.id,
                 "displayName": u.display_name,
                 "userPrincipalName": u.upn,
             }
-            for u in self.users.get(tenant or "", [])
+            for u in self.users.get(tenant, [])
             if u.id in ids
         ]
-        # A service principal can hold the role too; it is not a person to notify.
-        members.append(
-            {"@odata.type": "#microsoft.graph.servicePrincipal", "id": "sp-1", "displayName": "App"}
-        )
-        return web.json_response({"value": members})
+        # An app can hold the role too; it is not a person to notify.
+        app = {"@odata.type": "#microsoft.graph.servicePrincipal", "id": "sp-1", "displayName": "App"}
+        return [*people, *self.other_global_admins.get(tenant, []), app]
+
+
+def _unsupported(message: str) -> web.Response:
+    return web.json_response({"error": {"code": "Request_UnsupportedQuery", "message": message}}, status=400)
 
 
 @dataclass

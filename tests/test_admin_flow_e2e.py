@@ -104,7 +104,15 @@ async def test_phone_number_other_than_extension_is_refused(
 ):
     card_id, form = await open_form(admin, connector)
     again = await review(admin, card_id, form, phoneNumber="6045550105")
-    assert "The phone number must be the extension (105)" in card_text(again)
+    assert (
+        "6045550105 looks like the PBX caller ID. The Phone Connector needs the extension here: 105."
+        in card_text(again)
+    )
+    # Never cut: the whole number is kept in the field, whatever its length (issue 19).
+    values = {e["id"]: e.get("value") for e in again["body"] if e.get("id")}
+    assert values["phoneNumber"] == "6045550105"
+    e164 = await review(admin, card_id, again, phoneNumber="+16045550105")
+    assert "+16045550105 is a full phone number (E.164)." in card_text(e164)
 
 
 async def test_voicemail_left_on_needs_a_confirmation_naming_the_consequence(
@@ -161,7 +169,9 @@ async def test_edit_from_review_keeps_values(bot: RunningBot, admin: TeamsUser, 
     checked = await review(admin, card_id, form, extension="107")
     answer = await admin.click(card_id, checked, "Edit")
     values = {e["id"]: e.get("value") for e in answer["value"]["body"] if e.get("id")}
-    assert values["extension"] == "107" and values["phoneNumber"] == "107" and values["sipAuthId"] == "107t"
+    assert values["extension"] == "107" and values["phoneNumber"] == "107"
+    # Shown, not typed: the extension and the provider's suffix.
+    assert "Device: SIP authentication ID: 107t" in card_text(answer["value"])
 
 
 async def test_service_failure_then_try_again(bot: RunningBot, admin: TeamsUser, connector: ConnectorDouble):
@@ -242,7 +252,7 @@ async def test_my_requests_lists_state(bot: RunningBot, admin: TeamsUser, connec
     await wait_done(connector, card_id)
     await admin.say("my requests")
     listing = await connector.wait_for(lambda s: "My requests" in card_text(s.card))
-    assert "**adele@contoso.example**, ext. 105 · Contoso · **Done**" in card_text(listing.card)
+    assert "**Adele Vance, adele@contoso.example**, ext. 105 · Contoso · **Done**" in card_text(listing.card)
 
 
 async def test_non_admin_is_not_authorised(

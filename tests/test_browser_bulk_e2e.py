@@ -1,20 +1,25 @@
-"""Bulk add (issue 18) in Microsoft's local Teams client, driven in headless chromium by
+"""Bulk add (issues 18 and 19) in Microsoft's local Teams client, driven in headless chromium by
 e2e/bulk-flow.js, in English and in French.
 
-As a new admin would, Ada Admin types `bulk add` to see what to send, then `bulk add` with a header
-line and five rows on the next lines: one address has a typo (line 4) and one extension cannot be had
-(line 6: in English 105 a second time, in French 101, which is Alex Wilber's). The report card says 3
-ready and 2 problems, each with its line, before anything is sent; "Add 3 user(s)" turns that card
-into the one progress card, whose counts go up every ~2 s until "Finished. 3 of 3 user(s) added.",
-and the results come as CSV. Then she sends the two rows corrected and adds them too. In French she first types `langue`,
-then `français` (the playground always says en-US), then `ajout en bloc` with a French header,
-semicolon separated. The assertions are on what the cards show, in Ada's language: every expected
-text is taken from the message catalog (i18n). Screenshots: test-output/browser/<test>/NN-<step>.png.
+As a new admin would, Ada Admin types `bulk add` to see what to send (the help card, with a box to
+paste rows into and "Check the rows"), then `bulk add` with a header line and five rows on the next
+lines in one message: one address has a typo (line 4) and one extension cannot be had (line 6: in
+English 105 a second time, in French 101, which is Alex Wilber's). The report card says 3 ready and 2
+problems, each with its line, before anything is sent; "Add 3 user(s)" turns that card into the one
+progress card, whose counts (only those not zero) go up every ~2 s until "Finished. 3 of 3 user(s)
+added.", still naming the two rows left out; the results come as CSV, every line with its result.
+Then she corrects the two rows the other way the help card offers: `bulk add` alone again, the rows
+pasted into the card's box, "Check the rows"; that card becomes the report, then the progress. So
+both ways in are covered. In French she first types `langue`, then `français` (the playground always
+says en-US), then `ajout en bloc` with a French header, semicolon separated. The assertions are on
+what the cards show, in Ada's language: every expected text is taken from the message catalog (i18n).
+Screenshots and steps.json: test-output/browser/<test>/.
 """
 
 from __future__ import annotations
 
-import json
+import csv
+import io
 import re
 import shutil
 import sys
@@ -27,7 +32,7 @@ import pytest
 
 from i18n import ENGLISH, FRENCH, Words
 from tests import test_browser_e2e as browser_e2e
-from tests.test_browser_e2e import ROOT, Stack, assert_screenshots, running_stack, scenario
+from tests.test_browser_e2e import ROOT, Stack, assert_screenshots, running_stack, scenario, text_box
 
 pytestmark = pytest.mark.browser
 
@@ -49,13 +54,13 @@ def stack(browser_tools: str, tmp_path: Path, request: pytest.FixtureRequest) ->
 
 
 TENANT = {"tenant": "Contoso"}
+BATCH_STEPS = ("report", "progress", "finished", "results")
+# The first batch typed in a message; the fixed rows pasted into a new help card's box.
 STEPS = [
     "help",
-    *(
-        f"{batch}-{step}"
-        for batch in ("first", "fixed")
-        for step in ("report", "progress", "finished", "results")
-    ),
+    *(f"first-{step}" for step in BATCH_STEPS),
+    "fixed-help",
+    *(f"fixed-{step}" for step in BATCH_STEPS),
 ]
 # English that must not show to Ada once she chose French.
 ENGLISH_ONLY = (
@@ -90,12 +95,17 @@ def flat(text: str) -> str:
 
 
 def run_flow(node: str, running: Stack, language: str) -> dict[str, dict[str, Any]]:
-    """Runs the script to its end; every step it took, also kept in steps.json next to the screenshots."""
+    """Runs the script to its end; every step it took (also kept in steps.json next to the screenshots)."""
     options = {"url": running.playground_url, "out": str(running.out), "language": language}
     with scenario(node, "bulk-flow.js", options) as run:
-        steps = run.steps()
-    (running.out / "steps.json").write_text(json.dumps(steps, ensure_ascii=False, indent=1))
-    return steps
+        return run.steps()
+
+
+def csv_line(values: list[str]) -> str:
+    """One row of CSV as the bot writes it (a value with a comma or a quote is quoted)."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(values)
+    return out.getvalue()
 
 
 def problem_lines(words: Words, text: str) -> list[str]:
@@ -104,22 +114,56 @@ def problem_lines(words: Words, text: str) -> list[str]:
     return [line for line in text.splitlines() if re.match(re.escape(prefix) + r"\d", line)]
 
 
-COUNTS = "Added: {done} · Working: {working} · Waiting: {waiting} · Failed: {failed} · Cancelled: {cancelled}"
+# The counts of the progress card, each shown once it is not zero ("Added" always), joined by " · ".
+COUNTS = {
+    "done": "Added: {count}",
+    "working": "Working: {count}",
+    "waiting": "Waiting: {count}",
+    "awaiting_approval": "Waiting for approval: {count}",
+    "failed": "Failed: {count}",
+    "cancelled": "Cancelled: {count}",
+    "rejected": "Rejected: {count}",
+    "expired": "Expired: {count}",
+}
 
 
-def counts(words: Words, done: int | str, working: int = 0, waiting: int = 0) -> str:
-    return words(COUNTS, done=done, working=working, waiting=waiting, failed=0, cancelled=0)
+def counts_line(words: Words, **numbers: int) -> str:
+    """The counts line as the card shows it: "Added" always, the others only when not zero."""
+    shown = [
+        words(template, count=numbers.get(name, 0))
+        for name, template in COUNTS.items()
+        if name == "done" or numbers.get(name, 0)
+    ]
+    return " · ".join(shown)
 
 
 def counts_shown(words: Words, line: str) -> dict[str, int]:
-    """The numbers of a counts line as the card shows it, in Ada's language."""
-    names = ("done", "working", "waiting", "failed", "cancelled")
-    pattern = re.escape(words(COUNTS, **{name: f"\0{name}\0" for name in names}))
-    for name in names:
-        pattern = pattern.replace(re.escape(f"\0{name}\0"), rf"(?P<{name}>\d+)")
-    found = re.fullmatch(pattern, line)
-    assert found, line
-    return {name: int(number) for name, number in found.groupdict().items()}
+    """The numbers of a counts line as the card shows it, in Ada's language (a count not shown is 0);
+    fails on a part it does not know, on a count shown as zero (but Added) and on Added missing."""
+    patterns = {
+        name: re.compile(re.escape(words(template, count="\0")).replace(re.escape("\0"), r"(\d+)"))
+        for name, template in COUNTS.items()
+    }
+    numbers = dict.fromkeys(COUNTS, 0)
+    seen = []
+    for part in line.split(" · "):
+        matched = [(name, m) for name, p in patterns.items() if (m := p.fullmatch(part))]
+        assert len(matched) == 1, (part, line)
+        name, found = matched[0]
+        numbers[name] = int(found.group(1))
+        seen.append(name)
+        assert numbers[name] > 0 or name == "done", f"a count of zero is not shown: {line}"
+    assert seen and seen[0] == "done", line
+    assert seen == [name for name in COUNTS if name in seen], f"the counts in their order: {line}"
+    return numbers
+
+
+def counts_of(text: str, words: Words) -> dict[str, int]:
+    """The numbers of the counts line of a progress card's text."""
+    prefix = words("Added: {count}", count="\0").split("\0")[0]
+    lines = [line for line in text.splitlines() if line.startswith(prefix)]
+    assert len(lines) == 1, text
+    return counts_shown(words, lines[0])
 
 
 def assert_counts_up(words: Words, updates: list[dict[str, Any]], total: int) -> None:
@@ -127,7 +171,8 @@ def assert_counts_up(words: Words, updates: list[dict[str, Any]], total: int) ->
     first, more at each update (at least one update in between), all of them at the end."""
     shown = [counts_shown(words, update["counts"]) for update in updates]
     assert shown[0]["done"] == 0, updates
-    assert shown[-1] == {"done": total, "working": 0, "waiting": 0, "failed": 0, "cancelled": 0}, updates
+    assert shown[-1] == dict(dict.fromkeys(COUNTS, 0), done=total), updates
+    assert updates[-1]["counts"] == counts_line(words, done=total), "only Added once finished"
     assert all(s["done"] + s["working"] + s["waiting"] == total for s in shown), updates
     added = [s["done"] for s in shown]
     assert added == sorted(added), f"the count of added users never goes down: {updates}"
@@ -153,11 +198,17 @@ def test_an_admin_bulk_adds_five_rows_fixes_the_two_with_problems_and_adds_them_
     def buttons(name: str) -> list[str]:
         return steps[name]["buttons"]
 
-    # What to send: `bulk add` alone.
+    # What to send: `bulk add` alone. The rows typed after the command, or pasted into the card's box.
     help_card = text("help")
     assert help_card.startswith(words("Add many phone users at once"))
     assert words("bulk add") + "\n" in help_card, "the command to type, in Ada's language"
-    assert buttons("help") == []
+    assert buttons("help") == [words("Check the rows")]
+    paste = words("Or paste the rows here (with the line naming the columns):")
+    assert paste in help_card
+    assert [(f["label"].startswith(paste), f["multiline"], f["value"]) for f in steps["help"]["fields"]] == [
+        (True, True, "")
+    ], steps["help"]["fields"]
+    assert steps["first-report"]["how"] == "typed"
 
     # The report: 3 ready, 2 problems, each with its line, and nothing sent yet.
     report = text("first-report")
@@ -186,23 +237,28 @@ def test_an_admin_bulk_adds_five_rows_fixes_the_two_with_problems_and_adds_them_
     assert flat(
         plain(words("Fix those rows and send them again with **bulk add** to add them too."))
     ) in flat(report)
+    problems = problem_lines(words, report)
     assert buttons("first-report") == [words("Add {count} user(s)", count=3), words("Cancel")]
 
     # "Add 3 user(s)": the same card, now the progress card, until it says Finished.
     heading = words("Bulk add for {tenant}", **TENANT)
     progress = text("first-progress")
-    assert progress.startswith(heading + "\n") and counts(words, "\0").split("\0")[0] in progress
+    assert progress.startswith(heading + "\n")
+    assert sum(counts_of(progress, words).values()) == 3, progress
     assert (
         words("Working... this card updates every few seconds.") in progress
         or plain(words("**Finished.** {done} of {total} user(s) added.", done=3, total=3)) in progress
     )
     finished = text("first-finished")
     assert finished.startswith(heading + "\n")
-    assert counts(words, 3) in finished
+    assert counts_line(words, done=3) in finished.splitlines(), "only Added once finished"
     assert plain(words("**Finished.** {done} of {total} user(s) added.", done=3, total=3)) in finished
-    assert "Line" not in finished and typo not in finished, (
-        "the report's problems are not on the progress card"
+    # The rows the check left out stay named on the batch's card, to be fixed and sent again.
+    left_out = words(
+        "Not in this batch, from the check: fix these rows and send them again with **bulk add**."
     )
+    assert flat(plain(left_out)) in flat(finished), finished
+    assert problem_lines(words, finished) == problems
     assert buttons("first-finished") == [words("Phone users")]
     assert steps["first-finished"]["progressCards"] == 1, (
         "one card for the batch: the report became the progress"
@@ -211,8 +267,9 @@ def test_an_admin_bulk_adds_five_rows_fixes_the_two_with_problems_and_adds_them_
     assert steps["first-finished"]["seconds"] < 30
     assert_counts_up(words, steps["first-finished"]["updates"], total=3)
 
-    # The results, as CSV to copy into Excel: the three rows added, with their lines.
-    done = words("Done")
+    # The results, as CSV to copy into Excel: every line of the file, the three rows added and the two
+    # the check left out, with why.
+    done, not_added = words("Done"), words("Not added")
     header = ",".join(words(w) for w in ("line", "Teams user", "Extension", "result", "reason"))
     results = text("first-results")
     assert results.startswith(words("The results, as CSV to copy into Excel:"))
@@ -220,10 +277,25 @@ def test_an_admin_bulk_adds_five_rows_fixes_the_two_with_problems_and_adds_them_
         header,
         f"2,adele@contoso.example,105,{done},",
         f"3,isaiah@contoso.example,106,{done},",
+        csv_line(["4", "diego@contoso.exmaple", "107", not_added, typo]),
         f"5,lynne@contoso.example,108,{done},",
+        csv_line(["6", "patti@contoso.example", "101" if language == FRENCH else "105", not_added, taken]),
     ]
 
-    # The two rows corrected: both ready, no problem, added on a card of their own.
+    # The two rows corrected, pasted into the box of a new help card ("Check the rows"): that card
+    # becomes the report (no new card), both ready, no problem, then the progress.
+    pasted = text_box(steps["fixed-help"]["fields"], paste)
+    columns = (
+        "utilisateur_teams;poste;route_vocale" if language == FRENCH else "teams_user,extension,voice_route"
+    )
+    separator = ";" if language == FRENCH else ","
+    assert pasted["value"].splitlines() == [
+        columns,
+        separator.join(["diego@contoso.example", "107", "CA Central"]),
+        separator.join(["patti@contoso.example", "109", "CA Central"]),
+    ], pasted
+    assert buttons("fixed-help") == [words("Check the rows")]
+    assert steps["fixed-report"]["how"] == "pasted" and steps["fixed-report"]["newCards"] == 0
     fixed = text("fixed-report")
     assert fixed.startswith(words("Bulk add for {tenant}: the check", **TENANT))
     assert (
@@ -238,10 +310,14 @@ def test_an_admin_bulk_adds_five_rows_fixes_the_two_with_problems_and_adds_them_
     assert buttons("fixed-report") == [words("Add {count} user(s)", count=2), words("Cancel")]
     assert text("fixed-progress").startswith(heading + "\n")
     fixed_done = text("fixed-finished")
-    assert counts(words, 2) in fixed_done
+    assert counts_line(words, done=2) in fixed_done.splitlines()
+    assert flat(plain(left_out)) not in flat(fixed_done) and problem_lines(words, fixed_done) == []
     assert plain(words("**Finished.** {done} of {total} user(s) added.", done=2, total=2)) in fixed_done
     assert buttons("fixed-finished") == [words("Phone users")]
-    assert steps["fixed-finished"]["progressCards"] == 2 and steps["fixed-finished"]["cards"] == 4
+    assert steps["fixed-finished"]["progressCards"] == 2, "the first batch's card and this one"
+    assert steps["fixed-finished"]["cards"] == 4, (
+        "welcome, what to send, the first batch, the second help card"
+    )
     assert_counts_up(words, steps["fixed-finished"]["updates"], total=2)
     fixed_results = text("fixed-results")
     assert fixed_results.startswith(words("The results, as CSV to copy into Excel:"))

@@ -33,6 +33,8 @@ from typing import Any
 
 import pytest
 
+from i18n import ENGLISH, FRENCH, Words
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -294,11 +296,14 @@ class Scenario:
                 return event
 
     def steps(self) -> dict[str, dict[str, Any]]:
-        """Runs to the end; every step the script took, by name, in order."""
+        """Runs to the end; every step the script took, by name, in order (also kept in steps.json
+        next to the screenshots)."""
         while self.next()["event"] != "finished":
             pass
         assert self.process.wait(timeout=30) == 0
-        return {e["step"]: e for e in self.seen if e["event"] == "step"}
+        steps = {e["step"]: e for e in self.seen if e["event"] == "step"}
+        (self.stderr.parent / "steps.json").write_text(json.dumps(steps, ensure_ascii=False, indent=1))
+        return steps
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -329,6 +334,55 @@ def fact(text: str, title: str, value: str) -> bool:
     return re.search(rf"{re.escape(title)}\s+{re.escape(value)}(\s|$)", text) is not None
 
 
+def numbers_in(ranges: str) -> list[str]:
+    """The numbers of a hint such as "102-113, 115" (runs shortened), in order."""
+    found: list[str] = []
+    for part in ranges.split(","):
+        first, _, last = part.strip().partition("-")
+        found += [str(n) for n in range(int(first), int(last or first) + 1)]
+    return found
+
+
+def free_extensions(words: Words, form: str) -> list[str]:
+    """The free extensions the add-user form lists (one PBX location), in its reader's language."""
+    pattern = re.escape(words("Free extensions: {extensions}.", extensions="\0")).replace(
+        re.escape("\0"), r"([0-9][0-9, -]*[0-9])"
+    )
+    found = re.search(pattern, form)
+    assert found, form
+    return numbers_in(found.group(1))
+
+
+def text_box(fields: list[dict[str, Any]], label: str) -> dict[str, Any]:
+    """The one text box of a form (as e2e/lib.js `fields` reports them) whose label starts with `label`."""
+    found = [f for f in fields if f["label"].startswith(label)]
+    assert len(found) == 1, (label, fields)
+    return found[0]
+
+
+def assert_add_user_form(words: Words, form: str, fields: list[dict[str, Any]]) -> None:
+    """What the add-user form shows before anything is typed (issue 19): the extension's placeholder
+    is the first free extension, the SIP authentication ID is shown (derived from the extension), not
+    asked, and the phone number takes a whole E.164 number and says nothing of a portal."""
+    free = free_extensions(words, form)
+    assert "105" in free, form
+    extension = text_box(fields, words("SIP user (PBX extension)"))
+    assert extension["placeholder"] == words("e.g. {extension}", extension=free[0]), extension
+    assert extension["value"] == ""
+    phone = text_box(fields, words("Phone number"))
+    assert phone["maxLength"] == 16, phone
+    hint = words("The Phone Connector needs the extension here, not the PBX caller ID: leave it as it is.")
+    assert hint in form
+    assert "portal" not in form.lower(), form
+    sip_auth = words("Device: SIP authentication ID")
+    assert not [f for f in fields if words("SIP authentication ID") in f["label"]], fields
+    assert fact(
+        form,
+        sip_auth,
+        words("The extension followed by {suffix}, e.g. {example}", suffix="t", example=f"{free[0]}t"),
+    ), form
+
+
 # -- the tests ----------------------------------------------------------------------------------------
 
 
@@ -345,7 +399,7 @@ def test_admin_adds_a_phone_user_in_the_teams_client(browser_tools: str, stack: 
 
     form = steps["form"]["text"]
     assert "Add a phone user to Contoso" in form
-    assert re.search(r"Free extensions: [0-9, ]*\b105\b", form), form
+    assert_add_user_form(Words(ENGLISH), form, steps["form"]["fields"])
 
     assert steps["filled"]["values"] == {
         "voiceRoute": "CA Central",
@@ -358,7 +412,7 @@ def test_admin_adds_a_phone_user_in_the_teams_client(browser_tools: str, stack: 
     for title, value in [
         ("Tenant", "Contoso"),
         ("Voice route", "CA Central"),
-        ("Teams user", "adele@contoso.example"),
+        ("Teams user", "Adele Vance, adele@contoso.example"),
         ("SIP user", "105"),
         ("Phone number", "105"),
         ("SIP authentication ID", "105t"),
@@ -366,13 +420,15 @@ def test_admin_adds_a_phone_user_in_the_teams_client(browser_tools: str, stack: 
     ]:
         assert fact(review, title, value), (title, value, review)
 
-    assert "Adding adele@contoso.example (extension 105)" in steps["progress"]["text"]
+    assert "Adding Adele Vance, adele@contoso.example (extension 105)" in steps["progress"]["text"]
 
     done = steps["done"]["text"]
-    assert "✅ Add adele@contoso.example at the provisioning service" in done
+    assert "✅ Add Adele Vance, adele@contoso.example at the provisioning service" in done
     assert "✅ Sync Teams users" in done
     assert "✅ Enable calling: Calling enabled" in done
-    assert "Done. adele@contoso.example can make and receive Teams calls on extension 105." in done
+    assert (
+        "Done. Adele Vance, adele@contoso.example can make and receive Teams calls on extension 105." in done
+    )
     assert "⏳" not in done and "❌" not in done
 
 
@@ -394,6 +450,8 @@ def test_a_global_admin_signs_in_from_the_card_on_the_platform_backend(browser_t
     ]
     assert_screenshots(steps, ctt_stack.out)
     assert "Add a phone user to Contoso" in steps["form"]["text"]
+    assert_add_user_form(Words(ENGLISH), steps["form"]["text"], steps["form"]["fields"])
+    assert fact(steps["review"]["text"], "Teams user", "Adele Vance, adele@contoso.example")
     asked = steps["sign-in-asked"]["text"]
     assert "Waiting for a Global Admin of Contoso to sign in" in asked
     assert "Contoso has not allowed management by the service provider" in asked
@@ -403,7 +461,9 @@ def test_a_global_admin_signs_in_from_the_card_on_the_platform_backend(browser_t
     assert "Calling is enabled for adele@contoso.example in Contoso" in steps["signed-in"]["text"]
     done = steps["done"]["text"]
     assert "✅ Enable calling: Calling enabled after ga@" in done
-    assert "Done. adele@contoso.example can make and receive Teams calls on extension 105." in done
+    assert (
+        "Done. Adele Vance, adele@contoso.example can make and receive Teams calls on extension 105." in done
+    )
     assert "Sign in as Global Admin to finish" not in done
 
 
@@ -416,12 +476,26 @@ def test_an_admin_chooses_french_and_adds_a_phone_user_in_french(browser_tools: 
         steps = run.steps()
     assert list(steps) == ["french-chosen", "form", "filled", "review", "done"]
     assert_screenshots(steps, stack.out)
-    assert "Ajouter un utilisateur téléphonique à Contoso" in steps["form"]["text"]
+    words = Words(FRENCH)
+    form = steps["form"]["text"]
+    assert words("Add a phone user to {tenant}", tenant="Contoso") in form
+    assert_add_user_form(words, form, steps["form"]["fields"])
     review = steps["review"]["text"]
-    assert fact(review, "Route vocale", "CA Central") and fact(review, "ID d'authentification SIP", "105t")
+    for title, value in [
+        (words("Voice route"), "CA Central"),
+        (words("Teams user"), "Adele Vance, adele@contoso.example"),
+        (words("SIP user"), "105"),
+        (words("SIP authentication ID"), "105t"),
+    ]:
+        assert fact(review, title, value), (title, value, review)
     done = steps["done"]["text"]
-    assert "✅ Activer les appels" in done
-    assert "Terminé. adele@contoso.example peut faire et recevoir des appels Teams au poste 105." in done
+    assert "✅ " + words("Enable calling") in done
+    added = words(
+        "**Done.** {user} can make and receive Teams calls on extension {extension}.",
+        user="Adele Vance, adele@contoso.example",
+        extension="105",
+    )
+    assert added.replace("**", "") in done
     for english in ("Done.", "Add a phone user", "Voice route", "Enable calling", "Check and add"):
         assert all(english not in step.get("text", "") for step in steps.values()), english
 
@@ -454,10 +528,10 @@ def test_partner_asks_and_the_admin_approves_in_the_teams_client(browser_tools: 
 
     card = steps["approval-card"]["text"]
     assert card.startswith("Approve a new phone user for Contoso?")
-    assert "Pat Partner (Northwind Voice) added isaiah@contoso.example" in card
+    assert "Pat Partner (Northwind Voice) added Isaiah Langer, isaiah@contoso.example" in card
     for title, value in [
         ("Voice route", "US West"),
-        ("Teams user", "isaiah@contoso.example"),
+        ("Teams user", "Isaiah Langer, isaiah@contoso.example"),
         ("SIP user", "108"),
     ]:
         assert fact(card, title, value), (title, value, card)
@@ -472,14 +546,18 @@ def test_partner_asks_and_the_admin_approves_in_the_teams_client(browser_tools: 
     done = steps["done"]["text"]
     assert "Approved by Ada Admin at" in done
     assert "✅ Sync Teams users" in done and "✅ Enable calling: Calling enabled" in done
-    assert "Done. Calling is enabled for this user." in done
+    assert "Done. Calling is enabled for Isaiah Langer, isaiah@contoso.example." in done
     assert steps["done"]["approvalCards"] == 1, "Ada got one approval card, updated in place"
 
     partner = steps["partner-side"]
-    assert "Adding isaiah@contoso.example (extension 108)" in partner["text"]
+    assert "Adding Isaiah Langer, isaiah@contoso.example (extension 108)" in partner["text"]
     assert "Approved by Ada Admin at" in partner["text"]
     assert (
-        "Done. isaiah@contoso.example can make and receive Teams calls on extension 108." in partner["text"]
+        "Done. Isaiah Langer, isaiah@contoso.example can make and receive Teams calls on extension 108."
+        in partner["text"]
     )
     assert "Ada Admin approved your request" in partner["chat"]
-    assert "Done: isaiah@contoso.example in Contoso can now make and receive Teams calls" in partner["chat"]
+    assert (
+        "Done: Isaiah Langer, isaiah@contoso.example in Contoso can now make and receive Teams calls"
+        in partner["chat"]
+    )

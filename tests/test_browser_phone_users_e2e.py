@@ -12,14 +12,20 @@ checked is the catalog's. Screenshots: test-output/browser/<test>/NN-<step>.png.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from i18n import ENGLISH, FRENCH, Words
 from tests import test_browser_e2e as browser_e2e
-from tests.test_browser_e2e import Stack, assert_screenshots, fact, scenario
+from tests.test_browser_e2e import (
+    Stack,
+    assert_screenshots,
+    fact,
+    free_extensions,
+    scenario,
+    text_box,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -70,12 +76,10 @@ def plain(text: str) -> str:
 
 
 def run_flow(node: str, running: Stack, language: str) -> dict[str, dict[str, Any]]:
-    """Runs the script to its end; every step it took, also kept in steps.json next to the screenshots."""
+    """Runs the script to its end; every step it took (also kept in steps.json next to the screenshots)."""
     options = {"url": running.playground_url, "out": str(running.out), "language": language}
     with scenario(node, "phone-users-flow.js", options) as run:
-        steps = run.steps()
-    (running.out / "steps.json").write_text(json.dumps(steps, ensure_ascii=False, indent=1))
-    return steps
+        return run.steps()
 
 
 @pytest.mark.parametrize("language", [ENGLISH, FRENCH], ids=["english", "french"])
@@ -118,6 +122,13 @@ def test_an_admin_acts_on_phone_users_and_approves_a_partners_removal_in_the_tea
     # Change: the add form, prefilled, then a review of what changes, then Done on the same card.
     assert words("Change {name} in {tenant}", name=ALEX, **tenant) in text("change-form")
     assert steps["change-form"]["extension"] == "101", "the form is prefilled with his extension"
+    change_form = steps["change-form"]
+    assert text_box(change_form["fields"], words("SIP user (PBX extension)"))["value"] == "101"
+    assert text_box(change_form["fields"], words("Phone number"))["value"] == "101"
+    # The SIP authentication ID is shown, derived from the extension, not asked for (issue 19).
+    assert fact(change_form["text"], words("Device: SIP authentication ID"), "101t")
+    assert not [f for f in change_form["fields"] if words("SIP authentication ID") in f["label"]]
+    assert "portal" not in change_form["text"].lower()
     review = text("change-review")
     assert review.startswith(words("Check and change"))
     assert fact(review, words("SIP user"), "101 → 106") and fact(review, words("Phone number"), "106")
@@ -179,11 +190,26 @@ def test_an_admin_acts_on_phone_users_and_approves_a_partners_removal_in_the_tea
         )
     )
     assert " ".join(removed.split()) in " ".join(text("remove-done").split())
-    assert fact(text("add-review"), words("SIP user"), "100")
+    # The add form after the removal: 100 (Megan's) and 101 (Alex's before the change) are free again,
+    # 106 (Alex's now) is not, and the extension's placeholder is the first free one.
+    add_form = steps["add-form"]
+    free = free_extensions(words, add_form["text"])
+    assert free[:2] == ["100", "101"] and "106" not in free, add_form["text"]
+    extension = text_box(add_form["fields"], words("SIP user (PBX extension)"))
+    assert extension["placeholder"] == words("e.g. {extension}", extension="100"), extension
+    assert fact(
+        add_form["text"],
+        words("Device: SIP authentication ID"),
+        words("The extension followed by {suffix}, e.g. {example}", suffix="t", example="100t"),
+    )
+    add_review = text("add-review")
+    assert fact(add_review, words("SIP user"), "100")
+    assert fact(add_review, words("Teams user"), f"Adele Vance, {ADELE_UPN}")
+    assert fact(add_review, words("SIP authentication ID"), "100t")
     added = plain(
         words(
             "**Done.** {user} can make and receive Teams calls on extension {extension}.",
-            user=ADELE_UPN,
+            user=f"Adele Vance, {ADELE_UPN}",
             extension="100",
         )
     )

@@ -78,7 +78,10 @@ async def test_ada_pastes_five_rows_adds_three_then_the_fixed_two(
     assert "2,adele@contoso.example,105,Done," in results.text
     # The rows the check left out stay named once the report card has become the progress card.
     assert "Not in this batch, from the check" in done and "Line 5: Extension 101 is already" in done
-    assert "4,,,Not added,nestor@contoso.example has no Teams Phone licence." in results.text
+    assert (
+        "4,nestor@contoso.example,107,Not added,nestor@contoso.example has no Teams Phone licence."
+        in results.text
+    )
     assert {"adele@contoso.example", "isaiah@contoso.example", "lynne@contoso.example"} <= set(
         await added(bot)
     )

@@ -101,7 +101,7 @@ async def test_configure_user_sends_exactly_the_documented_body(world: CttWorld)
     [call] = world.ctt.calls(CONFIGURE)
     assert call.body == {
         "loginID": world.ctt.username,
-        "pbxLocation": "PBX",
+        "pbxLocation": "7000",  # the PBX id (ctt_world.pbx_id), "PBX ID - cannot be empty"
         "pbxUserId": "105@pbx.contoso.example",
         "sbcGatewayId": 1,
         "teamsUserId": "adele@contoso.example",
@@ -842,7 +842,7 @@ async def test_a_change_sends_the_new_values_and_frees_the_old_extension(world: 
     assert is_valid_device_password(password) and change.body.pop("rePassword") == password
     assert change.body == {
         "loginID": world.ctt.username,
-        "pbxLocation": "PBX",
+        "pbxLocation": "7000",
         "pbxUserId": "106@pbx.contoso.example",
         "sbcGatewayId": 2,
         "teamsUserId": MEGAN,

@@ -17,9 +17,11 @@ from urllib.parse import parse_qsl, urlsplit
 import aiohttp
 import pytest
 
+from app import PARTS
+from services.provisioning.connecttoteams import ConsentKind
 from tests.conftest import RunningBot, free_port, running_bot
 from tests.ctt_double import CttDouble, Status
-from tests.ctt_local import ctt_settings, start_doubles
+from tests.ctt_local import ctt_settings, prepare_bot_database, start_doubles
 from tests.doubles import (
     CONTOSO,
     CONTOSO_ADMIN,
@@ -68,6 +70,7 @@ async def platform(tmp_path: Path, consented: set[str], **extra: str) -> AsyncIt
     await connector.start()
     port = free_port()
     settings = ctt_settings(tmp_path, ctt, graph, port, consented, LOG_LEVEL="DEBUG", **extra)
+    await prepare_bot_database(settings)
     try:
         async with (
             running_bot(settings, msal_http_client=graph.http_client(), port=port) as bot,
@@ -244,7 +247,8 @@ async def test_a_partners_request_approved_without_consent_waits_for_the_sign_in
         await p.card(picker.activity_id, "Done.")
         await p.connector.wait_for(
             lambda s: (
-                s.conversation_id == pat.conversation_id and s.text.startswith("Done: adele@contoso.example")
+                s.conversation_id == pat.conversation_id
+                and s.text.startswith("Done: Adele Vance, adele@contoso.example")
             )
         )
         assert p.ctt.user(CONTOSO, "adele@contoso.example").microsoft_side
@@ -335,3 +339,28 @@ async def test_a_bulk_add_rides_out_a_429_storm_from_the_platform(tmp_path: Path
         added = [c.body["teamsUserId"] for c in calls if c.status == 200 and "password" in c.body]
         assert sorted(added) == ["adele@contoso.example", "isaiah@contoso.example", "lynne@contoso.example"]
         assert len([c for c in calls if c.status == 429]) == 3, "every throttled call was tried again"
+
+
+async def test_a_consent_comes_back_to_the_bot_and_then_calling_needs_no_sign_in(tmp_path: Path):
+    """Issue 20: consent asked for through getActionItemUrl ("Enterprise Admin URL Workflow"), the
+    Global Admin's answer brought back to the bot's callback, kept for the tenant (migration 0013)."""
+    async with platform(tmp_path, consented=set()) as p:
+        service = p.bot.app[PARTS].provisioning
+        refused = await service.ask_for_consent(CONTOSO, ConsentKind.management)
+        assert await p.ctt.global_admin_consents(refused.url, CONTOSO, grant=False) == 422
+        assert (await service.tenant_state(CONTOSO)).management_consent == "refused"
+
+        link = await service.ask_for_consent(CONTOSO, ConsentKind.management)
+        callback = p.ctt.action_requests[-1]["callbackUrl"]
+        assert callback.startswith(f"{p.bot.url}/api/ctt/callback?ctt_consent=management&state=")
+        assert await p.ctt.global_admin_consents(link.url, CONTOSO) == 200
+        assert await p.ctt.global_admin_consents(link.url, CONTOSO) == 410  # single use
+        status, _ = await p.callback("GET", params={"ctt_consent": "management", "state": "x" * 43})
+        assert status == 404
+        assert (await service.tenant_state(CONTOSO)).management_consent == "granted"
+
+        card_id = await admin_adds_adele(p, p.user(CONTOSO, CONTOSO_ADMIN, "Ada Admin"))
+        done = await p.card(card_id, "Done.")
+        assert "Enable calling: Calling enabled" in card_text(done.card)
+        assert p.msal_configures() == [] and SIGN_IN not in card_text(done.card)
+        assert p.ctt.user(CONTOSO, "adele@contoso.example").microsoft_side

@@ -223,7 +223,9 @@ async def test_each_approver_reads_the_same_request_in_their_own_language(langua
     )
     assert "Approved by Ada Admin at" in shown(avery_done)
     await w.text_to(w.pat, "approved your request")
-    await w.text_to(w.pat, "Done: isaiah@contoso.example in Contoso can now make and receive Teams calls")
+    await w.text_to(
+        w.pat, "Done: Isaiah Langer, isaiah@contoso.example in Contoso can now make and receive Teams calls"
+    )
     await w.connector.wait_for(lambda s: s.activity_id == pat_card and "Done." in shown(s))
 
     ada_saw = [*to(w.ada, w.connector), approved, ada_refresh["value"], ada_done]
@@ -385,14 +387,14 @@ def _all_actions(sent: Sent) -> list[dict[str, Any]]:
 async def test_the_audit_shows_each_reader_their_local_time(
     bot: RunningBot, http: aiohttp.ClientSession, connector: ConnectorDouble
 ):
-    """`journal` in Toronto shows Toronto's time in French; `audit` from a client that sent no time
-    zone shows UTC, and says so."""
+    """`journal complet` in Toronto shows Toronto's time in French; `audit all` from a client that
+    sent no time zone shows UTC, and says so."""
     ada = TeamsUser(
         http, bot.url, connector.url, CONTOSO, CONTOSO_ADMIN, "Ada Admin", locale="fr-CA", time_zone=TORONTO
     )
     assert await ada.say("ajouter un utilisateur") == 201  # makes an audit entry (a draft)
     await connector.wait_for(lambda s: s.conversation_id == ada.conversation_id and bool(s.card))
-    assert await ada.say("Journal") == 201
+    assert await ada.say("Journal complet") == 201  # a draft is shown only with everything
     audit = await connector.wait_for(
         lambda s: s.conversation_id == ada.conversation_id and "journal" in card_text(s.card).lower()
     )
@@ -404,7 +406,7 @@ async def test_the_audit_shows_each_reader_their_local_time(
     assert "UTC" not in card_text(audit.card)
 
     avery = TeamsUser(http, bot.url, connector.url, CONTOSO, CONTOSO_ADMIN2, "Avery Admin", locale="en-US")
-    assert await avery.say("audit") == 201
+    assert await avery.say("audit all") == 201
     english = await connector.wait_for(
         lambda s: s.conversation_id == avery.conversation_id and "audit" in card_text(s.card).lower()
     )

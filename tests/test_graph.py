@@ -11,11 +11,16 @@ import pytest
 from services.errors import ProvisioningError
 from services.models import Role
 from services.outbound_http import RetryPolicy
-from services.provisioning.graph import GraphClient, GraphConfig, GraphDirectory
+from services.provisioning.graph import (
+    GLOBAL_ADMIN_ROLE_TEMPLATE_ID,
+    GraphClient,
+    GraphConfig,
+    GraphDirectory,
+)
 from services.provisioning.partners import Partners
 from tests.ctt_world import load_demo_world, seed_graph
 from tests.doubles import CONTOSO, CONTOSO_ADMIN, FABRIKAM
-from tests.graph_double import FakeGraph, FakeUser
+from tests.graph_double import TEAMS_PHONE_PLAN, FakeGraph, FakeUser
 
 FAST = RetryPolicy(attempts=3, backoff_base_seconds=0.01, backoff_max_seconds=0.02, timeout_seconds=2)
 
@@ -61,7 +66,7 @@ async def test_licensed_users_are_read_page_by_page_and_cached(graph: FakeGraph)
         assert len(users) == 12 and all(u.licensed for u in users)
         assert [u.display_name for u in users] == sorted(u.display_name for u in users)
         calls = len(graph.graph_calls)
-        assert calls == 4  # 18 users in pages of 5
+        assert calls == 3  # only the 12 licensed of 18 users are asked for, in pages of 5
         await client.licensed_users(CONTOSO)
         assert len(graph.graph_calls) == calls
     finally:
@@ -144,5 +149,83 @@ async def test_the_directory_fails_closed_when_graph_refuses(graph: FakeGraph):
     try:
         directory = GraphDirectory(client, Partners())
         assert (await directory.actor(CONTOSO, CONTOSO_ADMIN)).role is Role.none
+    finally:
+        await client.close()
+
+
+# -- at scale, as Microsoft's reference says (issue 20) ------------------------------------------------
+
+
+async def test_licensed_users_are_asked_for_with_an_advanced_query(graph: FakeGraph):
+    """ "Advanced query capabilities on Microsoft Entra ID objects": a filter on assignedPlans/any
+    with `$count=true` and `ConsistencyLevel: eventual`; only the licensed users travel."""
+    client = await client_for(graph)
+    try:
+        assert len(await client.licensed_users(CONTOSO)) == 12
+        first = graph.requests[0]
+        assert first.path == "/v1.0/users" and first.consistency == "eventual"
+        assert first.query["$count"] == "true" and first.query["$top"] == "999"
+        assert first.query["$filter"] == f"assignedPlans/any(p:p/servicePlanId eq {TEAMS_PHONE_PLAN})"
+        assert all(r.consistency == "eventual" for r in graph.requests)  # the next pages too
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "licensed"),
+    [("Enabled", True), ("Warning", True), ("Suspended", False), ("Deleted", False), ("LockedOut", False)],
+)
+async def test_a_licence_counts_while_it_is_available_for_normal_use(
+    graph: FakeGraph, status: str, licensed: bool
+):
+    """assignedPlan.capabilityStatus: Enabled and Warning (a grace period) are "available for
+    normal use"; Suspended, LockedOut and Deleted are not."""
+    graph.add_user(
+        CONTOSO, FakeUser("u-grace", "grace@contoso.example", "Grace Period", True, phone_status=status)
+    )
+    client = await client_for(graph)
+    try:
+        assert (await client.user(CONTOSO, "grace@contoso.example")).licensed is licensed
+        assert ("grace@contoso.example" in {u.upn for u in await client.licensed_users(CONTOSO)}) is licensed
+    finally:
+        await client.close()
+
+
+async def test_global_admins_come_from_the_unified_rbac_api_without_top(graph: FakeGraph):
+    """directoryRoles/.../members "does not support $top" and returns up to 1,000 objects; Microsoft
+    recommends roleManagement/directory/roleAssignments, filtered on the role, principal expanded."""
+    graph.other_global_admins[CONTOSO].append(
+        {"@odata.type": "#microsoft.graph.group", "id": "g-1", "displayName": "Role-assignable group"}
+    )
+    for n in range(6):  # more than one page of 5
+        graph.add_user(CONTOSO, FakeUser(f"ga-{n}", f"ga{n}@contoso.example", f"GA {n}"), global_admin=True)
+    client = await client_for(graph)
+    try:
+        admins = await client.global_admins(CONTOSO)
+        assert len(admins) == 8 and {a.upn for a in admins} >= {
+            "admin@contoso.example",
+            "ga5@contoso.example",
+        }
+        asked = [r for r in graph.requests if "role" in r.path.lower()]
+        assert {r.path for r in asked} == {"/v1.0/roleManagement/directory/roleAssignments"}
+        assert asked[0].query["$filter"] == f"roleDefinitionId eq '{GLOBAL_ADMIN_ROLE_TEMPLATE_ID}'"
+        assert asked[0].query["$expand"] == "principal"
+        assert all("$top" not in r.query for r in asked) and len(asked) >= 2
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize("answer", [{"values": []}, {"value": "none"}, ["a list"]])
+async def test_an_answer_of_another_shape_is_an_error_with_its_keys_logged(
+    graph: FakeGraph, caplog: pytest.LogCaptureFixture, answer: object
+):
+    client = await client_for(graph)
+    try:
+        graph.answer_next = answer
+        with pytest.raises(ProvisioningError) as refused:
+            await client.licensed_users(CONTOSO)
+        assert "answered in a form the bot does not know" in refused.value.message
+        if isinstance(answer, dict):
+            assert all(key in caplog.text for key in answer)
     finally:
         await client.close()

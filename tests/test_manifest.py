@@ -275,6 +275,10 @@ BROKEN: dict[str, tuple[Change, str]] = {
         lambda m, f: f.update({"outline.png": white_glyph_with((128, 128, 128, 255))}),
         "1 pixel(s) are neither white nor fully transparent, the first at (10, 12) is rgba(128, 128, 128, 255)",
     ),
+    "PNG whose header is fine and the rest is cut off": (
+        lambda m, f: f.update({"outline.png": f["outline.png"][:40]}),
+        "outline.png (icons.outline) is not a readable image",
+    ),
     "icon file not in the package": (
         lambda m, f: m["icons"].update(color="colour.png"),
         "icons.color names 'colour.png', which is not in the package",
@@ -381,3 +385,17 @@ def test_a_broken_language_file_is_refused(tmp_path: Path) -> None:
     problems = check_package({**files, "fr-ca.json": json.dumps(french).encode()})
     assert any("fr-ca.json" in p and "name.shrot" in p for p in problems), problems
     assert any("commands[9].title translates a command the manifest does not have" in p for p in problems)
+
+
+def test_the_schema_applies_the_limits_written_beside_a_reference() -> None:
+    """The localization schema writes `"maxLength": 80` next to a `$ref`: Microsoft's validator
+    applies it (and refused this French text), so ours does too."""
+    files = good_files()
+    french = json.loads(files["fr-ca.json"])
+    french["description.short"] = "Ajoutez des utilisateurs au Teams Phone Connector dans Teams, " + "x" * 40
+    problems = check_package({**files, "fr-ca.json": json.dumps(french).encode()})
+    assert problems == [
+        "fr-ca.json description.short: '"
+        + french["description.short"]
+        + "' has 102 characters; at most 80 allowed"
+    ]

@@ -114,7 +114,7 @@ async def test_partner_asks_two_admins_get_cards_one_approves(world: World):
     ada_card = await w.latest_card(w.ada, APPROVAL_HEADING)
     avery_card = await w.latest_card(w.avery, APPROVAL_HEADING)
     text = card_text(ada_card.card)
-    assert "Pat Partner (Northwind Voice) added isaiah@contoso.example" in text
+    assert "Pat Partner (Northwind Voice) added Isaiah Langer, isaiah@contoso.example" in text
     assert "SIP user: 108" in text and "Voice route: US West" in text
     assert ada_card.card["refresh"]["userIds"] == [w.ada.user_id, w.avery.user_id] or set(
         ada_card.card["refresh"]["userIds"]
@@ -136,7 +136,9 @@ async def test_partner_asks_two_admins_get_cards_one_approves(world: World):
     assert "Approved by Ada Admin at" in card_text(avery_view)
     assert "Approve" not in card_actions(avery_view), "no buttons once decided"
     await w.text_to(w.pat, "approved your request")
-    await w.text_to(w.pat, "Done: isaiah@contoso.example in Contoso can now make and receive Teams calls")
+    await w.text_to(
+        w.pat, "Done: Isaiah Langer, isaiah@contoso.example in Contoso can now make and receive Teams calls"
+    )
     pat_view = await w.connector.wait_for(
         lambda s: s.method == "PUT" and s.activity_id == pat_card and "Done." in card_text(s.card)
     )
@@ -321,12 +323,13 @@ async def test_pending_lists_open_requests_with_buttons(world: World):
     await w.text_to(w.ada, "No requests are waiting for your approval.")
     await w.pat.say("my requests")
     listing = await w.latest_card(w.pat, "My requests")
-    assert "**isaiah@contoso.example**, ext. 108 · Contoso · **Done**, Approved by Avery Admin" in card_text(
-        listing.card
+    assert (
+        "**Isaiah Langer, isaiah@contoso.example**, ext. 108 · Contoso · **Done**, Approved by Avery Admin"
+        in card_text(listing.card)
     )
     await w.ada.say("audit")
     audit = await w.latest_card(w.ada, "Audit: Contoso")
-    assert "Avery Admin: approve" in card_text(audit.card)
+    assert "Avery Admin approved adding Isaiah Langer, extension 108" in card_text(audit.card)
 
 
 async def test_partner_cannot_pick_an_enterprise_it_does_not_manage(world: World):

@@ -147,7 +147,13 @@ async def test_search_licensed_users(backend: Backend):
     assert [u.upn for u in await s.search_licensed_users(CONTOSO, "ADELE")] == ["adele@contoso.example"]
     assert [u.display_name for u in await s.search_licensed_users(CONTOSO, "vance")] == ["Adele Vance"]
     assert await s.search_licensed_users(CONTOSO, "nestor") == []
-    assert len(await s.search_licensed_users(CONTOSO, "contoso", limit=3)) == 3
+    # The search's rule (services/provisioning/search.py) on every backend: never the domain alone.
+    assert await s.search_licensed_users(CONTOSO, "contoso") == []
+    assert await s.search_licensed_users(CONTOSO, "x") == []
+    assert [u.upn for u in await s.search_licensed_users(CONTOSO, "adele@contoso")] == [
+        "adele@contoso.example"
+    ]
+    assert len(await s.search_licensed_users(CONTOSO, "", limit=3)) == 3
 
 
 async def test_teams_user(backend: Backend):

@@ -196,6 +196,34 @@ admin_sign_ins = Table(
     Column("outcome", String(30)),
 )
 
+# The ConnecttoTeams backend's knowledge of each enterprise, as the platform showed it (migration
+# 0013, services/provisioning/connecttoteams/tenant_state.py): its Global Admin's consents, asked
+# for with getActionItemUrl and answered at the callback, and when its first Sync Teams Users was
+# done (the platform accepted a Global Admin's sign-in result for it).
+ctt_tenants = Table(
+    "ctt_tenants",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("management_consent", String(20)),  # granted | refused; NULL: the platform never said
+    Column("management_consent_at", DateTime(timezone=True)),
+    Column("user_sync_consent_at", DateTime(timezone=True)),
+    Column("first_sync_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Consent links asked for (getActionItemUrl): the callback's state as a SHA-256 hash, single use,
+# until expires_at; like admin_sign_ins, but for a tenant rather than a request.
+ctt_consent_links = Table(
+    "ctt_consent_links",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+)
+
 audit = Table(
     "audit",
     metadata,

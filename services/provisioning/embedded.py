@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
@@ -33,12 +34,8 @@ from services.models import (
     Tenant,
     VoiceRoute,
 )
-from services.provisioning.embedded_users import (
-    EmbeddedPhoneUsers,
-    escape_like,
-    free_extension,
-    hash_password,
-)
+from services.provisioning.embedded_users import EmbeddedPhoneUsers, free_extension, hash_password
+from services.provisioning.search import Search
 from services.ttl_cache import TtlCache
 
 OPERATIONS = (
@@ -182,23 +179,24 @@ class EmbeddedProvisioningService(EmbeddedPhoneUsers):
         )
 
     async def search_licensed_users(self, tenant_id: str, query: str, limit: int = 25) -> list[TeamsUser]:
+        """The search's rule (services/provisioning/search.py) runs in Python over the tenant's
+        licensed users, as on every backend: SQLite's lower() folds only ASCII, so a LIKE would
+        miss "Émilie" for "émilie". A tenant's users are a few thousand rows at most."""
+        search = Search.of(query)
         tu = db.teams_users
-        pattern = f"%{escape_like(query.strip().lower())}%"
         stmt = (
             select(tu.c.upn, tu.c.display_name, tu.c.provisioned, tu.c.extension)
-            .where(
-                tu.c.tenant_id == tenant_id,
-                tu.c.licensed.is_(True),
-                or_(
-                    func.lower(tu.c.upn).like(pattern, escape="\\"),
-                    func.lower(tu.c.display_name).like(pattern, escape="\\"),
-                ),
-            )
+            .where(tu.c.tenant_id == tenant_id, tu.c.licensed.is_(True))
             .order_by(tu.c.display_name)
-            .limit(limit)
         )
-        rows = await self._db.read(lambda conn: conn.execute(stmt).all())
-        return [_licensed(r) for r in rows]
+        if search.everything:
+            stmt = stmt.limit(max(0, limit))
+
+        def work(conn: Connection) -> list[Any]:
+            found = (r for r in conn.execute(stmt).all() if search.person(r.display_name, r.upn))
+            return list(islice(found, max(0, limit)))
+
+        return [_licensed(r) for r in await self._db.read(work)]
 
     async def _user_row(self, tenant_id: str, upn: str):
         """The user's row, by UPN in any case. The exact spelling (what the form's typeahead sends)

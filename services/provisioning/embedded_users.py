@@ -9,12 +9,13 @@ import hashlib
 import secrets
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, func, select, update
 
 from services import db
 from services.add_user_rules import require_calling_disabled, require_device_password, require_phone_user
 from services.db import Database
 from services.models import PhoneUser, PhoneUserPage, PhoneUserSpec, PhoneUserState
+from services.provisioning.search import Search
 
 
 class EmbeddedPhoneUsers:
@@ -91,29 +92,20 @@ class EmbeddedPhoneUsers:
 
     async def phone_users(self, tenant_id: str, query: str, offset: int, limit: int) -> PhoneUserPage:
         tu = db.teams_users
-        where = [tu.c.tenant_id == tenant_id, tu.c.provisioned.is_(True)]
-        needle = escape_like(query.strip().lower())
-        if needle:
-            where.append(
-                or_(
-                    func.lower(tu.c.display_name).like(f"{needle}%", escape="\\"),
-                    func.lower(tu.c.display_name).like(f"% {needle}%", escape="\\"),
-                    # The address's local part: from its start, so a domain never matches.
-                    func.lower(tu.c.upn).like(f"{needle}%", escape="\\"),
-                    tu.c.extension.like(f"{needle}%", escape="\\"),
-                )
-            )
+        where = (tu.c.tenant_id == tenant_id, tu.c.provisioned.is_(True))
+        ordered = select(tu).where(*where).order_by(func.lower(tu.c.display_name), tu.c.upn)
+        start, size = max(0, offset), max(0, limit)
+        search = Search.of(query)
 
         def work(conn: Connection) -> tuple[int, list[Any]]:
-            total = conn.execute(select(func.count()).select_from(tu).where(*where)).scalar_one()
-            rows = conn.execute(
-                select(tu)
-                .where(*where)
-                .order_by(func.lower(tu.c.display_name), tu.c.upn)
-                .offset(max(0, offset))
-                .limit(max(0, limit))
-            ).all()
-            return total, rows
+            if search.everything:  # a page of the whole list: the database pages it
+                total = conn.execute(select(func.count()).select_from(tu).where(*where)).scalar_one()
+                return total, conn.execute(ordered.offset(start).limit(size)).all()
+            # The search's rule in Python, as for the typeahead (embedded.search_licensed_users).
+            found = [
+                r for r in conn.execute(ordered).all() if search.person(r.display_name, r.upn, r.extension)
+            ]
+            return len(found), found[start : start + size]
 
         total, rows = await self._db.read(work)
         return PhoneUserPage(
@@ -149,10 +141,6 @@ def free_extension(
         )
         .values(assigned_to=None)
     )
-
-
-def escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def hash_password(password: str) -> str:

@@ -7,6 +7,13 @@ through aiohttp with the shared timeout/retry helper (Graph throttles with 429 +
 
 `GraphDirectory` implements the `Directory` protocol with it: a customer tenant's Global Administrators
 are its tenant admins; partner people come from the provider's partner list.
+
+At a tenant's scale, as Microsoft's reference says: licensed users are asked for directly with the
+advanced query `assignedPlans/any(...)` (`$count=true`, header `ConsistencyLevel: eventual`, "Advanced
+query capabilities on Microsoft Entra ID objects"), not by reading every user; Global Administrators
+come from the unified RBAC API (`roleManagement/directory/roleAssignments`, filtered on the role,
+principal expanded), since `directoryRoles/.../members` returns up to 1,000 objects and takes no
+`$top`. An answer of another shape is an error whose keys (not values) are logged.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
@@ -27,17 +34,22 @@ from services.directory import Person
 from services.errors import ProvisioningError
 from services.models import Actor, Role, TeamsUser, Tenant
 from services.outbound_http import Caller, GaveUp, Reply, RetryPolicy, Sleep, redact
+from services.provisioning.connecttoteams.wire import answer_keys
 from services.provisioning.partners import Partners
 from services.ttl_cache import TtlCache
 
 log = logging.getLogger(__name__)
 
 # Teams Phone is the service plan MCOEV ("Microsoft 365 Phone System"), part of Teams Phone Standard,
-# E5 and the Teams Phone add-ons. A user is offered when one of these plans is assigned with
-# capabilityStatus "Enabled" and the account is enabled.
+# E5 and the Teams Phone add-ons. A user is offered when one of these plans is assigned with a
+# capabilityStatus "available for normal use" (assignedPlan: Enabled, or Warning, a grace period;
+# not Suspended, LockedOut or Deleted) and the account is enabled.
 TEAMS_PHONE_SERVICE_PLANS = {"4828c8ec-dc2e-4779-b502-87ac9ce28ab7": "MCOEV"}
+USABLE_PLAN_STATUSES = frozenset({"enabled", "warning"})
+# The built-in role's template id, which the unified RBAC API takes as its roleDefinitionId.
 GLOBAL_ADMIN_ROLE_TEMPLATE_ID = "62e90394-69f5-4237-9190-012177145e10"
 USER_FIELDS = "id,displayName,userPrincipalName,accountEnabled,assignedPlans"
+ADVANCED_QUERY = {"ConsistencyLevel": "eventual"}
 
 
 class GraphConfig(BaseModel):
@@ -100,14 +112,24 @@ class GraphClient:
     # -- what the bot asks -----------------------------------------------------------------------
 
     async def licensed_users(self, tenant_id: str) -> list[TeamsUser]:
-        """Users holding an enabled Teams Phone plan, by display name; cached for `users_ttl_seconds`."""
+        """Users holding a usable Teams Phone plan, by display name; cached for `users_ttl_seconds`.
+        Graph's filter finds the users the plan is assigned to, whatever its state: the state and
+        the account are checked here."""
 
         async def load() -> list[TeamsUser]:
-            users = [
-                self._teams_user(u) async for u in self._pages(tenant_id, "/users", {"$select": USER_FIELDS})
-            ]
-            licensed = [u for u in users if u.licensed]
-            return sorted(licensed, key=lambda u: (u.display_name.casefold(), u.upn.casefold()))
+            found: dict[str, TeamsUser] = {}
+            for plan in sorted(self._config.teams_phone_plan_ids):
+                params = {
+                    "$select": USER_FIELDS,
+                    "$filter": f"assignedPlans/any(p:p/servicePlanId eq {plan})",
+                    "$count": "true",
+                    "$top": str(self._config.page_size),
+                }
+                async for raw in self._pages(tenant_id, "/users", params, ADVANCED_QUERY):
+                    user = self._teams_user(raw)
+                    if user.licensed and user.upn:
+                        found[user.upn.casefold()] = user
+            return sorted(found.values(), key=lambda u: (u.display_name.casefold(), u.upn.casefold()))
 
         return list(await self._cached(tenant_id, "licensed", self._config.users_ttl_seconds, load))
 
@@ -116,15 +138,24 @@ class GraphClient:
         if not upn or "/" in upn:
             return None
         data = await self._get(tenant_id, f"/users/{quote(upn, safe='@')}", {"$select": USER_FIELDS})
-        return self._teams_user(data) if data else None
+        return self._teams_user(data) if data is not None else None
 
     async def global_admins(self, tenant_id: str) -> list[Person]:
-        """Members of the Global Administrator role (direct members; PIM-eligible ones are not)."""
+        """The users assigned the Global Administrator role (active assignments; PIM-eligible ones
+        and members of a role-assignable group are not), from the unified RBAC API."""
 
         async def load() -> list[Person]:
-            path = f"/directoryRoles(roleTemplateId='{GLOBAL_ADMIN_ROLE_TEMPLATE_ID}')/members"
+            params = {
+                "$filter": f"roleDefinitionId eq '{GLOBAL_ADMIN_ROLE_TEMPLATE_ID}'",
+                "$expand": "principal",
+            }
             people = []
-            async for member in self._pages(tenant_id, path, {"$select": "id,displayName,userPrincipalName"}):
+            async for assignment in self._pages(
+                tenant_id, "/roleManagement/directory/roleAssignments", params
+            ):
+                member = assignment.get("principal")
+                if not isinstance(member, dict):
+                    raise self._unexpected("/roleManagement/directory/roleAssignments", assignment)
                 kind = member.get("@odata.type", "#microsoft.graph.user")
                 if kind != "#microsoft.graph.user" or not member.get("id"):
                     continue
@@ -150,7 +181,7 @@ class GraphClient:
         plans = data.get("assignedPlans") or []
         has_plan = any(
             str(p.get("servicePlanId", "")).lower() in self._config.teams_phone_plan_ids
-            and str(p.get("capabilityStatus", "")).lower() == "enabled"
+            and str(p.get("capabilityStatus", "")).lower() in USABLE_PLAN_STATUSES
             for p in plans
             if isinstance(p, dict)
         )
@@ -164,26 +195,51 @@ class GraphClient:
     async def _cached(self, tenant_id: str, what: str, ttl: float, load: Callable[[], Any]) -> Any:
         return await self._cache.get((tenant_id, what), ttl, load)
 
-    async def _pages(self, tenant_id: str, path: str, params: dict[str, str]):
-        params = {**params, "$top": str(self._config.page_size)}
-        data = await self._get(tenant_id, path, params)
-        while data:
-            for item in data.get("value") or []:
+    async def _pages(
+        self, tenant_id: str, path: str, params: dict[str, str], headers: dict[str, str] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The items of a collection, page by page (`@odata.nextLink` keeps the query; the headers
+        go with every page). An answer without a `value` array is not read as empty."""
+        data = await self._get(tenant_id, path, params, headers=headers)
+        what = path
+        while True:
+            items = data.get("value") if isinstance(data, dict) else None
+            if not isinstance(items, list):
+                raise self._unexpected(what, data)
+            for item in items:
                 if isinstance(item, dict):
                     yield item
-            next_link = data.get("@odata.nextLink")
+            next_link = data.get("@odata.nextLink") if isinstance(data, dict) else None
             if not next_link:
                 return
-            if not _same_origin(next_link, self._config.base_url):
+            if not isinstance(next_link, str) or not _same_origin(next_link, self._config.base_url):
                 # The token must never be sent to another host.
                 raise ProvisioningError(
                     T("Microsoft Graph answered with an unexpected link."), retryable=False
                 )
-            data = await self._get(tenant_id, next_link, None, absolute=True)
+            what = urlsplit(next_link).path
+            data = await self._get(tenant_id, next_link, None, absolute=True, headers=headers)
+
+    def _unexpected(self, what: str, data: Any) -> ProvisioningError:
+        log.error("Graph GET %s answered in a form the bot does not know: %s", what, answer_keys(data))
+        return ProvisioningError(
+            T(
+                "Microsoft Graph answered in a form the bot does not know, so nothing was read; try "
+                "again later, and tell the provider if it stays so (the bot's log says what came)."
+            ),
+            retryable=False,
+        )
 
     async def _get(
-        self, tenant_id: str, path: str, params: dict[str, str] | None, *, absolute: bool = False
-    ) -> dict[str, Any] | None:
+        self,
+        tenant_id: str,
+        path: str,
+        params: dict[str, str] | None,
+        *,
+        absolute: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """The answer's JSON (None for a 404)."""
         if self._caller is None:
             raise RuntimeError("GraphClient.start() was not called")
         url = path if absolute else self._config.base_url.rstrip("/") + path
@@ -206,7 +262,7 @@ class GraphClient:
                 what=what,
                 authorize=authorize,
                 params=params,
-                headers={"Accept": "application/json"},
+                headers={"Accept": "application/json", **(headers or {})},
             )
         except GaveUp:
             raise ProvisioningError(
@@ -214,10 +270,12 @@ class GraphClient:
             ) from None
         return self._answer(reply, what)
 
-    def _answer(self, reply: Reply, what: str) -> dict[str, Any] | None:
+    def _answer(self, reply: Reply, what: str) -> Any:
         if reply.ok:
             data = reply.json()
-            return data if isinstance(data, dict) else None
+            if not isinstance(data, dict):
+                raise self._unexpected(what, data)
+            return data
         if reply.status == 404:
             return None
         code = _graph_error_code(reply)

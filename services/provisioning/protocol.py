@@ -26,7 +26,9 @@ class ProvisioningService(Protocol):
 
     async def form_options(self, tenant_id: str) -> FormOptions: ...
 
-    async def search_licensed_users(self, tenant_id: str, query: str, limit: int = 25) -> list[TeamsUser]: ...
+    async def search_licensed_users(self, tenant_id: str, query: str, limit: int = 25) -> list[TeamsUser]:
+        """The first `limit` licensed users, by name, that `query` matches by name or address, with
+        the search's rule (services/provisioning/search.py); existing phone users marked."""
 
     async def teams_user(self, tenant_id: str, upn: str) -> TeamsUser | None: ...
 
@@ -73,5 +75,5 @@ class ProvisioningService(Protocol):
 
     async def phone_users(self, tenant_id: str, query: str, offset: int, limit: int) -> PhoneUserPage:
         """The tenant's phone users, by name, `limit` from `offset`. `query` (may be empty) matches
-        the start of the name or of a word of it, the start of the address's local part, or the
-        start of the extension; never the address's domain, which every user shares."""
+        by name, address or extension, with the search's rule (services/provisioning/search.py):
+        never by the address's domain, which every user shares."""

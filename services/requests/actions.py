@@ -124,7 +124,7 @@ class PhoneUserActions(Drafts, PhoneUserViews):
         await self._refuse_unless_applies(request.tenant_id, request.action, state, request.request_id)
         if request.action is RequestAction.change:
             return await super().submit(actor, request_id, version)
-        options = await self._provisioning.form_options(request.tenant_id)
+        options = await self._options(request.tenant_id)
         return FormResult(request=await self._submit_action(actor, request), options=options)
 
     async def _submit_action(self, actor: Actor, request: ProvisioningRequest) -> ProvisioningRequest:

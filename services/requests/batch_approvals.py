@@ -38,6 +38,10 @@ RUNNING, AWAITING, APPROVED, REJECTED, EXPIRED = (
 
 # Rows listed on the approval card; the rest are counted (the card stays under Teams' limit).
 LISTED = 15
+# A batch's rows that never reached the approvers (the check's drafts, cancelled before they ran).
+_NEVER_ASKED = frozenset({RequestState.draft, RequestState.queued, RequestState.cancelled})
+# How long after a run the approvers' copies are redrawn with its counts.
+REDRAW_AFTER_SECONDS = 2.0
 
 
 @dataclass
@@ -58,6 +62,8 @@ class BatchApproval:
     counts: Counter[RequestState] = field(default_factory=Counter)
     # (line, user, extension, PBX location, voice route) of the first rows waiting for the decision.
     waiting: list[tuple[int, str, str, str, str]] = field(default_factory=list)
+    # (line, user, extension, state) of the first rows a decision moved, once decided.
+    decided: list[tuple[int, str, str, RequestState]] = field(default_factory=list)
 
     @property
     def waiting_count(self) -> int:
@@ -95,6 +101,9 @@ class BatchDecisions(Batches):
         )
         for q in requests:
             found.counts[q.state] += 1
+            if q.state not in _NEVER_ASKED and len(found.decided) < LISTED:
+                line = int(str(q.values.get("line") or 0))
+                found.decided.append((line, q.person, str(q.values.get("extension") or ""), q.state))
             if q.state is RequestState.awaiting_approval and len(found.waiting) < LISTED:
                 v = q.values
                 found.waiting.append(
@@ -137,7 +146,10 @@ class BatchDecisions(Batches):
             asked = conn.execute(ask).first()
             if asked is None:
                 if conn.execute(select(a.c.state).where(a.c.batch_id == batch_id)).scalar() != RUNNING:
-                    enqueue(conn, [Notice(kind=NoticeKind.batch_approvers_update, request_id=batch_id)])
+                    # A moment later: the answer to the approver's click (the card at the click)
+                    # must not arrive after, and hide, the card this redraws.
+                    update_ = Notice(kind=NoticeKind.batch_approvers_update, request_id=batch_id)
+                    enqueue(conn, [update_], delay_seconds=REDRAW_AFTER_SECONDS)
                 return False
             enqueue(
                 conn,
@@ -191,6 +203,8 @@ class BatchDecisions(Batches):
             event="approved",
             values=dict(decided_by=actor.name, decided_at=utcnow(), reminders=0, **self._lease_values()),
         )
+        if moved is None:
+            raise StaleRequest(T("This request was already decided. Here is where it stands."))
         return [request_id for request_id, _ in moved]
 
     async def reject_batch(self, actor: Actor, batch_id: str, version: int, reason: str) -> list[str]:
@@ -210,6 +224,8 @@ class BatchDecisions(Batches):
             note=reason,
             values=dict(decided_by=actor.name, decided_at=utcnow(), decision_note=reason),
         )
+        if moved is None:
+            raise StaleRequest(T("This request was already decided. Here is where it stands."))
         return [removal for _, removal in moved if removal]
 
     async def batches_due_for_expiry(self, older_than: timedelta) -> list[str]:
@@ -233,7 +249,7 @@ class BatchDecisions(Batches):
             event="expired",
             values=dict(decided_at=utcnow()),
         )
-        return bool(moved)
+        return moved is not None
 
     async def pending_batches(self, tenant_id: str, limit: int = 10) -> list[BatchApproval]:
         a = db.batch_approvals
@@ -276,10 +292,11 @@ class BatchDecisions(Batches):
         event: str,
         values: dict[str, Any],
         note: str | None = None,
-    ) -> list[tuple[str, str | None]]:
+    ) -> list[tuple[str, str | None]] | None:
         """The round's move and its waiting rows', with an audit row each, a removal for each row
         whose user must go (not on an approval), the approvers' cards redrawn and the partner told:
-        one transaction. Returns (row, its removal) for each row moved; [] if someone was first."""
+        one transaction. Returns (row, its removal) for each row moved; None if someone was first
+        (a double click, another approver, another instance)."""
         a, r = db.batch_approvals, db.requests
         batch_id = found.batch_id
         decide = (
@@ -297,9 +314,9 @@ class BatchDecisions(Batches):
         waiting = select(r).where(r.c.batch_id == batch_id, r.c.state == RequestState.awaiting_approval.value)
         undo = rows_to is not RequestState.approved
 
-        def work(conn: Connection) -> list[tuple[str, str | None]]:
+        def work(conn: Connection) -> list[tuple[str, str | None]] | None:
             if conn.execute(decide).rowcount != 1:
-                return []
+                return None
             moved: list[tuple[str, str | None]] = []
             for row in conn.execute(waiting).all():
                 request = request_from_row(row)

@@ -4,14 +4,14 @@ what only a file can get wrong: a user or an extension twice."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from i18n import T, Text
 from services.models import FormOptions, PhoneUserSpec
 from services.provisioning.protocol import ProvisioningService
 from services.requests.batch_file import BatchFile, BatchRow, RowProblem
-from services.requests.form import EXISTING_PHONE_USER, AddUserInput, check_form, to_spec
+from services.requests.form import EXISTING_PHONE_USER, AddUserInput, check_form, effective_form, to_spec
 
 
 @dataclass
@@ -24,7 +24,8 @@ class CheckedBatch:
 
 def with_defaults(row: BatchRow, options: FormOptions) -> dict[str, Any]:
     """The single add's defaults: the only location or route when there is one, the phone number
-    and the SIP authentication ID from the extension, voicemail off and the default dial plan."""
+    from the extension (the SIP authentication ID too: effective_form), voicemail off and the
+    default dial plan."""
     values: dict[str, Any] = {"disable_voicemail": True, "default_dial_plan": True} | row.values
     if not values.get("pbx_location") and len(options.pbx_locations) == 1:
         values["pbx_location"] = options.pbx_locations[0]
@@ -32,7 +33,6 @@ def with_defaults(row: BatchRow, options: FormOptions) -> dict[str, Any]:
         values["voice_route"] = options.voice_routes[0].name
     extension = str(values.get("extension") or "")
     values.setdefault("phone_number", extension)
-    values.setdefault("sip_auth_id", f"{extension}t" if extension else "")
     return values
 
 
@@ -42,6 +42,7 @@ async def check_batch(service: ProvisioningService, options: FormOptions, batch:
     extensions: dict[tuple[str, str], int] = {}
     for row in batch.rows:
         form, errors = AddUserInput.from_values(with_defaults(row, options))
+        form = effective_form(form, options)
         errors = await check_form(service, options, form, errors)
         errors.pop(EXISTING_PHONE_USER, None)
         problems = [_problem(row.line, name, text) for name, text in errors.items()]
@@ -66,7 +67,8 @@ async def check_batch(service: ProvisioningService, options: FormOptions, batch:
                 )
             )
         if problems:
-            checked.problems += problems
+            named = {"teams_user": form.teams_user, "extension": str(row.values.get("extension") or "")}
+            checked.problems += [replace(p, **named) for p in problems]
             continue
         users[user] = row.line
         extensions[place] = row.line

@@ -77,6 +77,9 @@ class BatchRow:
 class RowProblem:
     line: int
     text: Text
+    # Whose row it is, as the file gave it (for the results a person copies into Excel).
+    teams_user: str = ""
+    extension: str = ""
 
 
 @dataclass

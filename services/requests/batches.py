@@ -74,8 +74,8 @@ class BatchStatus:
     failures: list[tuple[int, str, str | Text]] = field(default_factory=list)
     # (line, user, extension, state, why) of every row, by line: the results a person can copy.
     rows: list[tuple[int, str, str, RequestState, str | Text]] = field(default_factory=list)
-    # (line, why) of each row of the file the check left out, by line.
-    problems: list[tuple[int, str | Text]] = field(default_factory=list)
+    # (line, why, user, extension) of each row of the file the check left out, by line.
+    problems: list[tuple[int, str | Text, str, str]] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -100,7 +100,7 @@ class Batches(Drafts):
         if tenant is None:
             raise BatchRefused(PICK_FIRST if may_pick_enterprise(actor) else TENANT_NOT_SET_UP)
         kind = add_kind(actor) or RequestKind.admin
-        options = await self._provisioning.form_options(tenant.tenant_id)
+        options = await self._options(tenant.tenant_id)
         checked = await check_batch(self._provisioning, options, batch)
         batch_id = str(uuid.uuid4())
         rows = [
@@ -114,7 +114,9 @@ class Batches(Drafts):
             for line, spec in checked.ready
         ]
         if rows and checked.problems:
-            kept = [[p.line, fitted(p.text, 300)] for p in checked.problems]
+            kept = [
+                [p.line, fitted(p.text, 300), p.teams_user[:320], p.extension[:20]] for p in checked.problems
+            ]
             rows[0]["values"] = rows[0]["values"] | {BATCH_PROBLEMS: json.dumps(kept)}
 
         def work(conn: Connection) -> None:
@@ -373,9 +375,9 @@ class Batches(Drafts):
         return rows
 
 
-def _problems(kept: str) -> list[tuple[int, str | Text]]:
+def _problems(kept: str) -> list[tuple[int, str | Text, str, str]]:
     try:
-        found = json.loads(kept)
-        return sorted(((int(line), as_text(text)) for line, text in found), key=lambda p: p[0])
-    except (ValueError, TypeError):
+        found = [(int(p[0]), as_text(p[1]), str(p[2]), str(p[3])) for p in json.loads(kept)]
+    except (ValueError, TypeError, IndexError, KeyError):
         return []
+    return sorted(found, key=lambda p: p[0])

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, insert, update
 
 from i18n import T, Text
 from services import db
+from services.add_user_rules import sip_auth_id_for
 from services.db import utcnow
 from services.errors import NotAuthorised, ProvisioningError, StaleRequest
 from services.models import (
@@ -34,6 +35,8 @@ from services.requests.form import (
     AddUserInput,
     FieldErrors,
     check_form,
+    effective_form,
+    needs_dial_plan_confirmation,
     needs_voicemail_confirmation,
     own_adds,
     to_spec,
@@ -50,10 +53,11 @@ class FormResult:
     options: FormOptions
     errors: FieldErrors = field(default_factory=dict)
     confirm_voicemail: bool = False
+    confirm_dial_plan: bool = False
 
     @property
     def ready_for_review(self) -> bool:
-        return not self.errors and not self.confirm_voicemail
+        return not self.errors and not self.confirm_voicemail and not self.confirm_dial_plan
 
 
 class Drafts(Decisions):
@@ -80,7 +84,7 @@ class Drafts(Decisions):
         tenant = await self._provisioning.tenant(tenant_id)
         if tenant is None:
             raise ProvisioningError(TENANT_NOT_SET_UP)
-        options = await self._provisioning.form_options(tenant_id)
+        options = await self._options(tenant_id)
         values: dict[str, str | bool] = {
             "pbx_location": options.pbx_locations[0] if len(options.pbx_locations) == 1 else "",
             "voice_route": options.voice_routes[0].name if len(options.voice_routes) == 1 else "",
@@ -129,26 +133,35 @@ class Drafts(Decisions):
         request = await self._for_change(actor, request_id, version, RequestState.draft)
         form, parse_errors = AddUserInput.from_values(values)
         errors = dict(errors or {}) | parse_errors
-        options = await self._provisioning.form_options(request.tenant_id)
+        options = await self._options(request.tenant_id)
         changing = _changing(request)
         if changing is not None:
-            form = _follow_extension(request, form)
+            form = _follow_extension(request, form, options.sip_auth_suffix)
+        form = effective_form(form, options)
         errors = await check_form(self._provisioning, options, form, errors, own_adds(request), changing)
         values = form.model_dump(mode="json")
         for key in KEPT:  # e.g. the users this request sent before going back, a change's "from"
             if request.values.get(key):
                 values[key] = request.values[key]
-        if "extension" not in errors and form.extension:
-            # The portal's manual fixes, automated: phone number = extension, device id = ext + "t".
-            if not values.get("phone_number"):
-                values["phone_number"] = form.extension
-            if not values.get("sip_auth_id") and "sip_auth_id" in errors:
-                values["sip_auth_id"] = f"{form.extension}t"
-                errors.pop("sip_auth_id")
-        confirm = not errors and needs_voicemail_confirmation(form)
-        values["reviewed"] = not errors and not confirm
+        if "extension" not in errors and form.extension and not values.get("phone_number"):
+            # The portal's manual fix, automated: the phone number is the extension.
+            values["phone_number"] = form.extension
+        if "teams_user" not in errors and changing is None:
+            # Every card names the person, not only their address.
+            user = await self._provisioning.teams_user(request.tenant_id, form.teams_user)
+            if user is not None:
+                values[DISPLAY_NAME] = user.display_name
+        voicemail = not errors and needs_voicemail_confirmation(form)
+        dial_plan = not errors and needs_dial_plan_confirmation(form)
+        values["reviewed"] = not errors and not voicemail and not dial_plan
         request = await self._update_draft(request, values)
-        return FormResult(request=request, options=options, errors=errors, confirm_voicemail=confirm)
+        return FormResult(
+            request=request,
+            options=options,
+            errors=errors,
+            confirm_voicemail=voicemail,
+            confirm_dial_plan=dial_plan,
+        )
 
     async def reopen_form(self, actor: Actor, request_id: str, version: int) -> FormResult:
         """Back from the review (or a refused add) to the form, values kept."""
@@ -191,8 +204,9 @@ class Drafts(Decisions):
     async def submit(self, actor: Actor, request_id: str, version: int) -> FormResult:
         """Review confirmed: check everything once more, then draft -> submitted."""
         request = await self._for_change(actor, request_id, version, RequestState.draft)
-        options = await self._provisioning.form_options(request.tenant_id)
+        options = await self._options(request.tenant_id)
         form, errors = AddUserInput.from_values(request.values)
+        form = effective_form(form, options)
         errors = await check_form(
             self._provisioning, options, form, errors, own_adds(request), _changing(request)
         )
@@ -210,7 +224,10 @@ class Drafts(Decisions):
             action_summary(request),
             values={k: request.values[k] for k in KEPT if k in request.values}
             | spec.model_dump(mode="json")
-            | {"voicemail_confirmed": form.voicemail_confirmed}
+            | {
+                "voicemail_confirmed": form.voicemail_confirmed,
+                "dial_plan_confirmed": form.dial_plan_confirmed,
+            }
             | (
                 {ADDED_USERS: with_add(request, spec.teams_user)}
                 if request.action is RequestAction.add
@@ -279,7 +296,7 @@ def _changing(request: ProvisioningRequest) -> str | None:
     return str(request.values.get("teams_user") or "")
 
 
-def _follow_extension(request: ProvisioningRequest, form: AddUserInput) -> AddUserInput:
+def _follow_extension(request: ProvisioningRequest, form: AddUserInput, suffix: str) -> AddUserInput:
     """A change to another extension: the phone number and the SIP authentication ID that followed
     the extension the draft had (as the procedure makes them) follow the new one, instead of being
     refused."""
@@ -289,8 +306,8 @@ def _follow_extension(request: ProvisioningRequest, form: AddUserInput) -> AddUs
     update: dict[str, str] = {}
     if form.phone_number == old:
         update["phone_number"] = form.extension
-    if form.sip_auth_id == f"{old}t":
-        update["sip_auth_id"] = f"{form.extension}t"
+    if form.sip_auth_id == sip_auth_id_for(old, suffix):
+        update["sip_auth_id"] = sip_auth_id_for(form.extension, suffix)
     return form.model_copy(update=update)
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from i18n import T, Text
+from services.add_user_rules import phone_number_problem, sip_auth_id_for, sip_auth_id_problem
 from services.errors import (
     AlreadyPhoneUser,
     ExtensionTaken,
@@ -36,7 +37,8 @@ FROM_EXTENSION = "from_extension"
 FROM_PBX_LOCATION = "from_pbx_location"
 
 EXTENSION_PATTERN = r"^[0-9]{2,8}$"
-SIP_AUTH_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+# What the card's field accepts where a provider lets people type it (add_user_rules has the rule).
+SIP_AUTH_ID_PATTERN = r"^[0-9]{2,8}[A-Za-z0-9]{0,8}$"
 MAX_TEXT = 320
 
 
@@ -67,6 +69,7 @@ class AddUserInput(BaseModel):
     default_dial_plan: bool = True
     sip_auth_id: str = Field(default="", max_length=64)
     voicemail_confirmed: bool = False
+    dial_plan_confirmed: bool = False
 
     @field_validator(
         "pbx_location",
@@ -83,7 +86,9 @@ class AddUserInput(BaseModel):
             raise PydanticCustomError("not_text", "must be text")
         return _clean(value)
 
-    @field_validator("disable_voicemail", "default_dial_plan", "voicemail_confirmed", mode="before")
+    @field_validator(
+        "disable_voicemail", "default_dial_plan", "voicemail_confirmed", "dial_plan_confirmed", mode="before"
+    )
     @classmethod
     def _flag(cls, value: Any) -> bool:
         return _as_bool(value)
@@ -192,14 +197,21 @@ async def check_form(
             elif ext.assigned_to and ext.assigned_to.lower() != form.teams_user.lower():
                 errors["extension"] = ExtensionTaken(form.extension, ext.assigned_to).text
     if "phone_number" not in errors and "extension" not in errors:
-        if form.phone_number and form.phone_number != form.extension:
-            errors["phone_number"] = T(
-                "The phone number must be the extension ({extension}), not the PBX caller ID.",
-                extension=form.extension,
-            )
-    if "sip_auth_id" not in errors and not re.fullmatch(SIP_AUTH_ID_PATTERN, form.sip_auth_id):
-        errors["sip_auth_id"] = T("Use 1-64 letters, digits, dots, dashes or underscores.")
+        if problem := phone_number_problem(form.phone_number, form.extension):
+            errors["phone_number"] = problem
+    if "sip_auth_id" not in errors and "extension" not in errors:
+        # Derived from the extension (effective_form) unless the provider lets people type it.
+        if problem := sip_auth_id_problem(form.sip_auth_id, form.extension, options.sip_auth_suffix):
+            errors["sip_auth_id"] = problem
     return errors
+
+
+def effective_form(form: AddUserInput, options: FormOptions) -> AddUserInput:
+    """The values the procedure fixes: the SIP authentication ID is the extension and the provider's
+    suffix, whatever a card sent, unless the provider lets people type it and they did."""
+    if options.sip_auth_editable and form.sip_auth_id:
+        return form
+    return form.model_copy(update={"sip_auth_id": sip_auth_id_for(form.extension, options.sip_auth_suffix)})
 
 
 def _choose_voice_route(names: list[str]) -> Text:
@@ -211,6 +223,11 @@ def _choose_voice_route(names: list[str]) -> Text:
 
 def needs_voicemail_confirmation(form: AddUserInput) -> bool:
     return not form.disable_voicemail and not form.voicemail_confirmed
+
+
+def needs_dial_plan_confirmation(form: AddUserInput) -> bool:
+    """The procedure says to assign the default dial plan policy; not doing so is confirmed."""
+    return not form.default_dial_plan and not form.dial_plan_confirmed
 
 
 def to_spec(form: AddUserInput) -> PhoneUserSpec:

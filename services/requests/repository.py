@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, bindparam, desc, insert, or_, select, update
+from sqlalchemy import Connection, Row, Select, and_, bindparam, desc, func, insert, or_, select, update
 
 from i18n import T, Text, as_text
 from services import db
@@ -13,9 +13,11 @@ from services.db import Database, as_utc, utcnow
 from services.directory import Directory, Person
 from services.errors import RequestNotFound
 from services.models import (
+    AUDIT_PAGE_SIZE,
     WORKING_STATES,
     Actor,
     AuditEntry,
+    AuditPage,
     FormOptions,
     ProvisioningRequest,
     RequestAction,
@@ -24,11 +26,16 @@ from services.models import (
     Steps,
 )
 from services.provisioning.protocol import ProvisioningService
+from services.requests.form import DISPLAY_NAME, FROM_EXTENSION
 
 
 class RequestRepository:
     """The reads every other part of RequestService builds on, and the state they share (set by
     RequestService.__init__)."""
+
+    # The provider's SIP authentication ID rule (SIP_AUTH_ID_*).
+    _sip_auth_suffix: str = "t"
+    _sip_auth_editable: bool = False
 
     _db: Database
     _provisioning: ProvisioningService
@@ -115,7 +122,15 @@ class RequestRepository:
         return await self._directory.global_admins(tenant_id)
 
     async def form_options(self, request: ProvisioningRequest) -> FormOptions:
-        return await self._provisioning.form_options(request.tenant_id)
+        return await self._options(request.tenant_id)
+
+    async def _options(self, tenant_id: str) -> FormOptions:
+        """What the add-user form offers for the tenant, with the provider's SIP authentication
+        ID rule (its settings, not the backend's)."""
+        options = await self._provisioning.form_options(tenant_id)
+        return options.model_copy(
+            update={"sip_auth_suffix": self._sip_auth_suffix, "sip_auth_editable": self._sip_auth_editable}
+        )
 
     # -- the cards a request is shown on ---------------------------------------------------------
 
@@ -164,30 +179,99 @@ class RequestRepository:
 
     # -- the audit trail -------------------------------------------------------------------------
 
-    async def audit_of_tenant(self, tenant_id: str, limit: int = 50) -> list[AuditEntry]:
-        a = db.audit
-        query = select(a).where(a.c.tenant_id == tenant_id).order_by(desc(a.c.id)).limit(limit)
-        rows = await self._db.read(lambda conn: conn.execute(query).all())
-        entries = []
-        for row in rows:
-            outcome, actor_name = as_text(row.outcome), as_text(row.actor_name)
-            entries.append(
-                AuditEntry(
-                    at=as_utc(row.at),
-                    actor_tenant_id=row.actor_tenant_id,
-                    actor_id=row.actor_id,
-                    actor_name=str(actor_name),
-                    tenant_id=row.tenant_id,
-                    request_id=row.request_id,
-                    action=row.action,
-                    from_state=row.from_state,
-                    to_state=row.to_state,
-                    outcome=str(outcome),
-                    outcome_text=outcome,
-                    actor_name_text=actor_name,
-                )
-            )
-        return entries
+    async def audit_of_tenant(
+        self,
+        tenant_id: str,
+        limit: int = 50,
+        *,
+        everything: bool = True,
+        older_than: int | None = None,
+        newer_than: int | None = None,
+    ) -> list[AuditEntry]:
+        """The tenant's audit entries, newest first: the `limit` newest, or the `limit` just older
+        than entry `older_than`, or just newer than `newer_than`; without `everything`, not the
+        drafts and cancels, which changed nothing at the provisioning service (_SHOWN). Each with
+        what its request is about, as the request says now."""
+        a, r = db.audit, db.requests
+        query = (
+            select(a, r.c.action.label("request_action"), r.c["values"].label("request_values"))
+            .select_from(a.outerjoin(r, r.c.request_id == a.c.request_id))
+            .where(a.c.tenant_id == tenant_id)
+        )
+        if not everything:
+            query = query.where(_SHOWN)
+        if older_than is not None:
+            query = query.where(a.c.id < older_than)
+        if newer_than is not None:  # the `limit` nearest the page the reader comes from
+            query = query.where(a.c.id > newer_than).order_by(a.c.id)
+        else:
+            query = query.order_by(desc(a.c.id))
+        rows = await self._db.read(lambda conn: conn.execute(query.limit(limit)).all())
+        return [_audit_entry(row) for row in (reversed(rows) if newer_than is not None else rows)]
+
+    async def audit_page(
+        self,
+        tenant_id: str,
+        *,
+        everything: bool = False,
+        older_than: int | None = None,
+        newer_than: int | None = None,
+    ) -> AuditPage:
+        """One page of the audit card: AUDIT_PAGE_SIZE entries, newest first, from the newest or on
+        from the entry a page ended at. Pages go by entry id, so an entry written meanwhile shifts
+        nothing (no state is kept between pages: the card's buttons carry the id)."""
+        size = AUDIT_PAGE_SIZE
+        entries = await self.audit_of_tenant(
+            tenant_id, size + 1, everything=everything, older_than=older_than, newer_than=newer_than
+        )
+        more = len(entries) > size
+        # The one read past the page is the farthest from where the reader comes from.
+        entries = entries[1:] if more and newer_than is not None else entries[:size]
+        tenant = await self._provisioning.tenant(tenant_id)
+        return AuditPage(
+            tenant_name=tenant.name if tenant else tenant_id,
+            entries=entries,
+            everything=everything,
+            older=more if newer_than is None else True,
+            newer=more if newer_than is not None else older_than is not None,
+        )
+
+
+# The audit entries shown unless the reader asks for everything: not a draft's (created, back to
+# the form: to_state "draft"), nor a cancel of what had not reached the service; a stop while a
+# Global Admin's sign-in was awaited is a decision, and stays. (A NULL from_state is a bulk add's
+# rows cancelled before they started: hidden too, as `NULL = ...` is not true.)
+_SHOWN = and_(
+    func.coalesce(db.audit.c.to_state, "") != RequestState.draft.value,
+    or_(
+        db.audit.c.action != "cancel",
+        db.audit.c.from_state == RequestState.awaiting_admin_sign_in.value,
+    ),
+)
+
+
+def _audit_entry(row: Row[Any]) -> AuditEntry:
+    outcome, actor_name = as_text(row.outcome), as_text(row.actor_name)
+    values = row.request_values if isinstance(row.request_values, dict) else {}
+    return AuditEntry(
+        at=as_utc(row.at),
+        actor_tenant_id=row.actor_tenant_id,
+        actor_id=row.actor_id,
+        actor_name=str(actor_name),
+        tenant_id=row.tenant_id,
+        request_id=row.request_id,
+        action=row.action,
+        from_state=row.from_state,
+        to_state=row.to_state,
+        outcome=str(outcome),
+        outcome_text=outcome,
+        actor_name_text=actor_name,
+        entry_id=row.id,
+        request_action=row.request_action,
+        subject=str(values.get(DISPLAY_NAME) or values.get("teams_user") or ""),
+        extension=str(values.get("extension") or ""),
+        from_extension=str(values.get(FROM_EXTENSION) or ""),
+    )
 
 
 # The statements of every turn, built once (building one costs as much as running it on SQLite).

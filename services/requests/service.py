@@ -53,6 +53,8 @@ class RequestService(PhoneUserActions, BatchDecisions, ProvisioningPipeline):
         directory: Directory,
         *,
         lease_seconds: float = 60.0,
+        sip_auth_suffix: str = "t",
+        sip_auth_editable: bool = False,
     ) -> None:
         self._db = database
         self._provisioning = provisioning
@@ -62,6 +64,8 @@ class RequestService(PhoneUserActions, BatchDecisions, ProvisioningPipeline):
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lease = timedelta(seconds=lease_seconds)
         self._running = {}
+        self._sip_auth_suffix = sip_auth_suffix
+        self._sip_auth_editable = sip_auth_editable
 
 
 __all__ = ["FormResult", "RequestService"]

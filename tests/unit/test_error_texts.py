@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from i18n import ENGLISH, FRENCH, Text, Words
+from services.add_user_rules import phone_number_problem, sip_auth_id_for, sip_auth_id_problem
 from services.errors import (
     AdminSignInRequired,
     AlreadyPhoneUser,
@@ -150,14 +151,51 @@ async def test_the_forms_field_errors_are_texts_with_their_french():
         "voice_route": "Choose a voice route (CA Central or US West).",
         "teams_user": "nobody@x.example is not a user of Contoso.",
         "extension": "Extension 999 does not exist on PBX.",
-        "sip_auth_id": "Use 1-64 letters, digits, dots, dashes or underscores.",
     }
     assert {field: FRENCH_WORDS(error) for field, error in errors.items()} == {
         "voice_route": "Choisissez une route vocale (CA Central ou US West).",
         "teams_user": "nobody@x.example n'est pas un utilisateur de Contoso.",
         "extension": "Le poste 999 n'existe pas sur PBX.",
-        "sip_auth_id": "Utilisez de 1 à 64 lettres, chiffres, points, tirets ou traits de soulignement.",
     }
+
+
+@pytest.mark.parametrize(
+    ("number", "english", "french"),
+    [
+        (
+            "6045551234",
+            "6045551234 looks like the PBX caller ID. The Phone Connector needs the extension here: 106.",
+            "6045551234 ressemble à l'identifiant d'appelant du PBX. Le Phone Connector a besoin du poste "
+            "ici\u00a0: 106.",
+        ),
+        (
+            "+16045551234",
+            "+16045551234 is a full phone number (E.164). The Phone Connector needs the extension here: 106.",
+            "+16045551234 est un numéro de téléphone complet (E.164). Le Phone Connector a besoin du poste "
+            "ici\u00a0: 106.",
+        ),
+        (
+            "107",
+            "The phone number must be the extension (106).",
+            "Le numéro de téléphone doit être le poste (106).",
+        ),
+    ],
+)
+def test_a_phone_number_is_never_cut_and_the_message_says_what_was_typed(
+    number: str, english: str, french: str
+):
+    problem = phone_number_problem(number, "106")
+    assert problem is not None and str(problem) == english and FRENCH_WORDS(problem) == french
+    assert phone_number_problem("106", "106") is None and phone_number_problem("", "106") is None
+
+
+def test_a_typed_sip_authentication_id_starts_with_the_extension():
+    assert sip_auth_id_problem("106tp", "106", "tp") is None
+    problem = sip_auth_id_problem("999t", "106", "t")
+    assert problem is not None and str(problem) == (
+        "The SIP authentication ID is the extension followed by a suffix, e.g. 106t."
+    )
+    assert sip_auth_id_for("106", "tp") == "106tp" and sip_auth_id_for("", "t") == ""
 
 
 def test_values_that_fail_their_type_check_are_field_errors_in_either_language():

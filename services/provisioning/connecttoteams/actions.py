@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
 from i18n import T
@@ -32,6 +33,7 @@ from services.models import PhoneUserSpec, TeamsUser, VoiceRoute
 from services.passwords import generate_device_password
 from services.provisioning.connecttoteams.api import Doing, Forbidden, PlatformApi
 from services.provisioning.connecttoteams.config import ConnectToTeamsConfig, Enterprise, TeamsUserSource
+from services.provisioning.connecttoteams.consent import GlobalAdminNeeded
 from services.provisioning.connecttoteams.enterprises import EnterpriseCatalog
 from services.provisioning.connecttoteams.records import ExtensionHeld, PhoneUserRecord, PhoneUserRecords
 from services.provisioning.connecttoteams.wire import DeviceHasOtherPassword, users_body
@@ -97,9 +99,24 @@ def spec_of(record: PhoneUserRecord, teams_user: str) -> PhoneUserSpec:
     )
 
 
+def first_sync_steps(upn: str, enterprise: Enterprise) -> PortalStepsRequired:
+    """What was saved waits for the enterprise's first Sync Teams Users, which is its Global Admin's
+    even with consent ("Update PBX User")."""
+    return PortalStepsRequired(
+        T(
+            "The change for {upn} is saved at the provisioning service, but this is the first sync of "
+            "Teams users for {tenant}, which only its Global Admin can start: sign in to the Teams "
+            "Connector Provisioning Portal, open the Dashboard and, under Teams Connector Admin Action "
+            "Items, click Sync Teams Users. Microsoft can take up to 24 hours.",
+            upn=upn,
+            tenant=enterprise.name,
+        )
+    )
+
+
 class PhoneUserActions:
     """Part of ConnectToTeamsProvisioningService (a mixin): it works with the service's collaborators
-    below and its `_location`, `_assignments`, `_configure` and `_consented`."""
+    below and its `_location`, `_assignments`, `_configure` and `_global_admin_needed`."""
 
     _config: ConnectToTeamsConfig
     _api: PlatformApi
@@ -108,6 +125,7 @@ class PhoneUserActions:
     _pbx: PbxDirectory
     _records: PhoneUserRecords
     _extension_locks: dict[tuple[str, str, str], asyncio.Lock]
+    _global_admin_needed: Callable[[Enterprise], Awaitable[GlobalAdminNeeded | None]]
 
     # -- the protocol's operations ----------------------------------------------------------------
 
@@ -153,7 +171,10 @@ class PhoneUserActions:
             current.pbx_location,
             tenant_id,
         )
-        if record.calling_enabled and not self._consented(offered.enterprise):
+        why = await self._global_admin_needed(offered.enterprise) if record.calling_enabled else None
+        if why is GlobalAdminNeeded.first_sync:
+            raise first_sync_steps(record.upn, offered.enterprise)
+        if why is GlobalAdminNeeded.no_consent:
             raise PortalStepsRequired(
                 T(
                     "The change of {upn} is saved at the provisioning service, but {tenant} has not "
@@ -206,7 +227,10 @@ class PhoneUserActions:
         await self._users_call(DISABLE_USERS, enterprise, record, Doing.disabling_calling)
         await self._records.mark(tenant_id, record.upn, calling_enabled=False, disabled=True)
         log.info("disabled calling of %s (tenant %s)", record.upn, tenant_id)
-        if not self._consented(enterprise):
+        why = await self._global_admin_needed(enterprise)
+        if why is GlobalAdminNeeded.first_sync:
+            raise first_sync_steps(record.upn, enterprise)
+        if why is GlobalAdminNeeded.no_consent:
             raise PortalStepsRequired(
                 T(
                     "Calling is disabled for {upn} at the provisioning service, but {tenant} has not "
@@ -261,7 +285,10 @@ class PhoneUserActions:
         await self._users_call(RESTORE_USERS, enterprise, record, Doing.restoring_calling)
         await self._records.mark(record.tenant_id, record.upn, calling_enabled=True, disabled=False)
         log.info("restored calling of %s (tenant %s)", record.upn, record.tenant_id)
-        if not self._consented(enterprise):
+        why = await self._global_admin_needed(enterprise)
+        if why is GlobalAdminNeeded.first_sync:
+            raise first_sync_steps(record.upn, enterprise)
+        if why is GlobalAdminNeeded.no_consent:
             raise PortalStepsRequired(
                 T(
                     "Calling is restored for {upn} at the provisioning service, but {tenant} has not "

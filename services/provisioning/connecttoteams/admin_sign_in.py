@@ -15,7 +15,7 @@ from services.errors import AdminSignInRequired, ProvisioningError
 from services.models import AdminSignInResult
 from services.provisioning.connecttoteams.api import Doing, PlatformApi
 from services.provisioning.connecttoteams.config import ConnectToTeamsConfig, Enterprise
-from services.provisioning.connecttoteams.wire import parse_action_url, platform_id, with_query
+from services.provisioning.connecttoteams.wire import answer_keys, parse_action_url, platform_id, with_query
 
 # The package's name, as the single module had: log filters written for this backend keep matching.
 log = logging.getLogger(__package__)
@@ -27,11 +27,32 @@ class GlobalAdminSignInRequired(AdminSignInRequired):
     """The platform's form of AdminSignInRequired: `action_url` comes from getActionItemUrl
     (LOGIN_ENTERPRISE_ADMIN) and the callback carries `state`; then `complete_admin_sign_in`.
     Retryable: asking again gives a fresh link, or finds consent granted in the meantime.
+    `first_sync`: the tenant consented, but its first Sync Teams Users is the Global Admin's
+    ("Update PBX User").
     """
+
+    def __init__(self, *args: Any, first_sync: bool = False) -> None:
+        super().__init__(*args)
+        self.first_sync = first_sync
+        if first_sync:
+            ProvisioningError.__init__(
+                self,
+                T(
+                    "Sign in as Global Admin to finish: this is the first sync of Teams users for "
+                    "{tenant}, which only its Global Admin can start; later ones need no sign-in.",
+                    tenant=self.tenant_name,
+                ),
+                retryable=True,
+            )
 
 
 async def ask_for_sign_in(
-    api: PlatformApi, config: ConnectToTeamsConfig, enterprise: Enterprise, upns: list[str]
+    api: PlatformApi,
+    config: ConnectToTeamsConfig,
+    enterprise: Enterprise,
+    upns: list[str],
+    *,
+    first_sync: bool = False,
 ) -> GlobalAdminSignInRequired:
     """A fresh sign-in link for a Global Admin of `enterprise`, to finish `upns`; the caller raises it."""
     if not config.admin_callback_url:
@@ -55,10 +76,14 @@ async def ask_for_sign_in(
         raise api.refused(reply, Doing.asking_sign_in_link)
     url = parse_action_url(reply)
     if url is None:
-        log.error("getActionItemUrl answered without a usable URL (HTTP %d)", reply.status)
+        log.error(
+            "getActionItemUrl gave no usable URL (HTTP %d): %s", reply.status, answer_keys(reply.json())
+        )
         raise ProvisioningError(T("The provisioning platform did not give a sign-in link; try again."))
     expires_at = utcnow() + timedelta(seconds=config.sign_in_ttl_seconds)
-    return GlobalAdminSignInRequired(enterprise.tenant_id, enterprise.name, url, state, expires_at, upns)
+    return GlobalAdminSignInRequired(
+        enterprise.tenant_id, enterprise.name, url, state, expires_at, upns, first_sync=first_sync
+    )
 
 
 def parse_admin_callback(query: Mapping[str, str], body: Any) -> AdminSignInResult:

@@ -21,7 +21,7 @@ from i18n import N_, T, Text
 from services.errors import ProvisioningError
 from services.outbound_http import Authorize, Caller, GaveUp, Reply, RetryPolicy, Sleep, redact
 from services.provisioning.connecttoteams.config import ConnectToTeamsConfig
-from services.provisioning.connecttoteams.wire import as_positive_float, platform_message
+from services.provisioning.connecttoteams.wire import answer_keys, as_positive_float, platform_message
 
 # The package's name, as the single module had: log filters written for this backend keep matching.
 log = logging.getLogger(__package__)
@@ -74,6 +74,7 @@ class Doing(enum.StrEnum):
     finding_reseller_id = "finding our reseller id"
     configuring_user = "configuring the user"
     asking_sign_in_link = "asking for the Global Admin sign-in link"
+    asking_consent_link = "asking for a Global Admin consent link"
     disabling_calling = "disabling calling"
     restoring_calling = "restoring calling"
 
@@ -143,6 +144,18 @@ _REFUSALS = {
         N_("The provisioning platform refused asking for the Global Admin sign-in link: {message}"),
         N_("The provisioning platform refused asking for the Global Admin sign-in link (HTTP {status})"),
     ),
+    Doing.asking_consent_link: _Refusals(
+        N_(
+            "The provisioning platform refused access while asking for a Global Admin consent link; "
+            "the provider must check the API user's rights for this enterprise."
+        ),
+        N_(
+            "The provisioning platform does not know what we asked for while asking for a Global "
+            "Admin consent link."
+        ),
+        N_("The provisioning platform refused asking for a Global Admin consent link: {message}"),
+        N_("The provisioning platform refused asking for a Global Admin consent link (HTTP {status})"),
+    ),
     Doing.disabling_calling: _Refusals(
         N_(
             "The provisioning platform refused access while disabling calling; the provider must "
@@ -160,6 +173,23 @@ _REFUSALS = {
         N_("The provisioning platform does not know what we asked for while restoring calling."),
         N_("The provisioning platform refused restoring calling: {message}"),
         N_("The provisioning platform refused restoring calling (HTTP {status})"),
+    ),
+}
+
+
+# An answer of a shape the client does not know: a whole sentence for each call that reads one.
+_UNEXPECTED = {
+    Doing.listing_enterprises: N_(
+        "The provisioning platform answered listing enterprises in a form the bot does not know, so "
+        "nothing was read; the provider must check the platform's API (the bot's log says what came)."
+    ),
+    Doing.listing_voice_routes: N_(
+        "The provisioning platform answered listing voice routes in a form the bot does not know, so "
+        "nothing was read; the provider must check the platform's API (the bot's log says what came)."
+    ),
+    Doing.finding_reseller_id: N_(
+        "The provisioning platform answered finding our reseller id in a form the bot does not know, "
+        "so nothing was read; the provider must check the platform's API (the bot's log says what came)."
     ),
 }
 
@@ -220,6 +250,7 @@ class PlatformApi:
         *,
         secrets: Iterable[str | None] = (),
         policy: RetryPolicy | None = None,
+        headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> Reply:
         if self._caller is None:
@@ -230,7 +261,7 @@ class PlatformApi:
                 self._url(path),
                 what=path,
                 authorize=self._authorizer(),
-                headers={"Accept": "application/json"},
+                headers={"Accept": "application/json", **(headers or {})},
                 policy=policy,
                 **kwargs,
             )
@@ -247,6 +278,17 @@ class PlatformApi:
         message = message if message is not None else self.platform_message(reply, extra)
         log.warning("platform refused %s: HTTP %d %s", doing.value, reply.status, message)
         return ProvisioningError(_refusal(doing, reply.status, message), retryable=False)
+
+    def unexpected(self, reply: Reply, doing: Doing) -> ProvisioningError:
+        """An answer the client does not recognise: never read as "nothing there". The log names
+        its keys, not its values (they may name people)."""
+        log.error(
+            "platform answered %s with HTTP %d in a form the bot does not know: %s",
+            doing.value,
+            reply.status,
+            answer_keys(reply.json()),
+        )
+        return ProvisioningError(T(_UNEXPECTED[doing]), retryable=False)
 
     def _authorizer(self) -> Authorize:
         used: str | None = None

@@ -40,6 +40,9 @@ class ConnectToTeamsConfig(BaseModel):
     consented_tenant_ids: frozenset[str] = frozenset()
     # The bot's public endpoint that receives the platform's result of a Global Admin sign-in.
     admin_callback_url: str | None = None
+    # getActionItemUrl's actionType for "Allow Management by Service Provider": the stored copy of
+    # "Enterprise Admin URL Workflow" describes that consent without its name (docs/connecttoteams.md).
+    management_consent_action_type: str | None = None
     sign_in_ttl_seconds: float = Field(default=3600.0, gt=0)
 
     call_policy_cnam: str = "TRANSPARENT"

@@ -1,5 +1,11 @@
 """The platform's enterprises and voice routes: listed per reseller (ours and the partners'), cached
-for a while, and our reseller id, discovered from the API user when it is not configured."""
+for a while, and our reseller id, discovered from the API user when it is not configured.
+
+getEnterprisesForReseller is a v3 call, read in the v3 answer's shape ("Generating reports guide":
+a DataTables draw whose records are under `data._embedded`); when it counts more records than it
+carries, the rest is asked for with DataTables' own `start` and `length`
+(https://datatables.net/manual/server-side). getAuthenticatedUser takes the username as the raw
+body ("Getting started on API": `--data 'myadmin'`)."""
 
 from __future__ import annotations
 
@@ -11,14 +17,25 @@ from typing import Any
 from i18n import T
 from services.errors import ProvisioningError, not_set_up
 from services.models import VoiceRoute
+from services.outbound_http import Reply, RetryPolicy
 from services.provisioning.connecttoteams.api import Doing, PlatformApi
 from services.provisioning.connecttoteams.config import ConnectToTeamsConfig, Enterprise
-from services.provisioning.connecttoteams.wire import as_int, enterprise_from, list_in
+from services.provisioning.connecttoteams.wire import answer_keys, as_int, enterprise_from, list_answer
 from services.provisioning.partners import Partners
 from services.ttl_cache import TtlCache
 
 # The package's name, as the single module had: log filters written for this backend keep matching.
 log = logging.getLogger(__package__)
+
+WHO_AM_I = "/reseller/getAuthenticatedUser"
+MAX_LIST_CALLS = 100  # a list that keeps counting more than it gives is refused, not read forever
+
+
+async def who_am_i(api: PlatformApi, username: str, policy: RetryPolicy | None = None) -> Reply:
+    """PUT /reseller/getAuthenticatedUser with the username as the raw body, as documented."""
+    return await api.call(
+        "PUT", WHO_AM_I, data=username.encode(), headers={"Content-Type": "application/json"}, policy=policy
+    )
 
 
 class EnterpriseCatalog:
@@ -59,19 +76,26 @@ class EnterpriseCatalog:
     async def of_reseller(self, reseller_id: str) -> list[Enterprise]:
         async def load() -> list[Enterprise]:
             items: list[Any] = []
-            page = 0
-            while True:
+            total = 0
+            for _ in range(MAX_LIST_CALLS):
                 params = {"resellerId": reseller_id}
-                if page:
-                    params["page"] = str(page)
+                if items:  # the rest of what the first answer counted
+                    params |= {"start": str(len(items)), "length": str(total - len(items))}
                 reply = await self._api.call("GET", "/reseller/v3/getEnterprisesForReseller", params=params)
                 if not reply.ok:
                     raise self._api.refused(reply, Doing.listing_enterprises)
-                found, total_pages = list_in(reply.json())
-                items += found
-                page += 1
-                if page >= total_pages:
+                answer = list_answer(reply.json())
+                if answer is None:
+                    raise self._api.unexpected(reply, Doing.listing_enterprises)
+                items += answer.items
+                total = answer.total if answer.total is not None else len(items)
+                if len(items) >= total:
                     break
+                if not answer.items:
+                    log.error("getEnterprisesForReseller counted %d record(s) but gave %d", total, len(items))
+                    raise self._api.unexpected(reply, Doing.listing_enterprises)
+            else:
+                raise self._api.unexpected(reply, Doing.listing_enterprises)
             enterprises = [e for e in (enterprise_from(raw, reseller_id) for raw in items) if e is not None]
             if items and not enterprises:
                 log.warning(
@@ -87,9 +111,11 @@ class EnterpriseCatalog:
             reply = await self._api.call("GET", path)
             if not reply.ok:
                 raise self._api.refused(reply, Doing.listing_voice_routes)
-            found, _ = list_in(reply.json())
+            answer = list_answer(reply.json())
+            if answer is None:
+                raise self._api.unexpected(reply, Doing.listing_voice_routes)
             routes = []
-            for raw in found:
+            for raw in answer.items:
                 if not isinstance(raw, dict):
                     continue
                 gateway = as_int(raw.get("sbcGatewayId"))
@@ -108,12 +134,15 @@ class EnterpriseCatalog:
     async def reseller_id(self) -> str:
         if self._reseller:
             return self._reseller
-        reply = await self._api.call("PUT", "/reseller/getAuthenticatedUser", json=self._config.api_username)
+        reply = await who_am_i(self._api, self._config.api_username)
         if not reply.ok:
             raise self._api.refused(reply, Doing.finding_reseller_id)
         data = reply.json()
-        reseller = as_int(data.get("resellerId")) if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            raise self._api.unexpected(reply, Doing.finding_reseller_id)
+        reseller = as_int(data.get("resellerId"))
         if not reseller:
+            log.error("getAuthenticatedUser answered without a resellerId: %s", answer_keys(data))
             raise ProvisioningError(
                 T(
                     "The provisioning platform did not tell our reseller id; the provider must set {setting}.",

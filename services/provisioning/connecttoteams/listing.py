@@ -6,11 +6,13 @@ from __future__ import annotations
 from services.models import PhoneUser, PhoneUserPage
 from services.provisioning.connecttoteams.config import TeamsUserSource
 from services.provisioning.connecttoteams.records import PhoneUserRecords
+from services.provisioning.search import Search
 
 
 async def list_phone_users(
     records: PhoneUserRecords, users: TeamsUserSource, tenant_id: str, query: str, offset: int, limit: int
 ) -> PhoneUserPage:
+    search = Search.of(query)
     names = {u.upn.casefold(): u.display_name for u in await users.licensed_users(tenant_id)}
     everyone = [
         PhoneUser(
@@ -26,22 +28,8 @@ async def list_phone_users(
         for r in await records.for_tenant(tenant_id)
     ]
     found = sorted(
-        (u for u in everyone if matches(query, u)), key=lambda u: (u.display_name.casefold(), u.upn)
+        (u for u in everyone if search.person(u.display_name, u.upn, u.extension)),
+        key=lambda u: (u.display_name.casefold(), u.upn),
     )
     start = max(0, offset)
     return PhoneUserPage(items=found[start : start + max(0, limit)], total=len(found))
-
-
-def matches(query: str, user: PhoneUser) -> bool:
-    """The embedded service's search, in Python: the start of the name or of a word of it, of the
-    address (so its local part, never its domain alone) or of the extension."""
-    needle = query.strip().casefold()
-    if not needle:
-        return True
-    name = user.display_name.casefold()
-    return (
-        name.startswith(needle)
-        or f" {needle}" in name
-        or user.upn.casefold().startswith(needle)
-        or (user.extension or "").startswith(needle)
-    )

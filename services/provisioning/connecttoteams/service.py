@@ -19,7 +19,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import aiohttp
@@ -47,12 +47,25 @@ from services.provisioning.connecttoteams.actions import PhoneUserActions, recor
 from services.provisioning.connecttoteams.admin_sign_in import ask_for_sign_in
 from services.provisioning.connecttoteams.api import Doing, Forbidden, PlatformApi
 from services.provisioning.connecttoteams.config import ConnectToTeamsConfig, Enterprise, TeamsUserSource
-from services.provisioning.connecttoteams.enterprises import EnterpriseCatalog
+from services.provisioning.connecttoteams.consent import (
+    ConsentLink,
+    ConsentOutcome,
+    GlobalAdminNeeded,
+    Tenancy,
+)
+from services.provisioning.connecttoteams.enterprises import EnterpriseCatalog, who_am_i
 from services.provisioning.connecttoteams.listing import list_phone_users
 from services.provisioning.connecttoteams.records import PhoneUserRecord, PhoneUserRecords
+from services.provisioning.connecttoteams.tenant_state import (
+    ConsentKind,
+    InMemoryTenantStates,
+    TenantState,
+    TenantStates,
+)
 from services.provisioning.connecttoteams.wire import configure_refusal, configure_user_body, strings_in
 from services.provisioning.partners import Partners
 from services.provisioning.pbx_directory import PbxDirectory, PbxLocation
+from services.provisioning.search import Search
 
 # The package's name, as the single module had: log filters written for this backend keep matching.
 log = logging.getLogger(__package__)
@@ -72,6 +85,7 @@ class ConnectToTeamsProvisioningService(PhoneUserActions):
         pbx: PbxDirectory,
         records: PhoneUserRecords,
         partners: Partners | None = None,
+        tenant_states: TenantStates | None = None,
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
@@ -84,6 +98,9 @@ class ConnectToTeamsProvisioningService(PhoneUserActions):
         self._partners = partners or Partners()
         self._api = PlatformApi(config, session=session, clock=clock, sleep=sleep, rand=rand)
         self._catalog = EnterpriseCatalog(self._api, config, self._partners, clock)
+        # Consent and first sync per tenant (consent.py); in memory unless the app gives the table.
+        states = tenant_states if tenant_states is not None else InMemoryTenantStates()
+        self._tenancy = Tenancy(self._api, config, states, records, pbx, self._catalog)
         self._extension_locks: dict[tuple[str, str, str], asyncio.Lock] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -100,12 +117,7 @@ class ConnectToTeamsProvisioningService(PhoneUserActions):
         """One quick call (no retries), bounded as a whole even when a token must be fetched first."""
         try:
             async with asyncio.timeout(2 * self._config.ping_timeout_seconds):
-                reply = await self._api.call(
-                    "PUT",
-                    "/reseller/getAuthenticatedUser",
-                    json=self._config.api_username,
-                    policy=self._config.ping_policy,
-                )
+                reply = await who_am_i(self._api, self._config.api_username, self._config.ping_policy)
         except TimeoutError:
             raise ProvisioningError(T("The provisioning platform did not answer in time.")) from None
         if not reply.ok:
@@ -155,9 +167,9 @@ class ConnectToTeamsProvisioningService(PhoneUserActions):
         )
 
     async def search_licensed_users(self, tenant_id: str, query: str, limit: int = 25) -> list[TeamsUser]:
-        needle = query.strip().casefold()
+        search = Search.of(query)
         users = await self._users.licensed_users(tenant_id)
-        found = [u for u in users if needle in u.upn.casefold() or needle in u.display_name.casefold()]
+        found = [u for u in users if search.person(u.display_name, u.upn)]
         return await self._marked(tenant_id, found[: max(0, limit)])
 
     async def _marked(self, tenant_id: str, users: list[TeamsUser]) -> list[TeamsUser]:
@@ -246,8 +258,12 @@ class ConnectToTeamsProvisioningService(PhoneUserActions):
         if not record.synced:
             raise ProvisioningError(T("Teams users must be synced before calling can be enabled."))
         enterprise = await self._catalog.require(tenant_id)
-        if not self._consented(enterprise):
-            raise await ask_for_sign_in(self._api, self._config, enterprise, [record.upn])
+        why = await self._global_admin_needed(enterprise)
+        if why is not None:
+            first_sync = why is GlobalAdminNeeded.first_sync
+            raise await ask_for_sign_in(
+                self._api, self._config, enterprise, [record.upn], first_sync=first_sync
+            )
         await self._configure_microsoft_side(enterprise, record)
         await self._records.mark(tenant_id, record.upn, calling_enabled=True)
 
@@ -305,12 +321,28 @@ class ConnectToTeamsProvisioningService(PhoneUserActions):
             if not record.calling_enabled:
                 await self._configure_microsoft_side(enterprise, record, result.authentication_result)
                 await self._records.mark(tenant_id, record.upn, synced=True, calling_enabled=True)
+                # The platform took the Global Admin's result: the tenant's first sync is done.
+                await self._tenancy.note_first_sync(tenant_id)
             done.append(record.upn)
         log.info("Global Admin sign-in completed %d user(s) in tenant %s", len(done), tenant_id)
         return done
 
-    def _consented(self, enterprise: Enterprise) -> bool:
-        return enterprise.tenant_id in self._config.consented_tenant_ids
+    async def _global_admin_needed(self, enterprise: Enterprise) -> GlobalAdminNeeded | None:
+        """None when the reseller token may do the Microsoft side (consent, and not the first sync)."""
+        return await self._tenancy.global_admin_needed(enterprise.tenant_id)
+
+    # -- consent, asked for through the platform (consent.py) -------------------------------------
+
+    async def ask_for_consent(self, tenant_id: str, kind: ConsentKind) -> ConsentLink:
+        """A page where the tenant's Global Admin gives `kind`; the answer comes to the callback."""
+        return await self._tenancy.ask_for_consent(tenant_id, kind)
+
+    async def complete_consent(self, query: Mapping[str, str], body: Any) -> ConsentOutcome:
+        """The platform's answer to a consent link, kept for the tenant (raises SignInLinkInvalid)."""
+        return await self._tenancy.complete_consent(query, body)
+
+    async def tenant_state(self, tenant_id: str) -> TenantState:
+        return await self._tenancy.state(tenant_id)
 
     # -- configureUser ---------------------------------------------------------------------------
 
@@ -331,6 +363,7 @@ class ConnectToTeamsProvisioningService(PhoneUserActions):
                 ) from None
             # Consent we believed in was refused (revoked, or never granted): fall back to the GA.
             log.warning("tenant %s refused management by the service provider", enterprise.tenant_id)
+            await self._tenancy.note_refused(enterprise.tenant_id)
             raise await ask_for_sign_in(self._api, self._config, enterprise, [record.upn]) from None
 
     async def _configure(

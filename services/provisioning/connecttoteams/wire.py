@@ -1,12 +1,14 @@
-"""What travels to and from the ConnecttoTeams platform: its answers read defensively (their formats
-are not documented: error bodies, lists, enterprises, the action URL), the configureUser body and
-the body of disableUsers / restoreUsers."""
+"""What travels to and from the ConnecttoTeams platform: its answers, in the shapes its documents show
+where they show one (lists: a bare array, or the v3 answer of the "Generating reports guide") and read
+defensively where they do not (error bodies, enterprise records, the action URL); what the client does
+not recognise is named by its keys for the log (`answer_keys`), never by its values. And what is sent:
+the configureUser body and the body of disableUsers / restoreUsers."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from i18n import T
@@ -17,7 +19,24 @@ from services.provisioning.connecttoteams.records import PhoneUserRecord
 from services.provisioning.pbx_directory import PbxLocation
 
 _MESSAGE_KEYS = ("message", "errorMessage", "error_description", "detail", "description", "title")
-_LIST_KEYS = ("content", "enterprises", "items", "data", "results", "result")
+# The v3 list answer: "draw", "recordsTotal", "recordsFiltered" and "data": {"_embedded": {"<x>List": [...]}}.
+_V3_KEYS = frozenset({"draw", "recordsTotal", "recordsFiltered", "data"})
+
+
+class PBXIdMissing(ProvisioningError):
+    """The provider's PBX directory gives no PBX id for the location: configureUser's `pbxLocation`
+    is "PBX ID - cannot be empty" (kb.connecttoteams.com, "enterprise/configureUser")."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(
+            T(
+                "PBX location {pbx_location} has no PBX id in the provider's PBX directory (column "
+                "{column}), which the provisioning platform needs; the provider must add it.",
+                pbx_location=location,
+                column="pbx_location_id",
+            ),
+            retryable=False,
+        )
 
 
 def configure_user_body(
@@ -28,9 +47,11 @@ def configure_user_body(
     authentication_result: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The documented body. Without a password (a later edit) the device keeps the one it has."""
+    if not location.platform_id:
+        raise PBXIdMissing(location.name)
     body: dict[str, Any] = {
         "loginID": config.api_username,
-        "pbxLocation": location.platform_location,
+        "pbxLocation": location.platform_id,
         "pbxUserId": f"{record.extension}@{location.domain}",
         "sbcGatewayId": record.sbc_gateway_id,
         "teamsUserId": record.upn,
@@ -142,16 +163,48 @@ def parse_action_url(reply: Reply) -> str | None:
     return None
 
 
-def list_in(data: Any) -> tuple[list[Any], int]:
-    """The items of a list answer (bare list, or a page object) and how many pages there are."""
+class ListAnswer(NamedTuple):
+    items: list[Any]
+    # The v3 answer's recordsFiltered: how many records there are in all (None for a bare array).
+    total: int | None
+
+
+def list_answer(data: Any) -> ListAnswer | None:
+    """A list answer in a documented shape, or None for any other (the caller refuses it):
+    a bare array (getAvailableSBCGatewayRegionsByResellerId, "Creating enterprise with restricted
+    access"), or the v3 answer (getBillingSummaryReport, "Generating reports guide"), whose one
+    `..List` under `data._embedded` holds the records; an empty v3 answer has no `_embedded`
+    (HAL leaves an empty collection out)."""
     if isinstance(data, list):
-        return data, 1
+        return ListAnswer(data, None)
+    if not isinstance(data, dict) or not _V3_KEYS <= data.keys() or not isinstance(data["data"], dict):
+        return None
+    total = as_int(data["recordsFiltered"])
+    if total is None or total < 0:
+        return None
+    embedded = data["data"].get("_embedded")
+    if embedded is None:
+        return ListAnswer([], 0) if total == 0 else None
+    lists = [v for k, v in embedded.items() if k.endswith("List")] if isinstance(embedded, dict) else []
+    if len(lists) != 1 or not isinstance(lists[0], list):
+        return None
+    return ListAnswer(lists[0], total)
+
+
+def answer_keys(data: Any) -> str:
+    """What an answer looks like, for a log line: its keys (and those of a `data` object), never
+    its values, which may name people."""
     if isinstance(data, dict):
-        for key in _LIST_KEYS:
-            if isinstance(data.get(key), list):
-                total = as_int(data.get("totalPages")) or 1
-                return data[key], max(1, min(total, 100))
-    return [], 1
+        keys = [str(k)[:40] for k in list(data)[:20]]
+        inner = data.get("data")
+        if isinstance(inner, dict):
+            keys.append("data{" + ", ".join(str(k)[:40] for k in list(inner)[:20]) + "}")
+        return "keys " + ", ".join(keys) if keys else "an empty object"
+    if isinstance(data, list):
+        return f"an array of {len(data)} item(s)"
+    if data is None:
+        return "no JSON"
+    return f"a JSON {type(data).__name__}"
 
 
 def enterprise_from(raw: Any, listed_under: str) -> Enterprise | None:

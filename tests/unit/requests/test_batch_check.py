@@ -37,7 +37,7 @@ async def test_each_row_is_ready_or_has_its_reasons_by_line(world: World):
         (8, "Choose a voice route (CA Central or US West)."),
         (9, "adele@contoso.example is in the file twice (line 2)."),
         (10, "Extension 105 is in the file twice (line 2)."),
-        (11, "The phone number must be the extension (111), not the PBX caller ID."),
+        (11, "6045550111 looks like the PBX caller ID. The Phone Connector needs the extension here: 111."),
     ]
     assert not (await world.provisioning.user_state(CONTOSO, "adele@contoso.example")).provisioned, (
         "nothing written"
