@@ -27,6 +27,7 @@ from bot.web import RUNTIME, Runtime, add_routes, on_turn_error
 from dialogs.add_user import AddUserConversation
 from dialogs.approvals import ApprovalConversation
 from dialogs.bulk import BulkConversation
+from dialogs.consent import ConsentConversation
 from dialogs.language import LanguageConversation
 from dialogs.main_menu import MainMenu
 from dialogs.notifications import Notifier
@@ -166,7 +167,14 @@ async def _build(app: web.Application) -> AsyncIterator[None]:
         requests, messenger, background, notifier, downloads, concurrency=settings.bulk_concurrency
     )
     menu = MainMenu(
-        requests, add_user, approvals, provisioning, LanguageConversation(notifier), phone_users, bulk
+        requests,
+        add_user,
+        approvals,
+        provisioning,
+        LanguageConversation(notifier),
+        phone_users,
+        bulk,
+        ConsentConversation(provisioning),
     )
     bot = PhoneConnectorBot(directory, menu, add_user, approvals, notifier, phone_users, bulk)
     app[RUNTIME] = Runtime(

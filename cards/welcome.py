@@ -9,9 +9,18 @@ from cards.common import card, command, heading, paragraph
 from i18n import ENGLISH_WORDS, Words
 from services.models import AUDIT_PAGE_SIZE, Role
 
+# The commands only a tenant's global admins use (a partner's help leaves them out).
+ADMINS_ONLY = ("pending", "audit", "consent")
 
-def commands(words: Words) -> list[tuple[str, str]]:
-    """Each command as the reader types it, and what it does (dialogs/commands.py knows both spellings)."""
+
+def commands(words: Words, role: Role | None = None) -> list[tuple[str, str]]:
+    """Each command as the reader types it, and what it does (dialogs/commands.py knows both
+    spellings); for a partner, without the global admins' own."""
+    hidden = {words(c) for c in ADMINS_ONLY} if role is Role.partner else set()
+    return [c for c in _commands(words) if c[0] not in hidden]
+
+
+def _commands(words: Words) -> list[tuple[str, str]]:
     return [
         (words("add user"), words("add a Teams phone user to the Phone Connector")),
         (
@@ -34,6 +43,13 @@ def commands(words: Words) -> list[tuple[str, str]]:
                 "global admins: your tenant's audit trail, newest first, {count} entries a page "
                 "(**audit all** also shows drafts and cancels)",
                 count=AUDIT_PAGE_SIZE,
+            ),
+        ),
+        (
+            words("consent"),
+            words(
+                "global admins: what your provider may do for your tenant at the platform, and the pages "
+                "to allow it (so calling is enabled without your sign-in each time)"
             ),
         ),
         (words("language"), words("English or French: choose the language I write to you in")),
@@ -60,7 +76,7 @@ def welcome_card(name: str, role: Role, words: Words = ENGLISH_WORDS) -> Adaptiv
             "can add phone users. Ask your administrator if you need one."
         )
     lines = "\n".join(
-        "- " + words("**{command}**: {meaning}", command=c, meaning=d) for c, d in commands(words)
+        "- " + words("**{command}**: {meaning}", command=c, meaning=d) for c, d in commands(words, role)
     )
     return card(
         [

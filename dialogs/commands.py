@@ -22,6 +22,7 @@ class Command(enum.StrEnum):
     pending = "pending"
     audit = "audit"
     audit_all = "audit all"  # the audit with the drafts and cancels it hides by default
+    consent = "consent"
     help = "help"
     cancel = "cancel"
     language = "language"  # which language? (asks)
@@ -45,6 +46,8 @@ _ALIASES = {
     "audit": Command.audit,
     "audit log": Command.audit,
     "audit all": Command.audit_all,
+    "consent": Command.consent,
+    "consents": Command.consent,
     "audit everything": Command.audit_all,
     "full audit": Command.audit_all,
     "help": Command.help,
@@ -78,6 +81,8 @@ _ALIASES = {
     "journal": Command.audit,
     "journal d audit": Command.audit,
     "journal complet": Command.audit_all,
+    "consentement": Command.consent,
+    "consentements": Command.consent,
     "tout le journal": Command.audit_all,
     "aide": Command.help,
     "bonjour": Command.help,

@@ -18,6 +18,7 @@ from dialogs.commands import (
     parse_phone_users,
     suggest_command,
 )
+from dialogs.consent import ConsentConversation
 from dialogs.language import LanguageConversation
 from dialogs.phone_users import PhoneUsersConversation
 from dialogs.ports import Chat
@@ -36,7 +37,7 @@ NOTHING_SENT = N_("Cancelled. Nothing was sent to the provisioning service.")
 NOTHING_TO_CANCEL = N_("There is nothing to cancel. Type **help** to see what I can do.")
 NOT_UNDERSTOOD = N_(
     "Sorry, I did not understand that. Type **add user**, **phone users**, **bulk add**, **my requests**, "
-    "**pending**, **audit**, **language**, **help** or **cancel**."
+    "**pending**, **audit**, **consent**, **language**, **help** or **cancel**."
 )
 # Each command as a person reads it in a suggestion ("Did you mean **add user**?").
 SHOWN = {
@@ -47,6 +48,7 @@ SHOWN = {
     Command.pending: N_("pending"),
     Command.audit: N_("audit"),
     Command.audit_all: N_("audit all"),
+    Command.consent: N_("consent"),
     Command.help: N_("help"),
     Command.cancel: N_("cancel"),
     Command.language: N_("language"),
@@ -70,6 +72,7 @@ class MainMenu:
         languages: LanguageConversation,
         phone_users: PhoneUsersConversation,
         bulk: BulkConversation,
+        consent: ConsentConversation,
     ) -> None:
         self._requests = requests
         self._add_user = add_user
@@ -78,6 +81,7 @@ class MainMenu:
         self._languages = languages
         self._phone_users = phone_users
         self._bulk = bulk
+        self._consent = consent
 
     async def welcome(self, chat: Chat, actor: Actor) -> None:
         await chat.send_card(welcome_card(actor.name, actor.role, words=chat.words))
@@ -113,6 +117,8 @@ class MainMenu:
             await self._bulk.start(chat, actor, parse_bulk(text) or "")
         elif command is Command.pending:
             await self._approvals.show_pending(chat, actor)
+        elif command is Command.consent:
+            await self._consent.show(chat, actor)
         elif command in (Command.audit, Command.audit_all):
             await self._approvals.show_audit(chat, actor, everything=command is Command.audit_all)
         elif command is Command.my_requests:

@@ -365,6 +365,26 @@ class ProvisioningRequest(BaseModel):
         return f"{name}, {upn}" if name and upn and name.casefold() != upn.casefold() else upn
 
 
+class ConsentState(BaseModel):
+    """What a tenant's Global Admin gave the provider at the platform (issue 20): the Teams users'
+    sync ("GET_USER_SYNC_CONSENT", mandatory for PBX), management by the service provider (None:
+    the platform never said), and whether its first Sync Teams Users was done. Without management
+    or before the first sync, enabling calling needs a Global Admin's sign-in each time."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_sync: bool
+    management: bool | None
+    first_sync_done: bool
+
+    @property
+    def complete(self) -> bool:
+        return self.user_sync and self.management is True and self.first_sync_done
+
+
+CONSENT_KINDS = ("user_sync", "management")
+
+
 class AuditEntry(BaseModel):
     at: datetime
     actor_tenant_id: str

@@ -20,6 +20,7 @@ from cards.audit import audit_card
 from cards.bulk import bulk_help_card, bulk_progress_card, bulk_report_card
 from cards.bulk_approval import batch_approval_card
 from cards.common import to_dict
+from cards.consent import consent_card, no_consent_card
 from cards.enterprise_picker import dismissed_card, enterprise_picker_card
 from cards.my_requests import my_requests_card
 from cards.notice import notice_card
@@ -35,6 +36,7 @@ from services.models import (
     TYPEAHEAD_THRESHOLD,
     AuditEntry,
     AuditPage,
+    ConsentState,
     Extension,
     FormOptions,
     PhoneUser,
@@ -403,6 +405,17 @@ def cards_for(words: Words) -> dict[str, AdaptiveCard]:
         ),
         **action_cards(words),
         **bulk_cards(words),
+        # The `consent` card (issue 20): nothing given yet with both pages, all set, none needed.
+        "consent": consent_card(
+            "Contoso",
+            ConsentState(user_sync=False, management=None, first_sync_done=False),
+            {"user_sync": "https://ctt.example/consent/1", "management": "https://ctt.example/consent/2"},
+            words,
+        ),
+        "consent-all-set": consent_card(
+            "Contoso", ConsentState(user_sync=True, management=True, first_sync_done=True), {}, words
+        ),
+        "consent-none": no_consent_card(words),
     }
 
 

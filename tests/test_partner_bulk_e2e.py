@@ -13,6 +13,9 @@ import pytest
 from sqlalchemy import select, update
 
 from services import db
+from services.errors import StaleRequest
+from services.models import Actor, Role
+from services.requests.batch_approvals import BatchApproval
 from tests.conftest import RunningBot
 from tests.doubles import (
     CONTOSO,
@@ -229,3 +232,34 @@ async def test_a_runner_stopped_before_asking_is_followed_by_the_sweeper(
         (await bot.runtime.requests.pending_batches(CONTOSO))[0].batch_id
     )
     assert found.state == "awaiting_approval" and found.waiting_count == 3
+
+
+async def test_two_approvers_past_the_check_at_once_decide_once(
+    bot: RunningBot, connector: ConnectorDouble, people: tuple[TeamsUser, TeamsUser, TeamsUser]
+):
+    """The window the clicks above rarely hit: both approvers read the batch as waiting before
+    either writes. The round's conditional write lets one through; the other is a stale click."""
+    pat, ada, _ = people
+    await pat_sends_the_batch(pat, connector)
+    await batch_card_of(connector, ada)
+    requests = bot.runtime.requests
+    (waiting,) = await requests.pending_batches(CONTOSO)
+
+    async def both_pass_the_check(actor: Actor, batch_id: str, version: int) -> BatchApproval:
+        return waiting
+
+    requests._decidable_batch = both_pass_the_check  # type: ignore[method-assign]
+    admins = [
+        Actor(tenant_id=CONTOSO, aad_object_id=aad, name=name, role=Role.tenant_admin)
+        for aad, name in ((CONTOSO_ADMIN, "Ada Admin"), (CONTOSO_ADMIN2, "Avery Admin"))
+    ]
+    outcomes = await asyncio.gather(
+        *(requests.approve_batch(a, waiting.batch_id, waiting.version) for a in admins),
+        requests.reject_batch(admins[0], waiting.batch_id, waiting.version, "too late"),
+        return_exceptions=True,
+    )
+    decided = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(decided) == 1 and sum(isinstance(o, StaleRequest) for o in outcomes) == 2, outcomes
+    o = db.outbox
+    told = select(o.c.id).where(o.c.kind == "batch_requester_notice", o.c.request_id == waiting.batch_id)
+    assert len(await bot.runtime.database.read(lambda conn: conn.execute(told).all())) == 1

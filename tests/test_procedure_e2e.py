@@ -135,3 +135,16 @@ async def test_a_tenant_with_many_routes_and_locations_gets_them_searched_as_typ
     ]
     checked = await review(admin, card_id, form, voiceRoute="Route 042", pbxLocation="PBX")
     assert "Voice route: Route 042" in card_text(checked)
+
+
+async def test_a_new_extension_on_a_form_that_came_back_takes_the_phone_number_along(
+    bot: RunningBot, admin: TeamsUser, connector: ConnectorDouble
+):
+    card_id, form = await open_form(admin, connector)
+    refused = await review(admin, card_id, form, extension="101")  # Alex's: the form comes back
+    values = {e["id"]: e.get("value") for e in refused["body"] if e.get("id")}
+    assert values["phoneNumber"] == "101"
+    # The person changes only the extension; the card sends the phone number it shows.
+    checked = await review(admin, card_id, refused, extension="106", phoneNumber="101")
+    text = card_text(checked)
+    assert "Check and add" in text and "Phone number: 106" in text and "SIP authentication ID: 106t" in text

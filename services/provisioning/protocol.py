@@ -6,6 +6,7 @@ from typing import Protocol
 
 from services.models import (
     AdminSignInResult,
+    ConsentState,
     Extension,
     FormOptions,
     PhoneUserPage,
@@ -53,6 +54,15 @@ class ProvisioningService(Protocol):
         AdminSignInRequired). Returns the UPNs now enabled."""
 
     async def user_state(self, tenant_id: str, upn: str) -> PhoneUserState | None: ...
+
+    # -- the tenant's consents (issue 20) ---------------------------------------------------------
+
+    async def consent_state(self, tenant_id: str) -> ConsentState | None:
+        """What the tenant's Global Admin gave the provider; None where no consent applies."""
+
+    async def consent_url(self, tenant_id: str, kind: str) -> str:
+        """A page where the tenant's Global Admin gives consent `kind` (CONSENT_KINDS); its answer
+        comes back to the bot. Raises ProvisioningError where no consent applies."""
 
     # -- one phone user's actions (issue 16) ------------------------------------------------------
 

@@ -60,6 +60,11 @@ def may_list_pending(actor: Actor) -> bool:
     return actor.role is Role.tenant_admin
 
 
+def may_give_consent(actor: Actor) -> bool:
+    """A tenant's consents at the platform are its Global Admin's to give."""
+    return actor.role is Role.tenant_admin
+
+
 def may_read_audit(actor: Actor) -> bool:
     """A tenant's audit trail is its global admins' (it names every requester and approver)."""
     return actor.role is Role.tenant_admin

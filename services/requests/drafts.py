@@ -135,8 +135,9 @@ class Drafts(Decisions):
         errors = dict(errors or {}) | parse_errors
         options = await self._options(request.tenant_id)
         changing = _changing(request)
-        if changing is not None:
-            form = _follow_extension(request, form, options.sip_auth_suffix)
+        # A form drawn again shows the phone number that followed the extension it had: a new
+        # extension takes it along (an add's as a change's), instead of being refused.
+        form = _follow_extension(request, form, options.sip_auth_suffix)
         form = effective_form(form, options)
         errors = await check_form(self._provisioning, options, form, errors, own_adds(request), changing)
         values = form.model_dump(mode="json")
@@ -297,9 +298,9 @@ def _changing(request: ProvisioningRequest) -> str | None:
 
 
 def _follow_extension(request: ProvisioningRequest, form: AddUserInput, suffix: str) -> AddUserInput:
-    """A change to another extension: the phone number and the SIP authentication ID that followed
-    the extension the draft had (as the procedure makes them) follow the new one, instead of being
-    refused."""
+    """Another extension on a form drawn again (an add's, a change's): the phone number and the SIP
+    authentication ID that followed the extension the draft had (as the procedure makes them)
+    follow the new one, instead of being refused."""
     old = str(request.values.get("extension") or request.values.get(FROM_EXTENSION) or "")
     if not old or form.extension == old:
         return form

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from i18n import ENGLISH, T, Words
 from services.db import utcnow
 from services.errors import ProvisioningError, SignInLinkInvalid
+from services.models import ConsentState
 from services.provisioning.connecttoteams.api import Doing, PlatformApi
 from services.provisioning.connecttoteams.config import ConnectToTeamsConfig
 from services.provisioning.connecttoteams.enterprises import EnterpriseCatalog
@@ -95,6 +96,21 @@ class Tenancy:
 
     async def state(self, tenant_id: str) -> TenantState:
         return await self._states.get(tenant_id)
+
+    async def consent_state(self, tenant_id: str) -> ConsentState:
+        """The tenant's consents as its Global Admin reads them (CTT_CONSENTED_TENANTS counts as a
+        management consent the provider vouches for)."""
+        state = await self._states.get(tenant_id)
+        management: bool | None = (
+            None if state.management_consent is None else state.management_consent == GRANTED
+        )
+        if tenant_id in self._config.consented_tenant_ids:
+            management = True
+        return ConsentState(
+            user_sync=state.user_sync_consent_at is not None,
+            management=management,
+            first_sync_done=await self._first_sync_done(state),
+        )
 
     async def global_admin_needed(self, tenant_id: str) -> GlobalAdminNeeded | None:
         """None when the reseller token is enough: consent, and not the first sync."""

@@ -34,6 +34,7 @@ from services.errors import ProvisioningError
 from services.models import (
     FREE_EXTENSION_HINT,
     AdminSignInResult,
+    ConsentState,
     Extension,
     FormOptions,
     PhoneUserPage,
@@ -343,6 +344,16 @@ class ConnectToTeamsProvisioningService(PhoneUserActions):
 
     async def tenant_state(self, tenant_id: str) -> TenantState:
         return await self._tenancy.state(tenant_id)
+
+    async def consent_state(self, tenant_id: str) -> ConsentState | None:
+        return await self._tenancy.consent_state(tenant_id)
+
+    async def consent_url(self, tenant_id: str, kind: str) -> str:
+        try:
+            wanted = ConsentKind(kind)
+        except ValueError:
+            raise ProvisioningError(T("Unknown consent."), retryable=False) from None
+        return (await self._tenancy.ask_for_consent(tenant_id, wanted)).url
 
     # -- configureUser ---------------------------------------------------------------------------
 
