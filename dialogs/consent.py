@@ -36,8 +36,15 @@ class ConsentConversation:
                 for kind, given in (("user_sync", state.user_sync), ("management", state.management is True))
                 if not given and kind in CONSENT_KINDS
             ]
-            links = {kind: await self._provisioning.consent_url(actor.tenant_id, kind) for kind in wanted}
         except DomainError as exc:
             await chat.send_text(words(exc.text))
             return
+        links: dict[str, str] = {}
+        for kind in wanted:
+            try:
+                links[kind] = await self._provisioning.consent_url(actor.tenant_id, kind)
+            except DomainError:
+                # E.g. the management consent's action type is not set up (CTT_MANAGEMENT_CONSENT_ACTION):
+                # the card still shows where the tenant stands, without that button.
+                log.info("no consent page for %s", kind)
         await chat.send_card(consent_card(tenant.name, state, links, words))

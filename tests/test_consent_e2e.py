@@ -74,3 +74,17 @@ async def test_a_tenant_the_provider_vouches_for_shows_management_given_and_its_
         assert "First sync of the Teams users: Done" in text
         titles = [a["title"] for a in shown.card["actions"]]
         assert titles == ["Give: Sync of the Teams users", "Check again"]
+
+
+async def test_without_the_management_consent_s_action_type_the_card_still_shows_where_it_stands(
+    tmp_path: Path,
+):
+    """CTT_MANAGEMENT_CONSENT_ACTION empty (the stored pages do not name it): no button for that
+    consent, the rest as usual, no error."""
+    async with platform(tmp_path, consented=set(), CTT_MANAGEMENT_CONSENT_ACTION="") as p:
+        ada = p.user(CONTOSO, CONTOSO_ADMIN, "Ada Admin")
+        assert await ada.say("consent") == 201
+        shown = await p.connector.wait_for(lambda s: "Consents of Contoso" in card_text(s.card))
+        titles = [a["title"] for a in shown.card["actions"]]
+        assert titles == ["Give: Sync of the Teams users", "Check again"]
+        assert "Management by your service provider: Not known yet" in card_text(shown.card)
