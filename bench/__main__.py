@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +122,7 @@ class Sink:
     def __init__(self) -> None:
         self.queues: dict[str, asyncio.Queue[tuple[str, str, dict[str, Any]]]] = defaultdict(asyncio.Queue)
         self.count = 0
+        self.sends: dict[str, Counter[str]] = defaultdict(Counter)  # per conversation: POST, PUT
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -142,6 +143,7 @@ class Sink:
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.count += 1
+        self.sends[request.match_info["conv"]][request.method] += 1
         activity_id = request.match_info.get("aid") if request.method == "PUT" else f"m{self.count}"
         self.queues[request.match_info["conv"]].put_nowait((request.method, activity_id or "", body))
         return web.json_response({"id": activity_id})
@@ -189,6 +191,35 @@ def rss_kb(pid: int, field_name: str) -> int:
             if line.startswith(field_name + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, all its threads."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return float("nan")
+
+
+HASH_PROBE = """
+import json, statistics, time
+from services.provisioning.embedded_users import hash_password
+runs = []
+for _ in range(7):
+    started = time.perf_counter()
+    for _ in range(20):
+        hash_password("Ab3dEf7h")
+    runs.append((time.perf_counter() - started) / 20)
+print(json.dumps({"ms": statistics.median(runs) * 1000, "kind": hash_password("Ab3dEf7h").split("$")[0]}))
+"""
+
+
+def demo_hash_cost(python: str = sys.executable, cwd: Path = ROOT) -> dict[str, Any]:
+    """What one device-password hash of the embedded demo service costs, in that checkout: the
+    stand-in for the platform's own device record, which no real deployment of the bot runs. An
+    add hashes once, so this is the demo's share of a conversation's CPU."""
+    out = subprocess.run([python, "-c", HASH_PROBE], cwd=cwd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
 
 
 @contextlib.asynccontextmanager
@@ -402,7 +433,7 @@ async def run_bot(
         await add_user_conversations(
             client_for(Stats()), lambda: next(counter), time.monotonic() + 2
         )  # warm-up
-        started = time.monotonic()
+        started, cpu_before = time.monotonic(), cpu_seconds(pid)
         deadline = started + args.duration
         await asyncio.gather(
             *(
@@ -411,7 +442,12 @@ async def run_bot(
             )
         )
         elapsed = time.monotonic() - started
+        # Every conversation started has finished (the slots finish theirs); its lease's release
+        # comes just after the last card update.
+        await asyncio.sleep(0.2)
+        cpu = cpu_seconds(pid) - cpu_before
         result = summary(stats, elapsed, rss_kb(pid, "VmHWM"))
+        result["cpu_ms_per_conversation"] = cpu * 1000 / max(1, stats.conversations)
         if not park:
             return result
         # Memory: conversations parked mid-dialog (a form card open, nothing submitted).
@@ -513,6 +549,12 @@ def print_table(results: dict[str, Any]) -> None:
         f"this stack's echo vs the Agents SDK's echo agent: {own['turns_per_s'] / agents['turns_per_s']:.1f}x;"
         f" Agents SDK echo vs stock botbuilder echo: {agents['turns_per_s'] / stock['turns_per_s']:.1f}x"
     )
+    cpu, demo = bot["cpu_ms_per_conversation"], results["demo_hash"]
+    print(
+        f"bot CPU per conversation (all threads): {cpu:.1f} ms, of which the demo service's device-password"
+        f" hash {demo['ms']:.3f} ms ({demo['kind']}, one per add; no real deployment runs it):"
+        f" the bot's own {cpu - demo['ms']:.1f} ms"
+    )
     slow = results.get("slow_click")
     if slow:
         print(
@@ -561,6 +603,7 @@ async def main() -> None:
             results["raw_aiohttp"] = await run_echo("bench/raw_echo.py", args.users, slice_, sink, http)
             results["project_echo"] = await run_echo("bench/project_echo.py", args.users, slice_, sink, http)
             results["bot"] = await run_bot(args, sink, http, workdir)
+            results["demo_hash"] = demo_hash_cost()
             if not args.skip_slow:
                 results["slow_click"] = await run_slow_click(sink, http, workdir, samples=3)
     await sink.stop()
@@ -574,7 +617,8 @@ async def echo_pairs(args: argparse.Namespace, sink: Sink) -> None:
     """This stack's echo and the full bot, here and in another checkout, alternated round by round."""
     other = args.echo_pairs.resolve()
     other_python = str(other / ".venv" / "bin" / "python")
-    rows: list[tuple[str, int, str, float, float]] = []
+    rows: list[tuple[str, int, str, float, float, float]] = []
+    hashing = {"here": demo_hash_cost(), "other": demo_hash_cost(other_python, other)}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         for round_ in range(1, args.rounds + 1):
             order = [("here", sys.executable, ROOT), ("other", other_python, other)]
@@ -582,14 +626,26 @@ async def echo_pairs(args: argparse.Namespace, sink: Sink) -> None:
                 echo = await run_echo(
                     "bench/project_echo.py", args.users, args.duration / 2, sink, http, python, cwd
                 )
-                rows.append(("echo", round_, name, echo["turns_per_s"], echo["latency_ms"]["all"]["p99"]))
+                echo_row = (echo["turns_per_s"], echo["latency_ms"]["all"]["p99"], float("nan"))
+                rows.append(("echo", round_, name, *echo_row))
                 with tempfile.TemporaryDirectory() as tmp:
                     bot = await run_bot(args, sink, http, Path(tmp), python, cwd, park=False)
-                rows.append(("bot", round_, name, bot["turns_per_s"], bot["latency_ms"]["all"]["p99"]))
+                bot_row = (
+                    bot["turns_per_s"],
+                    bot["latency_ms"]["all"]["p99"],
+                    bot["cpu_ms_per_conversation"],
+                )
+                rows.append(("bot", round_, name, *bot_row))
     print(f"\nhere = {ROOT}, other = {other}; {args.users} users")
-    print(f"{'':6}{'round':>6} {'':6}{'turns/s':>10}{'p99 ms':>9}")
-    for kind, round_, name, tps, p99 in rows:
-        print(f"{kind:6}{round_:>6} {name:6}{tps:10.0f}{p99:9.1f}")
+    for name, cost in hashing.items():
+        print(
+            f"{name}: the demo service's device-password hash {cost['ms']:.3f} ms ({cost['kind']}, one per add)"
+        )
+    print(f"{'':6}{'round':>6} {'':6}{'turns/s':>10}{'p99 ms':>9}{'CPU ms/conv':>13}{'without hash':>14}")
+    for kind, round_, name, tps, p99, cpu in rows:
+        own = f"{cpu - hashing[name]['ms']:14.1f}" if kind == "bot" else ""
+        shown = f"{cpu:13.1f}" if kind == "bot" else ""
+        print(f"{kind:6}{round_:>6} {name:6}{tps:10.0f}{p99:9.1f}{shown}{own}")
     for kind in ("echo", "bot"):
         ratios = []
         for round_ in range(1, args.rounds + 1):

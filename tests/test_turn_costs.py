@@ -4,10 +4,12 @@ write, card references written only when they change."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import event, func, insert, select, update
 
@@ -19,7 +21,8 @@ from services.provisioning.embedded import EmbeddedProvisioningService
 from services.requests.service import RequestService
 from services.seed_data import load_world
 from services.ttl_cache import TtlCache
-from tests.doubles import CONTOSO, CONTOSO_ADMIN
+from tests.conftest import make_settings, running_bot
+from tests.doubles import CONTOSO, CONTOSO_ADMIN, ConnectorDouble, TeamsUser, card_text
 from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
 
@@ -245,3 +248,83 @@ async def test_the_seen_references_stay_bounded(database: Database, monkeypatch:
     for i in range(5):
         await book.remember(CONTOSO, f"user-{i}", f"29:{i}", "U", {"conversation": {"id": str(i)}})
     assert len(book._seen) == 3
+
+
+# The embedded demo's own tables (its provisioning service and its directory: the platform's REST
+# API and Microsoft Graph in production), as bench/profile_turns.py counts them apart.
+STAND_IN_TABLES = {"teams_users", "extensions", "pbx_locations", "voice_routes", "tenants", "people"}
+
+
+async def test_a_full_add_user_conversation_costs_a_known_number_of_statements(
+    tmp_path: Path, connector: ConnectorDouble, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+):
+    """Issue 22: install, "add user", Review, Add user, and the pipeline to Done, on a fresh bot
+    (its caches empty). A change that adds a statement to the conversation changes these numbers:
+    say why in the README's statements table. The hand-offs that save reads (a row a write just
+    returned) are held fresh here whatever the machine's speed: the count is the code's, not the
+    clock's."""
+    from services.notify import conversations
+    from services.requests import repository
+
+    monkeypatch.setattr(repository, "CARD_REF_FRESH_SECONDS", 3600.0, raising=False)
+    monkeypatch.setattr(conversations, "CONTACT_SECONDS", 3600.0, raising=False)
+    settings = make_settings(tmp_path, OUTBOX_POLL_SECONDS=3600, LOG_LEVEL="WARNING")
+    async with running_bot(settings) as bot:
+        seen: list[str] = []
+
+        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            kind = statement.split(None, 1)[0].upper()
+            if kind in {"BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK", "COMMIT"}:
+                return  # transaction control: group commit's savepoints depend on what runs at once
+            table = re.search(r"\b(?:FROM|UPDATE|INTO)\s+\"?(\w+)", statement, re.IGNORECASE)
+            owner = "stand-in" if table and table.group(1) in STAND_IN_TABLES else "bot"
+            seen.append(f"{owner} {kind} {table.group(1) if table else ''}")
+
+        # The outbox sender's passes (reminders, batches, notices to send) run on their own
+        # schedule and on wake-ups; an admin's add sends no notices: it is stopped for the count.
+        for task in asyncio.all_tasks():
+            if task.get_name() == "outbox-sender":
+                task.cancel()
+        await asyncio.sleep(0)
+        for engine in bot.runtime.database.sync_engines:
+            event.listen(engine, "before_cursor_execute", record)
+        admin = TeamsUser(http, bot.url, connector.url, CONTOSO, CONTOSO_ADMIN, "Ada Admin")
+        assert await admin.install() == 201
+        assert await admin.say("add user") == 201
+        form = await connector.wait_for(lambda s: "Add a phone user to Contoso" in card_text(s.card))
+        values = {"teamsUser": "adele@contoso.example", "voiceRoute": "CA Central", "extension": "105"}
+        review = (await admin.click(form.activity_id, form.card, "Review", values))["value"]
+        await admin.click(form.activity_id, review, "Add user")
+        await connector.wait_for(
+            lambda s: s.method == "PUT" and s.activity_id == form.activity_id and "Done." in card_text(s.card)
+        )
+        # The last step gave the lease back in its own write, before this card update.
+        counted = list(seen)  # not the stop's release of every lease
+    own = [s for s in counted if s.startswith("bot ")]
+    stand_in = [s for s in counted if s.startswith("stand-in ")]
+    # Before issue 22: 35 of the bot's own and 27 of the stand-ins'. About one run in ten the
+    # bot's own are 25, not 24: one more statement on requests, not yet traced (README, issue 22).
+    assert len(stand_in) == 24 and len(own) in (24, 25), "\n".join(counted)
+
+
+async def test_people_seen_over_a_minute_ago_are_forgotten_and_contacts_read_again(database: Database):
+    """Issue 22's memory creep: the map of references written lately held every person up to
+    SEEN_MAX (50,000), though an entry serves only SEEN_SECONDS. And a contact is taken from this
+    process's own write for CONTACT_SECONDS, then read again (another instance may have a newer one)."""
+    from services.notify.conversations import CONTACT_SECONDS, SEEN_SECONDS, ConversationBook
+
+    clock = Clock()
+    book = ConversationBook(database, clock)
+    await book.remember(CONTOSO, "early", "29:early", "Early", {"conversation": {"id": "e"}})
+    seen = statements(database)
+    contact = await book.contact(CONTOSO, "early")
+    assert contact is not None and contact.reference == {"conversation": {"id": "e"}} and seen == []
+    contact.reference["conversation"]["id"] = "changed by the caller"
+    again = await book.contact(CONTOSO, "early")
+    assert again is not None and again.reference == {"conversation": {"id": "e"}}
+    clock.now += CONTACT_SECONDS
+    assert await book.contact(CONTOSO, "early") == again
+    assert seen == ["SELECT"]
+    clock.now += SEEN_SECONDS
+    await book.remember(CONTOSO, "late", "29:late", "Late", {"conversation": {"id": "l"}})
+    assert list(book._seen) == [(CONTOSO, "late")] and list(book._contacts) == [(CONTOSO, "late")]

@@ -17,6 +17,10 @@ from services import db
 from services.db import Database, utcnow
 
 SEEN_SECONDS = 60.0
+# How long the row this process wrote stands for the stored one in `contact`: another instance may
+# store a newer reference meanwhile (the person's next turn landing there), so shorter than the
+# skipped writes' SEEN_SECONDS; long enough for a request's card updates after the click.
+CONTACT_SECONDS = 10.0
 SEEN_MAX = 50_000
 # MAX_CONVERSATIONS_PER_TENANT's default (bot/settings.py).
 MAX_PER_TENANT = 5000
@@ -59,7 +63,13 @@ class ConversationBook:
         # reference meanwhile, so the skip is short, and the map stays bounded. With it, the
         # person's chosen language and time zone as that write read them back, so a turn reads
         # nothing more (a choice made through another instance shows here within SEEN_SECONDS).
+        # Oldest first: what is older than SEEN_SECONDS serves nothing and is dropped, so the map
+        # holds the people of the last minute, not the last SEEN_MAX (issue 22: part of the RSS
+        # creep of a run where every conversation is a new person).
         self._seen: OrderedDict[tuple[str, str], _Seen] = OrderedDict()
+        # The whole row as that write returned it, for the card updates that follow a person's
+        # turn (`contact`): kept CONTACT_SECONDS, oldest first.
+        self._contacts: OrderedDict[tuple[str, str], tuple[float, Contact]] = OrderedDict()
 
     async def remember(
         self,
@@ -98,9 +108,9 @@ class ConversationBook:
             update(c)
             .where(c.c.tenant_id == tenant_id, c.c.aad_object_id == aad_object_id)
             .values(**values)
-            .returning(c.c.language, c.c.time_zone)
+            .returning(*c.c)  # the row as stored (texts clipped to their columns), for `contact`
         )
-        add = insert(c).values(tenant_id=tenant_id, aad_object_id=aad_object_id, **values)
+        add = insert(c).values(tenant_id=tenant_id, aad_object_id=aad_object_id, **values).returning(*c.c)
 
         removed: list[str] = []  # the references make_room deleted: forgotten here too
 
@@ -124,25 +134,34 @@ class ConversationBook:
             conn.execute(delete(c).where(c.c.tenant_id == tenant_id, c.c.aad_object_id.in_(gone)))
             removed[:] = gone
 
-        def work(conn: Connection) -> tuple[bool, str | None, str | None]:
+        def work(conn: Connection) -> tuple[bool, Any]:
             changed = conn.execute(change).first()
             if changed is None:
                 make_room(conn)
                 try:
                     with conn.begin_nested():
-                        conn.execute(add)
-                    return True, None, time_zone
+                        return True, conn.execute(add).one()
                 except IntegrityError:  # another instance added it meanwhile
                     changed = conn.execute(change).one()
-            return False, changed.language, changed.time_zone
+            return False, changed
 
-        is_new, language, zone = await self._db.write(work)
+        is_new, row = await self._db.write(work)
+        contact = _contact(row)
+        language, zone = contact.language, contact.time_zone
         for aad_object_id in removed:
             self._seen.pop((tenant_id, aad_object_id), None)
-        self._seen[key] = _Seen(fingerprint, self._clock(), language, zone)
+            self._contacts.pop((tenant_id, aad_object_id), None)
+        now = self._clock()
+        self._seen[key] = _Seen(fingerprint, now, language, zone)
         self._seen.move_to_end(key)
-        while len(self._seen) > SEEN_MAX:
+        while self._seen and (
+            len(self._seen) > SEEN_MAX or now - next(iter(self._seen.values())).at >= SEEN_SECONDS
+        ):
             self._seen.popitem(last=False)
+        self._contacts[key] = (now, contact)
+        self._contacts.move_to_end(key)
+        while self._contacts and now - next(iter(self._contacts.values()))[0] >= CONTACT_SECONDS:
+            self._contacts.popitem(last=False)
         return is_new
 
     async def chosen_language(self, tenant_id: str, aad_object_id: str) -> str | None:
@@ -169,6 +188,9 @@ class ConversationBook:
         seen = self._seen.get(key)
         if chosen and seen is not None:
             self._seen[key] = seen._replace(language=language)
+        known = self._contacts.get(key)
+        if chosen and known is not None:
+            self._contacts[key] = (known[0], known[1].model_copy(update={"language": language}))
         return chosen
 
     async def forget(self, tenant_id: str, aad_object_id: str) -> None:
@@ -178,8 +200,14 @@ class ConversationBook:
         drop = delete(c).where(c.c.tenant_id == tenant_id, c.c.aad_object_id == aad_object_id)
         await self._db.write(lambda conn: conn.execute(drop))
         self._seen.pop((tenant_id, aad_object_id), None)
+        self._contacts.pop((tenant_id, aad_object_id), None)
 
     async def contact(self, tenant_id: str, aad_object_id: str) -> Contact | None:
+        """The person's row: as this process last wrote it, while fresh (the card updates of a
+        request's steps follow the requester's turn), else read."""
+        known = self._contacts.get((tenant_id, aad_object_id))
+        if known is not None and self._clock() - known[0] < CONTACT_SECONDS:
+            return known[1].model_copy(deep=True)  # the caller's to change
         c = db.conversations
         query = select(c).where(c.c.tenant_id == tenant_id, c.c.aad_object_id == aad_object_id)
         row = await self._db.read(lambda conn: conn.execute(query).first())

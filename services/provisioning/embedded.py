@@ -26,6 +26,7 @@ from services.errors import ProvisioningError, not_set_up
 from services.models import (
     FREE_EXTENSION_HINT,
     AdminSignInResult,
+    ConsentState,
     Extension,
     FormOptions,
     PhoneUserSpec,
@@ -199,23 +200,10 @@ class EmbeddedProvisioningService(EmbeddedPhoneUsers):
         return [_licensed(r) for r in await self._db.read(work)]
 
     async def _user_row(self, tenant_id: str, upn: str):
-        """The user's row, by UPN in any case. The exact spelling (what the form's typeahead sends)
-        is a primary-key lookup; only a UPN spelled otherwise scans the tenant's users."""
-        tu = db.teams_users
-
-        def work(conn: Connection) -> Any:
-            row = conn.execute(_USER_BY_UPN, {"tenant_id": tenant_id, "upn": upn}).first()
-            if row is None:
-                row = conn.execute(
-                    select(tu).where(tu.c.tenant_id == tenant_id, func.lower(tu.c.upn) == upn.lower())
-                ).first()
-            return row
-
-        return await self._db.read(work)
+        return await self._db.read(lambda conn: _user_row_in(conn, tenant_id, upn))
 
     async def teams_user(self, tenant_id: str, upn: str) -> TeamsUser | None:
-        row = await self._user_row(tenant_id, upn)
-        return TeamsUser(upn=row.upn, display_name=row.display_name, licensed=row.licensed) if row else None
+        return _teams_user(await self._user_row(tenant_id, upn))
 
     async def extension(self, tenant_id: str, pbx_location: str, number: str) -> Extension | None:
         key = {"tenant_id": tenant_id, "pbx_location": pbx_location, "number": number}
@@ -233,43 +221,35 @@ class EmbeddedProvisioningService(EmbeddedPhoneUsers):
         exists and is free (or theirs); a change frees the old extension, an add refuses a phone
         user on another one."""
 
-        def offered(conn: Connection) -> tuple[Any, Any]:
-            pbx = conn.execute(
-                select(db.pbx_locations.c.name).where(
-                    db.pbx_locations.c.tenant_id == tenant_id,
-                    db.pbx_locations.c.name == spec.pbx_location,
-                )
-            ).first()
-            route = conn.execute(
-                select(db.voice_routes.c.name).where(
-                    db.voice_routes.c.tenant_id == tenant_id, db.voice_routes.c.name == spec.voice_route
-                )
-            ).first()
-            return pbx, route
-
-        pbx, route = await self._db.read(offered)
-        if pbx is None:
-            raise ProvisioningError(
-                T("PBX location {pbx_location} does not exist.", pbx_location=spec.pbx_location),
-                retryable=False,
-            )
-        if route is None:
-            raise ProvisioningError(
-                T("Voice route {voice_route} is not offered to this tenant.", voice_route=spec.voice_route),
-                retryable=False,
-            )
-        user = require_licensed(await self.teams_user(tenant_id, spec.teams_user), spec.teams_user)
         changing = device_password is None
-        # scrypt is deliberately slow: keep it off the event loop.
-        password_hash = None if changing else await asyncio.to_thread(hash_password, device_password)
+        # A few microseconds (a stand-in digest, embedded_users.hash_password): no thread hop.
+        password_hash = None if changing else hash_password(device_password)
         tu, ex = db.teams_users, db.extensions
+        offered_key = {
+            "tenant_id": tenant_id,
+            "pbx_location": spec.pbx_location,
+            "voice_route": spec.voice_route,
+        }
 
         def work(conn: Connection) -> None:
-            current = conn.execute(
-                select(tu.c.pbx_location, tu.c.extension, tu.c.provisioned).where(
-                    tu.c.tenant_id == tenant_id, tu.c.upn == user.upn
+            # Every check in the write's own transaction: the location and the route in one
+            # statement, the user's row once (licensed, and where they are now).
+            pbx, route = conn.execute(_OFFERED, offered_key).one()
+            if pbx is None:
+                raise ProvisioningError(
+                    T("PBX location {pbx_location} does not exist.", pbx_location=spec.pbx_location),
+                    retryable=False,
                 )
-            ).one()
+            if route is None:
+                raise ProvisioningError(
+                    T(
+                        "Voice route {voice_route} is not offered to this tenant.",
+                        voice_route=spec.voice_route,
+                    ),
+                    retryable=False,
+                )
+            current = _user_row_in(conn, tenant_id, spec.teams_user)
+            user = require_licensed(_teams_user(current), spec.teams_user)
             if changing:
                 require_phone_user(current.provisioned, user.upn)
             elif current.provisioned:
@@ -350,6 +330,11 @@ class EmbeddedProvisioningService(EmbeddedPhoneUsers):
 
     async def enable_calling(self, tenant_id: str, upn: str) -> None:
         await self._slow("enable_calling")
+        # The rules as the write's condition (a synced phone user): one statement when they hold;
+        # otherwise the row read tells which one failed, and a UPN in another case is found.
+        key = {"in_tenant": tenant_id, "user_upn": upn}  # not column names: an UPDATE would set those
+        if await self._db.write(lambda conn: conn.execute(_ENABLE_CALLING, key).rowcount) == 1:
+            return
         state = await self.user_state(tenant_id, upn)
         require_phone_user(state is not None and state.provisioned, upn)
         assert state is not None
@@ -374,6 +359,13 @@ class EmbeddedProvisioningService(EmbeddedPhoneUsers):
                 done.append(state.upn)
         return done
 
+    async def consent_state(self, tenant_id: str) -> ConsentState | None:
+        """The demo service has no Global Admin consent to give: its provider manages every tenant."""
+        return None
+
+    async def consent_url(self, tenant_id: str, kind: str) -> str:
+        raise ProvisioningError(T("This provisioning service needs no consent."), retryable=False)
+
     async def user_state(self, tenant_id: str, upn: str) -> PhoneUserState | None:
         row = await self._user_row(tenant_id, upn)
         if row is None:
@@ -395,6 +387,22 @@ class EmbeddedProvisioningService(EmbeddedPhoneUsers):
         )
 
 
+def _user_row_in(conn: Connection, tenant_id: str, upn: str) -> Any:
+    """The user's row, by UPN in any case. The exact spelling (what the form's typeahead sends)
+    is a primary-key lookup; only a UPN spelled otherwise scans the tenant's users."""
+    row = conn.execute(_USER_BY_UPN, {"tenant_id": tenant_id, "upn": upn}).first()
+    if row is None:
+        tu = db.teams_users
+        row = conn.execute(
+            select(tu).where(tu.c.tenant_id == tenant_id, func.lower(tu.c.upn) == upn.lower())
+        ).first()
+    return row
+
+
+def _teams_user(row: Any) -> TeamsUser | None:
+    return TeamsUser(upn=row.upn, display_name=row.display_name, licensed=row.licensed) if row else None
+
+
 def _licensed(row) -> TeamsUser:
     """A licensed user of the form's list, marked with their extension when already a phone user."""
     extension = row.extension if row.provisioned else None
@@ -404,6 +412,33 @@ def _licensed(row) -> TeamsUser:
 # Statements of every form check, built once (building one costs as much as running it on SQLite).
 _USER_BY_UPN = select(db.teams_users).where(
     db.teams_users.c.tenant_id == bindparam("tenant_id"), db.teams_users.c.upn == bindparam("upn")
+)
+_ENABLE_CALLING = (
+    update(db.teams_users)
+    .where(
+        db.teams_users.c.tenant_id == bindparam("in_tenant"),
+        db.teams_users.c.upn == bindparam("user_upn"),
+        db.teams_users.c.provisioned.is_(True),
+        db.teams_users.c.sync_pending.is_not(True),
+    )
+    .values(calling_enabled=True)
+)
+# The add's and the change's check of the location and the route: one statement, two answers.
+_OFFERED = select(
+    select(db.pbx_locations.c.name)
+    .where(
+        db.pbx_locations.c.tenant_id == bindparam("tenant_id"),
+        db.pbx_locations.c.name == bindparam("pbx_location"),
+    )
+    .scalar_subquery()
+    .label("pbx"),
+    select(db.voice_routes.c.name)
+    .where(
+        db.voice_routes.c.tenant_id == bindparam("tenant_id"),
+        db.voice_routes.c.name == bindparam("voice_route"),
+    )
+    .scalar_subquery()
+    .label("route"),
 )
 _EXTENSION = select(db.extensions).where(
     db.extensions.c.tenant_id == bindparam("tenant_id"),

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
+from itertools import islice
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import case, null, or_, update
 
 from services import db
 from services.db import utcnow
@@ -30,6 +32,31 @@ class PipelineLeases(RequestRepository):
         """Also written by the click that starts a pipeline (submit, approve, retry), in the same
         statement: no other instance's sweep takes the request before this one's run starts."""
         return {"worker_id": self.worker_id, "worker_lease_until": utcnow() + self._lease}
+
+    def _lease_written(self, request_id: str, worker_id: Any, at: float) -> None:
+        """Noted when a click's transition took this process's lease, for the pipeline it starts."""
+        taken = self._leases_taken
+        if worker_id != self.worker_id:
+            taken.pop(request_id, None)
+            return
+        taken.pop(request_id, None)
+        taken[request_id] = at
+        for oldest, when in list(islice(taken.items(), 8)):  # oldest first: drop what no run used
+            if at - when < self._lease.total_seconds() / 3:
+                break
+            del taken[oldest]
+
+    def _taken_lately(self, request_id: str) -> float | None:
+        """When this process's own transition took the lease, if within a third of the lease: the
+        pipeline then holds it without claiming it again (nobody takes a lease over before it runs
+        out), as `_run_claimed` skips a renewal. Once only: a later run claims."""
+        at = self._leases_taken.pop(request_id, None)
+        if at is None or time.monotonic() - at >= self._lease.total_seconds() / 3:
+            return None
+        return at
+
+    # Set by RequestService.__init__: request id -> when this process's write took its lease.
+    _leases_taken: dict[str, float]
 
     async def _claim(self, request_id: str) -> bool:
         """Take (or renew) the pipeline lease; False when another live worker holds it."""
@@ -65,6 +92,7 @@ class PipelineLeases(RequestRepository):
         release = (
             update(r).where(r.c.worker_id == self.worker_id).values(worker_id=None, worker_lease_until=None)
         )
+        self._leases_taken.clear()
         return await self._db.write(lambda conn: conn.execute(release).rowcount)
 
     async def take_over_leases(self) -> int:
@@ -80,6 +108,16 @@ class PipelineLeases(RequestRepository):
         )
         return await self._db.write(lambda conn: conn.execute(free).rowcount)
 
+    def _release_values(self) -> dict[str, Any]:
+        """Give the lease back in a transition's own write (the pipeline's last step), if it is
+        still this process's: one statement fewer than `_release` after it."""
+        r = db.requests
+        mine = r.c.worker_id == self.worker_id
+        return {
+            "worker_id": case((mine, null()), else_=r.c.worker_id),
+            "worker_lease_until": case((mine, null()), else_=r.c.worker_lease_until),
+        }
+
     async def _release(self, request_id: str) -> None:
         r = db.requests
         release = (
@@ -87,4 +125,5 @@ class PipelineLeases(RequestRepository):
             .where(r.c.request_id == request_id, r.c.worker_id == self.worker_id)
             .values(worker_id=None, worker_lease_until=None)
         )
+        self._leases_taken.pop(request_id, None)
         await self._db.write(lambda conn: conn.execute(release))

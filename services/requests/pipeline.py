@@ -58,9 +58,11 @@ class ProvisioningPipeline(ActionSteps):
             request = await self.get(request_id)
             while True:
                 if step_for(request) is not None:
-                    claimed_at = time.monotonic()  # before: the lease counts from before the write
-                    if not await self._claim(request_id):
-                        break  # another instance runs it
+                    claimed_at = self._taken_lately(request_id)  # the click's write took the lease
+                    if claimed_at is None:
+                        claimed_at = time.monotonic()  # before: the lease counts from before the write
+                        if not await self._claim(request_id):
+                            break  # another instance runs it
                     heartbeat = asyncio.get_running_loop().create_task(self._keep_lease(request_id))
                     try:
                         request = await self._run_claimed(request, on_progress, actor, claimed_at)
@@ -68,7 +70,8 @@ class ProvisioningPipeline(ActionSteps):
                         heartbeat.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
                             await heartbeat
-                        if not self._running[request_id]:  # else: keep it, we carry on at once
+                        # Else keep it, we carry on at once; the last step gave it back itself.
+                        if not self._running[request_id] and request.state is not RequestState.done:
                             await self._release(request_id)
                 handed = self._running[request_id]
                 if not handed:
@@ -225,6 +228,7 @@ class ProvisioningPipeline(ActionSteps):
             "finish",
             T("done"),
             notices=partner_notices(request, "done"),
+            **self._release_values(),  # nothing follows done: the lease goes back with the move
         )
 
     async def _fail(

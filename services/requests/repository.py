@@ -3,6 +3,8 @@ the row -> ProvisioningRequest mapping, the cards a request is shown on, and the
 
 from __future__ import annotations
 
+import time
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import Connection, Row, Select, and_, bindparam, desc, func, insert, or_, select, update
@@ -28,6 +30,12 @@ from services.models import (
 from services.provisioning.protocol import ProvisioningService
 from services.requests.form import DISPLAY_NAME, FROM_EXTENSION
 
+# How long a card reference seen in a row stands for the stored one (`card_ref`). Another
+# instance's click may change it meanwhile, as it may just after a read: the window is as short as
+# the moment between a step's transition and its card update, and a card a click lands on is
+# written afresh (`set_card_ref`).
+CARD_REF_FRESH_SECONDS = 1.0
+
 
 class RequestRepository:
     """The reads every other part of RequestService builds on, and the state they share (set by
@@ -49,6 +57,7 @@ class RequestRepository:
         row = await self._db.read(lambda conn: conn.execute(_BY_ID, {"request_id": request_id}).first())
         if row is None:
             raise RequestNotFound(T("That request does not exist (any more)."))
+        self._saw_card_ref(request_id, row.card_ref)
         return request_from_row(row)
 
     async def requests_of(self, actor: Actor, limit: int = 20) -> list[ProvisioningRequest]:
@@ -135,9 +144,17 @@ class RequestRepository:
     # -- the cards a request is shown on ---------------------------------------------------------
 
     async def card_ref(self, request_id: str) -> dict[str, Any] | None:
-        return await self._db.read(
+        """The card the request is shown on: as the row was read or moved in this process within
+        CARD_REF_FRESH_SECONDS (the progress card is updated just after each step's transition,
+        which returned the row), else read."""
+        seen = self._card_refs.get(request_id)
+        if seen is not None and time.monotonic() - seen[0] < CARD_REF_FRESH_SECONDS:
+            return seen[1]
+        card_ref = await self._db.read(
             lambda conn: conn.execute(_CARD_REF, {"request_id": request_id}).scalar_one_or_none()
         )
+        self._saw_card_ref(request_id, card_ref)
+        return card_ref
 
     async def set_card_ref(self, request_id: str, card_ref: dict[str, Any]) -> None:
         """Written only when it changed: every click on a card sends its reference again, and a
@@ -146,6 +163,26 @@ class RequestRepository:
             return
         change = update(db.requests).where(db.requests.c.request_id == request_id).values(card_ref=card_ref)
         await self._db.write(lambda conn: conn.execute(change))
+        self._saw_card_ref(request_id, card_ref)
+
+    # Set by RequestService.__init__: request id -> (when, card_ref) as this process last read or
+    # wrote the row, oldest first (one per service: each service has its own database).
+    _card_refs: dict[str, tuple[float, Any]]
+
+    def _saw_card_ref(self, request_id: str, card_ref: Any) -> None:
+        """Noted from a row just read or returned by a write; what is older than the freshness
+        window is dropped, so the map holds only the requests of the last moment."""
+        refs = self._card_refs
+        now = time.monotonic()
+        refs.pop(request_id, None)
+        refs[request_id] = (now, card_ref)
+        for oldest, (at, _card_ref) in list(islice(refs.items(), 8)):
+            if now - at < CARD_REF_FRESH_SECONDS:
+                break
+            del refs[oldest]
+
+    def _lease_written(self, request_id: str, worker_id: Any, at: float) -> None:
+        """A transition's write set the pipeline's lease, started at `at` (PipelineLeases)."""
 
     async def set_approval_card(
         self, request_id: str, approver_tenant_id: str, approver_id: str, card_ref: dict[str, Any]

@@ -64,6 +64,8 @@ class RequestService(PhoneUserActions, BatchDecisions, ProvisioningPipeline):
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lease = timedelta(seconds=lease_seconds)
         self._running = {}
+        self._leases_taken = {}
+        self._card_refs = {}
         self._sip_auth_suffix = sip_auth_suffix
         self._sip_auth_editable = sip_auth_editable
 

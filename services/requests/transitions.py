@@ -7,6 +7,7 @@ changes nothing, and the caller is told the card is out of date."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -152,8 +153,14 @@ class RequestTransitions(RequestRepository):
             )
             return moved
 
+        started = time.monotonic()  # a lease written here counts from before the write
         moved = await self._db.write(work)
-        return None if moved is None else request_from_row(moved)
+        if moved is None:
+            return None
+        if "worker_id" in values:
+            self._lease_written(request.request_id, values["worker_id"], started)
+        self._saw_card_ref(moved.request_id, moved.card_ref)  # the progress card's update reads it next
+        return request_from_row(moved)
 
     async def audit(
         self,
