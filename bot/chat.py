@@ -174,7 +174,9 @@ class ProactiveMessenger:
         self._trusted_hosts = tuple(h.lower() for h in trusted_hosts)
         self._authenticated = authenticated
         self._limit = ConversationRateLimit()
-        self._locks: dict[str, asyncio.Lock] = {}
+        # One lock per conversation while sends to it are under way (and how many hold or wait
+        # for it): dropped once idle, so that a long-running bot does not keep one per chat ever seen.
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def send_card(self, conversation: dict[str, Any], card: AdaptiveCard) -> dict[str, Any]:
         sent: dict[str, Any] = {}
@@ -252,31 +254,43 @@ class ProactiveMessenger:
             log.warning("refused a proactive send to an untrusted service URL host")
             raise DeliveryFailed("service URL not on the allowlist")
         key = reference.conversation.id if reference.conversation else ""
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            wait = self._limit.delay(key, time.monotonic())
-            if wait > 0:
-                await asyncio.sleep(wait)
-            # The adapter hands exceptions raised in the callback to on_turn_error and returns
-            # normally: catch them here, or a throttled send would count as delivered.
-            failures: list[Exception] = []
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                await self._send_locked(key, reference, callback)
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
-            async def guarded(turn: TurnContext) -> None:
-                try:
-                    await callback(turn)
-                except Exception as exc:
-                    failures.append(exc)
+    async def _send_locked(self, key: str, reference: Any, callback: Any) -> None:
+        """One send, within the conversation's rate limit (the caller holds its lock)."""
+        wait = self._limit.delay(key, time.monotonic())
+        if wait > 0:
+            await asyncio.sleep(wait)
+        # The adapter hands exceptions raised in the callback to on_turn_error and returns
+        # normally: catch them here, or a throttled send would count as delivered.
+        failures: list[Exception] = []
 
+        async def guarded(turn: TurnContext) -> None:
             try:
-                await self._adapter.continue_conversation(
-                    self._app_id, reference.get_continuation_activity(), guarded
-                )
+                await callback(turn)
             except Exception as exc:
-                raise classify(exc) from exc
-            finally:
-                self._limit.record(key, time.monotonic())
-            if failures:
-                raise classify(failures[0]) from failures[0]
+                failures.append(exc)
+
+        try:
+            await self._adapter.continue_conversation(
+                self._app_id, reference.get_continuation_activity(), guarded
+            )
+        except Exception as exc:
+            raise classify(exc) from exc
+        finally:
+            self._limit.record(key, time.monotonic())
+        if failures:
+            raise classify(failures[0]) from failures[0]
 
 
 def classify(error: Exception) -> Exception:

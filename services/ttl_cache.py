@@ -13,13 +13,18 @@ class TtlCache:
 
     Past `max_entries` keys, expired entries (and their idle locks) are dropped; if that is not
     enough, the ones closest to expiry too: a cache of many small keys (one per user) stays bounded.
+    Expired entries are also swept every SWEEP_SECONDS, so that a long-running process holds only
+    what is fresh, not every key it ever saw up to the bound (issue 22's memory run).
     """
+
+    SWEEP_SECONDS = 60.0
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, max_entries: int = 100_000) -> None:
         self._clock = clock
         self._max_entries = max_entries
         self._values: dict[Hashable, tuple[Any, float]] = {}
         self._locks: dict[Hashable, asyncio.Lock] = {}
+        self._swept_at = clock()
 
     async def get(self, key: Hashable, ttl: float, load: Callable[[], Awaitable[Any]]) -> Any:
         hit = self._fresh(key)
@@ -31,7 +36,13 @@ class TtlCache:
                 return hit[0]
             value = await load()
             self._values[key] = (value, self._clock() + ttl)
-        if len(self._values) > self._max_entries or len(self._locks) > self._max_entries:
+        now = self._clock()
+        if (
+            len(self._values) > self._max_entries
+            or len(self._locks) > self._max_entries
+            or now - self._swept_at >= self.SWEEP_SECONDS
+        ):
+            self._swept_at = now
             self._prune()
         return value
 

@@ -46,6 +46,8 @@ async def test_a_stored_card_reference_sends_and_updates_through_the_new_edge(
     assert (put.method, put.conversation_id, put.activity_id) == ("PUT", "a:1xyz", "msg-7")
     assert "Updated" in card_text(put.card)
     assert put.activity["conversation"]["tenantId"] == CONTOSO
+    # Nothing is kept per conversation once its sends are done (a long-running bot's memory).
+    assert messenger._locks == {}
 
 
 async def test_an_approval_card_reaches_a_global_admin_known_only_from_the_old_release(world: World):  # noqa: F811

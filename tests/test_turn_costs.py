@@ -182,6 +182,21 @@ async def test_ttl_cache_stays_bounded_with_many_keys():
     for i in range(15):
         await cache.get(("later", i), 5, load)
     assert len(cache) <= 10
+
+
+async def test_the_cache_sweeps_what_expired_without_waiting_for_its_bound():
+    """A long-running process keeps only fresh entries, not every key up to the bound."""
+    clock = Clock()
+    cache = TtlCache(clock, max_entries=100_000)
+
+    async def load() -> str:
+        return "v"
+
+    for i in range(500):
+        await cache.get(("user", i), 5, load)
+    clock.now += TtlCache.SWEEP_SECONDS
+    await cache.get("now", 5, load)
+    assert len(cache) == 1 and len(cache._locks) == 1
     assert len(cache._locks) <= 10
 
 
