@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from itertools import islice
 from typing import Any
@@ -36,38 +35,9 @@ from services.models import (
     VoiceRoute,
 )
 from services.provisioning.embedded_users import EmbeddedPhoneUsers, free_extension, hash_password
+from services.provisioning.faults import Faults
 from services.provisioning.search import Search
 from services.ttl_cache import TtlCache
-
-OPERATIONS = (
-    "add_user",
-    "sync_users",
-    "enable_calling",
-    "change_user",
-    "reset_device_password",
-    "disable_calling",
-    "delete_user",
-)
-
-
-class Faults:
-    """Failures to inject into the next calls of an operation: for tests and demos of "Try again"."""
-
-    def __init__(self) -> None:
-        self._pending: Counter[str] = Counter()
-
-    def fail_next(self, operation: str, times: int = 1) -> None:
-        if operation not in OPERATIONS:
-            raise ValueError(f"unknown operation {operation!r}")
-        self._pending[operation] += times
-
-    def check(self, operation: str) -> None:
-        if self._pending[operation] > 0:
-            self._pending[operation] -= 1
-            raise ProvisioningError(
-                T("The provisioning service did not answer in time. Nothing was lost; try again."),
-                retryable=True,
-            )
 
 
 class EmbeddedProvisioningService(EmbeddedPhoneUsers):
