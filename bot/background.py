@@ -8,6 +8,7 @@ answer could overwrite a newer card.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -53,7 +54,11 @@ class BackgroundWork:
             self._start(work, name)
 
     def _start(self, work: Coroutine[Any, Any, Any], name: str) -> None:
-        task = asyncio.get_running_loop().create_task(work, name=name)
+        # The work runs after the reply: what it spawns in turn starts at once, not held in a
+        # list of the turn's that has already been started (its context would say so).
+        context = contextvars.copy_context()
+        context.run(_after_reply.set, None)
+        task = asyncio.get_running_loop().create_task(work, name=name, context=context)
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
@@ -69,9 +74,14 @@ class BackgroundWork:
     async def drain(self, grace_seconds: float) -> None:
         """Let running work finish; what is still running after `grace_seconds` is cancelled and
         is resumed from the database on the next start."""
-        if not self._tasks:
-            return
-        _, still_running = await asyncio.wait(set(self._tasks), timeout=grace_seconds)
+        deadline = asyncio.get_running_loop().time() + grace_seconds
+        still_running: set[asyncio.Task[Any]] = set()
+        # Work may spawn more as it ends (a card's last update): wait for that too.
+        while self._tasks:
+            left = deadline - asyncio.get_running_loop().time()
+            _, still_running = await asyncio.wait(set(self._tasks), timeout=max(0.0, left))
+            if still_running:
+                break
         for task in still_running:
             task.cancel()
         if still_running:

@@ -31,6 +31,7 @@ from cards.enterprise_picker import dismissed_card, enterprise_picker_card
 from cards.notice import notice_card
 from cards.progress import cancelled_card, progress_card
 from cards.review import review_card
+from dialogs.card_updates import CoalescedCards
 from dialogs.notice_texts import stored
 from dialogs.notifications import Notifier
 from dialogs.partner_updates import tell_partner_who_approves
@@ -47,7 +48,14 @@ from services.errors import (
     SignInLinkInvalid,
     StaleRequest,
 )
-from services.models import Actor, ProvisioningRequest, RequestAction, RequestKind, RequestState
+from services.models import (
+    WORKING_STATES,
+    Actor,
+    ProvisioningRequest,
+    RequestAction,
+    RequestKind,
+    RequestState,
+)
 from services.provisioning.protocol import ProvisioningService
 from services.requests import access
 from services.requests.drafts import FormResult
@@ -114,6 +122,8 @@ class AddUserConversation:
         self._messenger = messenger
         self._background = background
         self._notifier = notifier
+        # The progress card's updates after each step: a step's waits up to a second for the next.
+        self._progress = CoalescedCards(messenger, background)
 
     # -- starting ----------------------------------------------------------------------------
 
@@ -323,7 +333,7 @@ class AddUserConversation:
         self._background.spawn(self.run(request.request_id, actor), name=f"provision-{request.short_id}")
 
     async def run(self, request_id: str, actor: Actor | None = None) -> None:
-        """Run the pipeline; the requester's progress card is updated in place after every step."""
+        """Run the pipeline; the requester's progress card follows its steps (coalesced: dialogs/card_updates.py)."""
 
         await self._requests.run(request_id, self._show_progress, actor=actor)
 
@@ -333,7 +343,8 @@ class AddUserConversation:
         words: Words | None = None
         if card_ref:
             words = await self._notifier.words_of(request.requester_tenant_id, request.requester_id, card_ref)
-            await self._update_quietly(card_ref, progress_card(request, words=words))
+            settled = request.state not in WORKING_STATES  # the pipeline stops here: shown at once
+            await self._progress.update(card_ref, progress_card(request, words=words), settled=settled)
         if request.kind is RequestKind.partner:
             self._notifier.wake()  # the approvers' cards and the partner's notices
             if request.state is RequestState.awaiting_approval and card_ref and words is not None:

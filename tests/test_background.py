@@ -53,3 +53,25 @@ async def test_held_work_still_runs_if_the_request_fails():
         pass
     await asyncio.sleep(0.05)
     assert ran == ["work"]
+
+
+async def test_work_spawned_by_held_work_starts_and_drain_waits_for_it():
+    """A pipeline started after the reply spawns its card's last update: that must start (not be
+    held in the turn's list, already started), and shutdown must wait for it too."""
+    background = BackgroundWork()
+    ran: list[str] = []
+
+    async def later() -> None:
+        await asyncio.sleep(0.05)
+        ran.append("later")
+
+    async def work() -> None:
+        ran.append("work")
+        background.spawn(later(), "later")
+
+    with start_after_reply() as start:
+        background.spawn(work(), "w")
+        start()
+    await asyncio.sleep(0)
+    await background.drain(grace_seconds=5)
+    assert ran == ["work", "later"]

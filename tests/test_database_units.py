@@ -12,6 +12,7 @@ Every engine test runs on SQLite and on PostgreSQL (see tests/pg.py for how Post
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -403,6 +404,48 @@ async def test_units_queued_together_share_a_commit_and_each_keeps_its_own_outco
     assert await committed(database) == [(1, "kept"), (3, "kept too")]
     # One for the read ahead (its own batch), one for the three units together.
     assert commits == ["commit", "commit"], "the three units of the batch were not committed together"
+
+
+async def test_reads_and_a_write_s_own_savepoint_in_one_batch_keep_their_outcomes(
+    sqlite_database: Database,
+):
+    """A read in a batch runs without a savepoint of its own (it writes nothing to undo): one that
+    raises leaves the writes around it; a write's own nested savepoint still works inside its unit."""
+    database = sqlite_database
+    started, release = threading.Event(), threading.Event()
+
+    def blocker(conn: Connection) -> None:
+        started.set()
+        assert release.wait(10), "never released"
+
+    def read_fails(conn: Connection) -> None:
+        conn.execute(select(units.c.n)).all()
+        raise Boom("a read that fails")
+
+    def read_sees(conn: Connection) -> list[int]:
+        return [row.n for row in conn.execute(select(units.c.n).order_by(units.c.n))]
+
+    def nested(conn: Connection) -> None:
+        conn.execute(insert(units).values(n=5, note="kept"))
+        with contextlib.suppress(Boom), conn.begin_nested():
+            conn.execute(insert(units).values(n=6, note="its inner savepoint rolled back"))
+            raise Boom("inner")
+
+    ahead = asyncio.create_task(database.read(blocker))
+    assert await asyncio.to_thread(started.wait, 10)
+    tasks = [
+        asyncio.create_task(database.write(add(1, "kept"))),
+        asyncio.create_task(database.read(read_fails)),
+        asyncio.create_task(database.read(read_sees)),
+        asyncio.create_task(database.write(nested)),
+    ]
+    await asyncio.sleep(0)
+    release.set()
+    await ahead
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    assert outcomes[0] is None and isinstance(outcomes[1], Boom) and outcomes[3] is None
+    assert outcomes[2] == [1], "a read in the batch sees the writes before it"
+    assert await committed(database) == [(1, "kept"), (5, "kept")]
 
 
 async def test_when_sqlite_ends_the_transaction_mid_batch_nothing_of_the_batch_is_kept(
