@@ -12,12 +12,20 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from services import db, inbound
 from services.notify.conversations import ConversationBook
 from tests.conftest import RunningBot, make_settings, running_bot
-from tests.doubles import CONTOSO, CONTOSO_ADMIN, NORTHWIND, NORTHWIND_PARTNER, ConnectorDouble, card_text
+from tests.doubles import (
+    CONTOSO,
+    CONTOSO_ADMIN,
+    FABRIKAM,
+    NORTHWIND,
+    NORTHWIND_PARTNER,
+    ConnectorDouble,
+    card_text,
+)
 from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
 ENGINES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -177,6 +185,29 @@ async def test_the_bound_per_tenant_holds_and_the_least_recently_seen_goes(hosti
     kept = await hostile_bot.runtime.database.read(lambda conn: conn.execute(query).all())
     assert sorted(a for t, a in kept if t == CONTOSO) == ["person-5", "person-6", "person-7"]
     assert [a for t, a in kept if t == NORTHWIND] == ["other"]
+
+
+async def test_far_from_the_bound_a_new_person_costs_no_count_and_the_bound_still_holds(
+    hostile_bot: RunningBot,
+):
+    """Issue 22: the tenant's count is taken again only near the bound or after ROOM_SECONDS."""
+    database = hostile_bot.runtime.database
+    book = ConversationBook(database, max_per_tenant=20)
+    counts: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "count(" in statement.lower() and "conversations" in statement:
+            counts.append(statement)
+
+    for engine in database.sync_engines:
+        event.listen(engine, "before_cursor_execute", record)
+    for i in range(40):
+        await book.remember(FABRIKAM, f"person-{i:02}", f"29:{i}", "P", {"conversation": {"id": f"c{i}"}})
+    c = db.conversations
+    query = select(c.c.aad_object_id).where(c.c.tenant_id == FABRIKAM)
+    kept = sorted(await database.read(lambda conn: conn.execute(query).scalars().all()))
+    assert kept == [f"person-{i:02}" for i in range(20, 40)], "the 20 seen last are kept"
+    assert 0 < len(counts) < 30, "counted at the first, and from 90 % of the bound on"
 
 
 @pytest.mark.parametrize(

@@ -149,8 +149,9 @@ async def test_a_transition_returns_the_moved_request_without_reading_it_again(d
     cancelled = await requests.cancel(actor, draft.request_id, draft.version)
     assert cancelled == await requests.get(draft.request_id)
     assert cancelled.version == draft.version + 1
-    # the read of _for_change, the conditional UPDATE ... RETURNING, the audit row; then our get()
-    assert seen == ["SELECT", "UPDATE", "INSERT", "SELECT"]
+    # the read of _for_change, the conditional UPDATE ... RETURNING (its audit row written by the
+    # trigger of migration 0014); then our get()
+    assert seen == ["SELECT", "UPDATE", "SELECT"]
 
 
 async def test_the_card_reference_is_written_only_when_it_changed(database: Database):
@@ -322,9 +323,12 @@ async def test_a_full_add_user_conversation_costs_a_known_number_of_statements(
     assert len(updates) == 1 and "Done." in card_text(updates[-1].card), [card_text(u.card) for u in updates]
     own = [s for s in counted if s.startswith("bot ")]
     stand_in = [s for s in counted if s.startswith("stand-in ")]
-    # Before issue 22: 35 of the bot's own and 27 of the stand-ins'. About one run in ten the
-    # bot's own are 25, not 24: one more statement on requests, not yet traced (README, issue 22).
-    assert len(stand_in) == 24 and len(own) in (24, 25), "\n".join(counted)
+    # Before issue 22: 35 of the bot's own and 27 of the stand-ins'; 24 after its first round; 20
+    # since a move's audit row comes from its own statement (migration 0014's trigger, -6) and a
+    # tenant's count of references is not taken for every new person (+1 here: the first person
+    # of the tenant on a fresh bot is counted). About one run in ten the bot's own are one more:
+    # a read of requests, not yet traced (README, issue 22).
+    assert len(stand_in) == 24 and len(own) in (20, 21), "\n".join(counted)
 
 
 async def test_people_seen_over_a_minute_ago_are_forgotten_and_contacts_read_again(database: Database):

@@ -147,6 +147,14 @@ requests = Table(
     # button (migration 0004). The state that proves the callback is in admin_sign_ins, hashed.
     Column("sign_in_url", Text),
     Column("sign_in_expires_at", DateTime(timezone=True)),
+    # The last move's audit (migration 0014): a move bumps audit_seq, and the database's trigger
+    # on it inserts the audit row from these in the move's own statement.
+    Column("audit_seq", Integer),
+    Column("audit_actor_tenant_id", Clipped(64)),
+    Column("audit_actor_id", Clipped(64)),
+    Column("audit_actor_name", Clipped(200)),
+    Column("audit_action", Clipped(50)),
+    Column("audit_outcome", Clipped(500)),
 )
 
 # A partner's bulk add waits for one decision of the tenant's global admins for all its rows

@@ -24,6 +24,12 @@ CONTACT_SECONDS = 10.0
 SEEN_MAX = 50_000
 # MAX_CONVERSATIONS_PER_TENANT's default (bot/settings.py).
 MAX_PER_TENANT = 5000
+# A tenant's count of references, as this process last took it plus what it added since, stands
+# for the stored one this long while it is under this share of the bound: a new person then
+# costs no count (issue 22). Other instances' additions meanwhile are not in it, so near the bound,
+# or after ROOM_SECONDS, it is counted again; an overshoot is trimmed by the next count.
+ROOM_SECONDS = 60.0
+ROOM_SHARE = 0.9
 
 
 class Contact(BaseModel):
@@ -70,6 +76,8 @@ class ConversationBook:
         # The whole row as that write returned it, for the card updates that follow a person's
         # turn (`contact`): kept CONTACT_SECONDS, oldest first.
         self._contacts: OrderedDict[tuple[str, str], tuple[float, Contact]] = OrderedDict()
+        # Per tenant: (references counted or added by this process, when counted). ROOM_SECONDS.
+        self._room: dict[str, tuple[int, float]] = {}
 
     async def remember(
         self,
@@ -118,10 +126,19 @@ class ConversationBook:
             # At the bound, the tenant's least recently seen references go, so a storm of new
             # senders from one tenant cannot grow the table. Two instances adding at once may
             # overshoot by one each; the next addition trims it back.
+            known, now = self._room.get(tenant_id), self._clock()
+            if (
+                known is not None
+                and now - known[1] < ROOM_SECONDS
+                and known[0] + 1 < self._max_per_tenant * ROOM_SHARE
+            ):
+                self._room[tenant_id] = (known[0] + 1, known[1])
+                return
             count = conn.execute(
                 select(func.count()).select_from(c).where(c.c.tenant_id == tenant_id)
             ).scalar_one()
             excess = count - self._max_per_tenant + 1
+            self._room[tenant_id] = (count + 1 - max(0, excess), now)
             if excess <= 0:
                 return
             oldest = (

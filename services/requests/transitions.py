@@ -125,12 +125,21 @@ class RequestTransitions(RequestRepository):
         `notices` go to the outbox, `also` are statements that must commit with the move or not at
         all (e.g. retiring a sign-in link); `values` are more columns of the request to set."""
         r = db.requests
-        # RETURNING: the moved request comes back from the write itself, no second read.
+        # RETURNING: the moved request comes back from the write itself, no second read. The
+        # audit row comes from the same statement: the trigger on audit_seq (migration 0014)
+        # inserts it from the audit_* values and the old and new state.
         move = (
             update(r)
             .where(r.c.request_id == request.request_id)
             .where(r.c.state == from_state.value, r.c.version == request.version)
-            .values(state=to_state.value, version=request.version + 1, updated_at=utcnow(), **values)
+            .values(
+                state=to_state.value,
+                version=request.version + 1,
+                updated_at=utcnow(),
+                audit_seq=request.version + 1,
+                **_audit_values(actor, action, outcome),
+                **values,
+            )
             .returning(*r.c)
         )
 
@@ -141,16 +150,6 @@ class RequestTransitions(RequestRepository):
             for statement in also:
                 conn.execute(statement)
             enqueue(conn, list(notices))
-            self._audit(
-                conn,
-                actor,
-                request.tenant_id,
-                request.request_id,
-                action,
-                from_state,
-                to_state,
-                outcome,
-            )
             return moved
 
         started = time.monotonic()  # a lease written here counts from before the write
@@ -194,21 +193,34 @@ class RequestTransitions(RequestRepository):
 
         The audit card shows the outcome, and the actor's name when it is the bot's own words: both
         are kept as `Text.encode()`, cut to fit their column without breaking the JSON."""
+        audit = _audit_values(actor, action, outcome)
         conn.execute(
             _AUDIT,
             {
                 "at": utcnow(),
-                "actor_tenant_id": actor.tenant_id,
-                "actor_id": actor.aad_object_id,
-                "actor_name": fitted(actor.name_text, 200) if actor.name_text else actor.name,
+                "actor_tenant_id": audit["audit_actor_tenant_id"],
+                "actor_id": audit["audit_actor_id"],
+                "actor_name": audit["audit_actor_name"],
                 "tenant_id": tenant_id,
                 "request_id": request_id,
                 "action": action,
                 "from_state": from_state.value if from_state else None,
                 "to_state": to_state.value if to_state else None,
-                "outcome": fitted(outcome, 500),
+                "outcome": audit["audit_outcome"],
             },
         )
+
+
+def _audit_values(actor: Actor, action: str, outcome: str | Text) -> dict[str, Any]:
+    """Who did what and how it went, as an audit row keeps them (also the request's audit_*
+    columns, from which the database's trigger writes a move's row)."""
+    return {
+        "audit_actor_tenant_id": actor.tenant_id,
+        "audit_actor_id": actor.aad_object_id,
+        "audit_actor_name": fitted(actor.name_text, 200) if actor.name_text else actor.name,
+        "audit_action": action,
+        "audit_outcome": fitted(outcome, 500),
+    }
 
 
 def fitted(text: str | Text, limit: int) -> str:
