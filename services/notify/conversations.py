@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from services import db
@@ -112,13 +112,9 @@ class ConversationBook:
         }
         if time_zone:
             values["time_zone"] = time_zone
-        change = (
-            update(c)
-            .where(c.c.tenant_id == tenant_id, c.c.aad_object_id == aad_object_id)
-            .values(**values)
-            .returning(*c.c)  # the row as stored (texts clipped to their columns), for `contact`
-        )
-        add = insert(c).values(tenant_id=tenant_id, aad_object_id=aad_object_id, **values).returning(*c.c)
+        # Built once (_CHANGE, _ADD); the columns set are their parameters.
+        changed_values = {"key_tenant_id": tenant_id, "key_aad_object_id": aad_object_id, **values}
+        added_values = {"tenant_id": tenant_id, "aad_object_id": aad_object_id, **values}
 
         removed: list[str] = []  # the references make_room deleted: forgotten here too
 
@@ -152,14 +148,14 @@ class ConversationBook:
             removed[:] = gone
 
         def work(conn: Connection) -> tuple[bool, Any]:
-            changed = conn.execute(change).first()
+            changed = conn.execute(_CHANGE, changed_values).first()
             if changed is None:
                 make_room(conn)
                 try:
                     with conn.begin_nested():
-                        return True, conn.execute(add).one()
+                        return True, conn.execute(_ADD, added_values).one()
                 except IntegrityError:  # another instance added it meanwhile
-                    changed = conn.execute(change).one()
+                    changed = conn.execute(_CHANGE, changed_values).one()
             return False, changed
 
         is_new, row = await self._db.write(work)
@@ -249,3 +245,15 @@ def _contact(row) -> Contact:  # a SQLAlchemy row
         language=row.language,
         time_zone=row.time_zone,
     )
+
+
+# The row as stored comes back (texts clipped to their columns), for `contact`.
+_CHANGE = (
+    update(db.conversations)
+    .where(
+        db.conversations.c.tenant_id == bindparam("key_tenant_id"),
+        db.conversations.c.aad_object_id == bindparam("key_aad_object_id"),
+    )
+    .returning(*db.conversations.c)
+)
+_ADD = insert(db.conversations).returning(*db.conversations.c)

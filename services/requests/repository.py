@@ -106,15 +106,8 @@ class RequestRepository:
     ) -> ProvisioningRequest | None:
         """The actor's latest draft of that action ("add user" reopens an add, never a removal's
         confirmation)."""
-        r = db.requests
-        query = (
-            select(r)
-            .where(r.c.requester_tenant_id == actor.tenant_id, r.c.requester_id == actor.aad_object_id)
-            .where(r.c.state == RequestState.draft.value, r.c.action == action.value)
-            .order_by(desc(r.c.created_at))
-            .limit(1)
-        )
-        row = await self._db.read(lambda conn: conn.execute(query).first())
+        key = {"tenant_id": actor.tenant_id, "requester_id": actor.aad_object_id, "action": action.value}
+        row = await self._db.read(lambda conn: conn.execute(_OPEN_DRAFT, key).first())
         return request_from_row(row) if row else None
 
     async def in_flight(self) -> list[ProvisioningRequest]:
@@ -312,6 +305,17 @@ def _audit_entry(row: Row[Any]) -> AuditEntry:
 
 
 # The statements of every turn, built once (building one costs as much as running it on SQLite).
+_OPEN_DRAFT = (
+    select(db.requests)
+    .where(
+        db.requests.c.requester_tenant_id == bindparam("tenant_id"),
+        db.requests.c.requester_id == bindparam("requester_id"),
+        db.requests.c.state == RequestState.draft.value,
+        db.requests.c.action == bindparam("action"),
+    )
+    .order_by(desc(db.requests.c.created_at))
+    .limit(1)
+)
 _BY_ID = select(db.requests).where(db.requests.c.request_id == bindparam("request_id"))
 _CARD_REF = select(db.requests.c.card_ref).where(db.requests.c.request_id == bindparam("request_id"))
 

@@ -11,8 +11,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, update
-from sqlalchemy.sql import Executable
+from sqlalchemy import Connection, bindparam, insert, update
+from sqlalchemy.sql import ClauseElement, Executable
 
 from i18n import T, Text
 from services import db
@@ -124,27 +124,27 @@ class RequestTransitions(RequestRepository):
 
         `notices` go to the outbox, `also` are statements that must commit with the move or not at
         all (e.g. retiring a sign-in link); `values` are more columns of the request to set."""
-        r = db.requests
         # RETURNING: the moved request comes back from the write itself, no second read. The
         # audit row comes from the same statement: the trigger on audit_seq (migration 0014)
-        # inserts it from the audit_* values and the old and new state.
-        move = (
-            update(r)
-            .where(r.c.request_id == request.request_id)
-            .where(r.c.state == from_state.value, r.c.version == request.version)
-            .values(
-                state=to_state.value,
-                version=request.version + 1,
-                updated_at=utcnow(),
-                audit_seq=request.version + 1,
-                **_audit_values(actor, action, outcome),
-                **values,
-            )
-            .returning(*r.c)
-        )
+        # inserts it from the audit_* values and the old and new state. The statement is built
+        # once (_MOVE); the columns set are its parameters, SQL expressions among them (a lease
+        # given back only by its holder) its values.
+        params: dict[str, Any] = {
+            "move_request_id": request.request_id,
+            "move_from_state": from_state.value,
+            "move_version": request.version,
+            "state": to_state.value,
+            "version": request.version + 1,
+            "updated_at": utcnow(),
+            "audit_seq": request.version + 1,
+            **_audit_values(actor, action, outcome),
+        }
+        expressions = {k: v for k, v in values.items() if isinstance(v, ClauseElement)}
+        params.update((k, v) for k, v in values.items() if k not in expressions)
+        move = _MOVE.values(**expressions) if expressions else _MOVE
 
         def work(conn: Connection) -> Any:
-            moved = conn.execute(move).first()
+            moved = conn.execute(move, params).first()
             if moved is None:
                 return None
             for statement in also:
@@ -247,3 +247,12 @@ def fitted(text: str | Text, limit: int) -> str:
 
 
 _AUDIT = insert(db.audit)
+_MOVE = (
+    update(db.requests)
+    .where(
+        db.requests.c.request_id == bindparam("move_request_id"),
+        db.requests.c.state == bindparam("move_from_state"),
+        db.requests.c.version == bindparam("move_version"),
+    )
+    .returning(*db.requests.c)
+)
