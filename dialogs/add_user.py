@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from microsoft_teams.cards import AdaptiveCard
@@ -344,7 +345,9 @@ class AddUserConversation:
         if card_ref:
             words = await self._notifier.words_of(request.requester_tenant_id, request.requester_id, card_ref)
             settled = request.state not in WORKING_STATES  # the pipeline stops here: shown at once
-            await self._progress.update(card_ref, progress_card(request, words=words), settled=settled)
+            await self._progress.update(
+                card_ref, partial(progress_card, request, words=words), settled=settled
+            )
         if request.kind is RequestKind.partner:
             self._notifier.wake()  # the approvers' cards and the partner's notices
             if request.state is RequestState.awaiting_approval and card_ref and words is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ WINDOW_SECONDS = 1.0
 
 @dataclass
 class _Window:
-    waiting: tuple[dict[str, Any], AdaptiveCard] | None
+    waiting: tuple[dict[str, Any], Callable[[], AdaptiveCard]] | None
 
 
 class CoalescedCards:
@@ -43,10 +44,13 @@ class CoalescedCards:
         self._window = window
         self._open: dict[tuple[str, str], _Window] = {}
 
-    async def update(self, card_ref: dict[str, Any], card: AdaptiveCard, *, settled: bool) -> None:
-        """Shows `card` in place of the card `card_ref` points to. `settled`: the work stops at
-        this state (sent now, and an update still waiting is dropped), else it goes on (sent when
-        the window ends, unless a newer update replaces it)."""
+    async def update(
+        self, card_ref: dict[str, Any], card: Callable[[], AdaptiveCard], *, settled: bool
+    ) -> None:
+        """Shows the card `card()` makes in place of the card `card_ref` points to (made only if
+        it is sent). `settled`: the work stops at this state (sent now, and an update still
+        waiting is dropped), else it goes on (sent when the window ends, unless a newer update
+        replaces it)."""
         key = _key(card_ref)
         window = self._open.get(key)
         if settled:
@@ -68,9 +72,9 @@ class CoalescedCards:
         if window.waiting is not None:
             await self._send(*window.waiting)
 
-    async def _send(self, card_ref: dict[str, Any], card: AdaptiveCard) -> None:
+    async def _send(self, card_ref: dict[str, Any], card: Callable[[], AdaptiveCard]) -> None:
         try:
-            await self._messenger.update(card_ref, card)
+            await self._messenger.update(card_ref, card())
         except Exception:
             # The request's state is already saved; a lost card update is shown on the next click.
             log.warning("could not update a card in place", exc_info=True)

@@ -4,7 +4,7 @@ once; none that a newer one replaced."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from microsoft_teams.cards import AdaptiveCard, TextBlock
@@ -43,8 +43,9 @@ def ref(activity_id: str, conversation: str = "a:1") -> dict[str, Any]:
     return {"conversation": {"conversation": {"id": conversation}}, "activity_id": activity_id}
 
 
-def card(text: str) -> AdaptiveCard:
-    return AdaptiveCard(body=[TextBlock(text=text)])
+def card(text: str) -> Callable[[], AdaptiveCard]:
+    """The card as the coalescer takes it: made when it is sent."""
+    return lambda: AdaptiveCard(body=[TextBlock(text=text)])
 
 
 async def test_steps_within_the_window_cost_one_send_the_end_state_at_once():
@@ -94,3 +95,22 @@ async def test_a_lost_update_is_logged_not_raised(caplog):
     await cards.update(ref("m1"), card("Done."), settled=True)
     assert sum("could not update a card in place" in r.message for r in caplog.records) == 2
     assert len(cards) == 0
+
+
+async def test_a_replaced_card_is_never_made():
+    sent, tasks = Sent(), Tasks()
+    cards = CoalescedCards(sent, tasks, window=WINDOW)
+    made: list[str] = []
+
+    def making(text: str) -> Callable[[], AdaptiveCard]:
+        def make() -> AdaptiveCard:
+            made.append(text)
+            return AdaptiveCard(body=[TextBlock(text=text)])
+
+        return make
+
+    for step in ("Adding", "Syncing", "Enabling calling"):
+        await cards.update(ref("m1"), making(step), settled=False)
+    await tasks.settle()
+    await cards.update(ref("m1"), making("Done."), settled=True)
+    assert made == ["Enabling calling", "Done."]
