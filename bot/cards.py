@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from microsoft_agents.activity import Activity, ActivityTypes, Attachment, InvokeResponse
 from microsoft_teams.cards import AdaptiveCard
 
@@ -10,8 +12,18 @@ from cards.common import to_dict
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 
 
+class CardContent(dict[str, Any]):
+    """A card's JSON as `to_dict` made it: plain JSON types, and never changed once made. The SDK
+    deep-copies every activity it sends (TurnContext.send_activities); a card's JSON is the
+    largest part of one, and nothing changes it, so the copy shares it (issue 22: the copy was
+    a sixth of a card reply's cost). The connector sends it as it is (bot/connector.py)."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CardContent:
+        return self
+
+
 def attachment(card: AdaptiveCard) -> Attachment:
-    return Attachment(content_type=CARD_CONTENT_TYPE, content=to_dict(card))
+    return Attachment(content_type=CARD_CONTENT_TYPE, content=CardContent(to_dict(card)))
 
 
 def card_activity(card: AdaptiveCard, activity_id: str | None = None) -> Activity:

@@ -24,6 +24,7 @@ from microsoft_agents.activity import Activity, ActivityEventNames, ActivityType
 from microsoft_agents.hosting.core import ClaimsIdentity, TurnContext
 
 from bot.auth import BOT_FRAMEWORK_RESOURCE, BOT_FRAMEWORK_SCOPES, BotCredentials
+from bot.cards import CardContent
 from services.retry import RetryPolicy, retry_after_seconds
 
 log = logging.getLogger(__name__)
@@ -103,11 +104,7 @@ class KeepAliveConversations:
         await self._call("DELETE", f"{_q(conversation_id)}/activities/{_q(activity_id)}", None)
 
     async def _call(self, method: str, path: str, activity: Activity | None) -> ResourceResponse:
-        body = (
-            activity.model_dump(mode="json", by_alias=True, exclude_none=True)
-            if activity is not None
-            else None
-        )
+        body = _json_of(activity) if activity is not None else None
         url = f"{self._base}/{path}"
         policy = self._policy
         for attempt in range(1, policy.attempts + 1):
@@ -211,3 +208,20 @@ def _resource(text: str) -> ResourceResponse:
     except ValueError:
         data = {}
     return ResourceResponse(id=str(data.get("id") or "")) if isinstance(data, dict) else ResourceResponse()
+
+
+def _json_of(activity: Activity) -> dict[str, Any]:
+    """The activity as the connector's JSON. A card's content (CardContent) is JSON already: it
+    goes in as it is instead of being walked by the serialiser again."""
+    dump: dict[str, Any] = {"mode": "json", "by_alias": True, "exclude_none": True}
+    attachments = activity.attachments or []
+    if not any(isinstance(a.content, CardContent) for a in attachments):
+        return activity.model_dump(**dump)
+    body = activity.model_dump(**dump, exclude={"attachments"})
+    body["attachments"] = [
+        {**a.model_dump(**dump, exclude={"content"}), "content": a.content}
+        if isinstance(a.content, CardContent)
+        else a.model_dump(**dump)
+        for a in attachments
+    ]
+    return body

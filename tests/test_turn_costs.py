@@ -303,6 +303,8 @@ async def test_a_full_add_user_conversation_costs_a_known_number_of_statements(
             if task.get_name() == "outbox-sender":
                 task.cancel()
         await asyncio.sleep(0)
+        # What the sender's pass asked of the database before it stopped runs before this.
+        await bot.runtime.database.read(lambda conn: None)
         for engine in bot.runtime.database.sync_engines:
             event.listen(engine, "before_cursor_execute", record)
         admin = TeamsUser(http, bot.url, connector.url, CONTOSO, CONTOSO_ADMIN, "Ada Admin")
@@ -323,12 +325,12 @@ async def test_a_full_add_user_conversation_costs_a_known_number_of_statements(
     assert len(updates) == 1 and "Done." in card_text(updates[-1].card), [card_text(u.card) for u in updates]
     own = [s for s in counted if s.startswith("bot ")]
     stand_in = [s for s in counted if s.startswith("stand-in ")]
-    # Before issue 22: 35 of the bot's own and 27 of the stand-ins'; 24 after its first round; 20
+    # Before issue 22: 35 of the bot's own and 27 of the stand-ins'; 24 after its first round; 19
     # since a move's audit row comes from its own statement (migration 0014's trigger, -6) and a
-    # tenant's count of references is not taken for every new person (+1 here: the first person
-    # of the tenant on a fresh bot is counted). About one run in ten the bot's own are one more:
-    # a read of requests, not yet traced (README, issue 22).
-    assert len(stand_in) == 24 and len(own) in (20, 21), "\n".join(counted)
+    # tenant's count of references is not taken for every new person (the first person of the
+    # tenant on a fresh bot, here, still is: 18 after). The "one more read in one run of ten" of
+    # the first round was the outbox sender's last pass, still running as the count began.
+    assert len(stand_in) == 24 and len(own) == 19, "\n".join(counted)
 
 
 async def test_people_seen_over_a_minute_ago_are_forgotten_and_contacts_read_again(database: Database):
