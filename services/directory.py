@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from services import db
 from services.db import Database
@@ -69,14 +69,8 @@ class EmbeddedDirectory:
     async def _role(self, tenant_id: str, aad_object_id: str) -> tuple[Role, str | None, bool]:
         """The person's role, display name (None when the directory does not know them) and whether
         their tenant is known, in one read."""
-        p, t = db.people, db.tenants
-        query = (
-            select(t.c.kind, p.c.display_name, p.c.global_admin, p.c.partner_user)
-            .select_from(t)
-            .outerjoin(p, (p.c.tenant_id == t.c.tenant_id) & (p.c.aad_object_id == aad_object_id))
-            .where(t.c.tenant_id == tenant_id)
-        )
-        row = await self._db.read(lambda conn: conn.execute(query).first())
+        key = {"tenant_id": tenant_id, "aad_object_id": aad_object_id}
+        row = await self._db.read(lambda conn: conn.execute(_ROLE, key).first())
         if row is None:
             return Role.none, None, False
         role = Role.none
@@ -104,3 +98,16 @@ class EmbeddedDirectory:
             )
             for r in rows
         ]
+
+
+# Built once (a turn reads it when the role cache has no fresh entry for the person).
+_ROLE = (
+    select(db.tenants.c.kind, db.people.c.display_name, db.people.c.global_admin, db.people.c.partner_user)
+    .select_from(db.tenants)
+    .outerjoin(
+        db.people,
+        (db.people.c.tenant_id == db.tenants.c.tenant_id)
+        & (db.people.c.aad_object_id == bindparam("aad_object_id")),
+    )
+    .where(db.tenants.c.tenant_id == bindparam("tenant_id"))
+)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, and_, exists, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, exists, insert, or_, select, update
 
 from services import db
 from services.db import Database, as_utc, utcnow
@@ -212,17 +212,8 @@ class Outbox:
 
     async def recipient_reachable(self, tenant_id: str, aad_object_id: str) -> int:
         """A recipient just installed or wrote: their parked notices are due now."""
-        o = db.outbox
-        due_now = (
-            update(o)
-            .where(
-                o.c.status == "pending",
-                o.c.recipient_tenant_id == tenant_id,
-                o.c.recipient_id == aad_object_id,
-            )
-            .values(next_attempt_at=utcnow())
-        )
-        return await self._db.write(lambda conn: conn.execute(due_now).rowcount)
+        key = {"key_tenant_id": tenant_id, "key_recipient_id": aad_object_id, "next_attempt_at": utcnow()}
+        return await self._db.write(lambda conn: conn.execute(_DUE_NOW, key).rowcount)
 
     async def pending(self, request_id: str | None = None) -> list[OutboxRow]:
         o = db.outbox
@@ -280,3 +271,11 @@ def _row(row, interrupted: bool = False) -> OutboxRow:  # a SQLAlchemy row
         created_at=as_utc(row.created_at),
         interrupted=interrupted,
     )
+
+
+# Built once (every new person's first turn runs it); next_attempt_at is the execution's.
+_DUE_NOW = update(db.outbox).where(
+    db.outbox.c.status == "pending",
+    db.outbox.c.recipient_tenant_id == bindparam("key_tenant_id"),
+    db.outbox.c.recipient_id == bindparam("key_recipient_id"),
+)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, bindparam, insert, update
 
 from i18n import T, Text
 from services import db
@@ -189,15 +189,14 @@ class Drafts(Decisions):
         self, request: ProvisioningRequest, values: dict[str, Any]
     ) -> ProvisioningRequest:
         """A draft's values change, its state does not: no audit row, but the same version guard."""
-        r = db.requests
-        change = (
-            update(r)
-            .where(r.c.request_id == request.request_id)
-            .where(r.c.state == RequestState.draft.value, r.c.version == request.version)
-            .values(values=values, version=request.version + 1, updated_at=utcnow())
-            .returning(*r.c)
-        )
-        row = await self._db.write(lambda conn: conn.execute(change).first())
+        key = {
+            "key_request_id": request.request_id,
+            "key_version": request.version,
+            "values": values,
+            "version": request.version + 1,
+            "updated_at": utcnow(),
+        }
+        row = await self._db.write(lambda conn: conn.execute(_UPDATE_DRAFT, key).first())
         if row is None:
             raise StaleRequest(T("This card is out of date: the request changed meanwhile."))
         return request_from_row(row)
@@ -336,3 +335,15 @@ def action_summary(request: ProvisioningRequest) -> Text:
     if action is RequestAction.enable_calling:
         return T("enable calling for {teams_user}", teams_user=upn)
     return T("remove {teams_user}", teams_user=upn)
+
+
+# Built once; the columns set are the execution's parameters.
+_UPDATE_DRAFT = (
+    update(db.requests)
+    .where(
+        db.requests.c.request_id == bindparam("key_request_id"),
+        db.requests.c.state == RequestState.draft.value,
+        db.requests.c.version == bindparam("key_version"),
+    )
+    .returning(*db.requests.c)
+)

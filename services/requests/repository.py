@@ -154,8 +154,8 @@ class RequestRepository:
         read costs much less than a write (on SQLite the write waits for the one writer)."""
         if await self.card_ref(request_id) == card_ref:
             return
-        change = update(db.requests).where(db.requests.c.request_id == request_id).values(card_ref=card_ref)
-        await self._db.write(lambda conn: conn.execute(change))
+        key = {"key_request_id": request_id, "card_ref": card_ref}
+        await self._db.write(lambda conn: conn.execute(_SET_CARD_REF, key))
         self._saw_card_ref(request_id, card_ref)
 
     # Set by RequestService.__init__: request id -> (when, card_ref) as this process last read or
@@ -317,6 +317,11 @@ _OPEN_DRAFT = (
     .limit(1)
 )
 _BY_ID = select(db.requests).where(db.requests.c.request_id == bindparam("request_id"))
+_SET_CARD_REF = (
+    update(db.requests)
+    .where(db.requests.c.request_id == bindparam("key_request_id"))
+    .values(card_ref=bindparam("card_ref", type_=db.requests.c.card_ref.type))
+)
 _CARD_REF = select(db.requests.c.card_ref).where(db.requests.c.request_id == bindparam("request_id"))
 
 
