@@ -273,24 +273,17 @@ class EmbeddedProvisioningService(EmbeddedPhoneUsers):
     async def sync_required(self, tenant_id: str) -> bool:
         # From the users themselves, not the tenant's flag: a sync running while another admin's
         # add commits (concurrent transactions on PostgreSQL) clears the flag but not that user.
-        tu = db.teams_users
-        pending = select(tu.c.upn).where(tu.c.tenant_id == tenant_id, tu.c.sync_pending.is_(True)).exists()
-        return bool(await self._db.read(lambda conn: conn.execute(select(pending)).scalar()))
+        key = {"tenant_id": tenant_id}
+        return bool(await self._db.read(lambda conn: conn.execute(_SYNC_PENDING, key).scalar()))
 
     async def sync_users(self, tenant_id: str) -> None:
         """Syncs every user added since the last sync (as the portal's "Sync Teams Users" does)."""
         await self._slow("sync_users")
-        tu = db.teams_users
+        key = {"key_tenant_id": tenant_id}
 
         def work(conn: Connection) -> None:
-            conn.execute(
-                update(tu)
-                .where(tu.c.tenant_id == tenant_id, tu.c.sync_pending.is_(True))
-                .values(sync_pending=False)
-            )
-            conn.execute(
-                update(db.tenants).where(db.tenants.c.tenant_id == tenant_id).values(sync_required=False)
-            )
+            conn.execute(_SYNCED_USERS, key)
+            conn.execute(_SYNCED_TENANT, key)
 
         await self._db.write(work)
 
@@ -409,6 +402,20 @@ _OFFERED = select(
     )
     .scalar_subquery()
     .label("route"),
+)
+# The demo's sync, built once (an add runs both).
+_SYNC_PENDING = select(
+    select(db.teams_users.c.upn)
+    .where(db.teams_users.c.tenant_id == bindparam("tenant_id"), db.teams_users.c.sync_pending.is_(True))
+    .exists()
+)
+_SYNCED_USERS = (
+    update(db.teams_users)
+    .where(db.teams_users.c.tenant_id == bindparam("key_tenant_id"), db.teams_users.c.sync_pending.is_(True))
+    .values(sync_pending=False)
+)
+_SYNCED_TENANT = (
+    update(db.tenants).where(db.tenants.c.tenant_id == bindparam("key_tenant_id")).values(sync_required=False)
 )
 _EXTENSION = select(db.extensions).where(
     db.extensions.c.tenant_id == bindparam("tenant_id"),
