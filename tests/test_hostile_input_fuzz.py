@@ -224,6 +224,12 @@ def test_generated_card_values_never_get_a_5xx(
         body = activity(app, "message", tenant, aad, text=text, value={**values, "verb": verb})
     status = post(session, app, body)
     assert status < 500
+    if verb == "phoneUsers.action":
+        # Generated values can make a valid Change/Reset/Disable/Enable/Remove click by someone who
+        # may (a partner for its enterprise's user): it opens a draft of its own, valid input that
+        # sends nothing before its own confirmation. Only such a draft may appear; it is removed so
+        # that the next example starts from the same state.
+        _drop_new_drafts(app, before)
     assert snapshot(app) == before
 
 
@@ -281,6 +287,19 @@ def _baseline(app: ThreadedBot) -> dict[str, list[tuple]]:
     if _BASELINE is None:
         _BASELINE = snapshot(app)
     return _BASELINE
+
+
+def _drop_new_drafts(app: ThreadedBot, before: dict[str, list[tuple]]) -> None:
+    known = [row[0] for row in before["requests"]]
+    path = app.bot.settings.data_dir / "bot.sqlite3"
+    with sqlite3.connect(path, timeout=10) as conn:
+        marks = ",".join("?" * len(known)) or "''"
+        new = conn.execute(f"SELECT request_id, state FROM requests WHERE request_id NOT IN ({marks})", known)
+        rows = new.fetchall()
+        assert all(state == "draft" for _, state in rows), rows
+        conn.executemany(
+            "DELETE FROM requests WHERE request_id = ?", [(request_id,) for request_id, _ in rows]
+        )
 
 
 def _draft_id(app: ThreadedBot) -> str:
