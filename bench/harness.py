@@ -211,6 +211,20 @@ def demo_hash_cost(python: str = sys.executable, cwd: Path = ROOT) -> dict[str, 
     return json.loads(out.stdout)
 
 
+async def listening(port: int, proc: asyncio.subprocess.Process, seconds: float = 60) -> bool:
+    """Whether `proc` accepts connections on `port` within `seconds` (False: it ended or did not)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return True
+        except OSError:
+            if proc.returncode is not None or time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.1)
+
+
 @contextlib.asynccontextmanager
 async def server(
     args: list[str],
@@ -241,20 +255,10 @@ async def server(
 
     reader = asyncio.create_task(drain())
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                break
-            except OSError:
-                if proc.returncode is not None or time.monotonic() > deadline:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(asyncio.shield(reader), 1)
-                    raise RuntimeError(
-                        f"server {args} did not start: {tail.decode(errors='replace')[-2000:]}"
-                    ) from None
-                await asyncio.sleep(0.1)
+        if not await listening(port, proc):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(reader), 1)
+            raise RuntimeError(f"server {args} did not start: {tail.decode(errors='replace')[-2000:]}")
         yield proc.pid
     finally:
         proc.terminate()

@@ -50,6 +50,7 @@ import aiohttp
 from aiohttp import web
 
 from bench.__main__ import ROOT, Client, Sink, Stats, action, card_of, free_port, pct
+from bench.harness import listening
 
 PARTNER = "c0000000-0000-4000-8000-000000000000"
 USERS_PER_TENANT = 12
@@ -169,17 +170,9 @@ async def bot_server(python: str, cwd: Path, env: dict[str, str], log: Path) -> 
             python, "app.py", cwd=cwd, env={**os.environ, **env}, stdout=out, stderr=out
         )
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    _, writer = await asyncio.open_connection("127.0.0.1", port)
-                    writer.close()
-                    break
-                except OSError:
-                    if proc.returncode is not None or time.monotonic() > deadline:
-                        output = await asyncio.to_thread(log.read_text)
-                        raise RuntimeError(f"the bot did not start: {output[-2000:]}") from None
-                    await asyncio.sleep(0.1)
+            if not await listening(port, proc):
+                output = await asyncio.to_thread(log.read_text)
+                raise RuntimeError(f"the bot did not start: {output[-2000:]}")
             yield
         finally:
             proc.terminate()

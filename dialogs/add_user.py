@@ -123,7 +123,8 @@ class AddUserConversation:
         self._messenger = messenger
         self._background = background
         self._notifier = notifier
-        # The progress card's updates after each step: a step's waits up to a second for the next.
+        # The request's card updated in place: a step's update waits up to a second for the next;
+        # where the work stops (done, failed, cancelled, waiting) it goes at once.
         self._progress = CoalescedCards(messenger, background)
 
     # -- starting ----------------------------------------------------------------------------
@@ -168,7 +169,8 @@ class AddUserConversation:
         request = await self._requests.cancel(actor, request.request_id)
         card_ref = await self._requests.card_ref(request.request_id)
         if card_ref:
-            await self._update_quietly(card_ref, cancelled_card(request, words=chat.words))
+            cancelled = partial(cancelled_card, request, words=chat.words)
+            await self._progress.update(card_ref, cancelled, settled=True)
         return True
 
     # -- clicks --------------------------------------------------------------------------------
@@ -334,7 +336,7 @@ class AddUserConversation:
         self._background.spawn(self.run(request.request_id, actor), name=f"provision-{request.short_id}")
 
     async def run(self, request_id: str, actor: Actor | None = None) -> None:
-        """Run the pipeline; the requester's progress card follows its steps (coalesced: dialogs/card_updates.py)."""
+        """Run the pipeline; the requester's progress card follows its steps (dialogs/card_updates.py)."""
 
         await self._requests.run(request_id, self._show_progress, actor=actor)
 
@@ -418,13 +420,6 @@ class AddUserConversation:
         for request in pending:
             self._run_in_background(request)
         return len(pending)
-
-    async def _update_quietly(self, card_ref: dict[str, Any], card: AdaptiveCard) -> None:
-        try:
-            await self._messenger.update(card_ref, card)
-        except Exception:
-            # The request's state is already saved; a lost card update is shown on the next click.
-            log.warning("could not update a card in place", exc_info=True)
 
     async def search(
         self, actor: Actor, dataset: str, query: str, limit: int, words: Words = ENGLISH_WORDS

@@ -317,11 +317,8 @@ _OPEN_DRAFT = (
     .limit(1)
 )
 _BY_ID = select(db.requests).where(db.requests.c.request_id == bindparam("request_id"))
-_SET_CARD_REF = (
-    update(db.requests)
-    .where(db.requests.c.request_id == bindparam("key_request_id"))
-    .values(card_ref=bindparam("card_ref", type_=db.requests.c.card_ref.type))
-)
+# card_ref is the execution's parameter, as the columns set by the other prebuilt writes.
+_SET_CARD_REF = update(db.requests).where(db.requests.c.request_id == bindparam("key_request_id"))
 _CARD_REF = select(db.requests.c.card_ref).where(db.requests.c.request_id == bindparam("request_id"))
 
 
