@@ -118,6 +118,7 @@ class PhoneUserState(BaseModel):
     licensed: bool
     provisioned: bool
     calling_enabled: bool
+    display_name: str = ""  # as the directory has it (TeamsUser.display_name)
     pbx_location: str | None = None
     voice_route: str | None = None
     extension: str | None = None

@@ -335,6 +335,7 @@ class EmbeddedProvisioningService(EmbeddedPhoneUsers):
             return None
         return PhoneUserState(
             upn=row.upn,
+            display_name=row.display_name,
             licensed=row.licensed,
             provisioned=row.provisioned,
             calling_enabled=row.calling_enabled,

@@ -139,7 +139,10 @@ class Drafts(Decisions):
         # extension takes it along (an add's as a change's), instead of being refused.
         form = _follow_extension(request, form, options.sip_auth_suffix)
         form = effective_form(form, options)
-        errors = await check_form(self._provisioning, options, form, errors, own_adds(request), changing)
+        names: dict[str, str] = {}
+        errors = await check_form(
+            self._provisioning, options, form, errors, own_adds(request), changing, names
+        )
         values = form.model_dump(mode="json")
         for key in KEPT:  # e.g. the users this request sent before going back, a change's "from"
             if request.values.get(key):
@@ -148,10 +151,9 @@ class Drafts(Decisions):
             # The portal's manual fix, automated: the phone number is the extension.
             values["phone_number"] = form.extension
         if "teams_user" not in errors and changing is None:
-            # Every card names the person, not only their address.
-            user = await self._provisioning.teams_user(request.tenant_id, form.teams_user)
-            if user is not None:
-                values[DISPLAY_NAME] = user.display_name
+            # Every card names the person, not only their address (check_form read them).
+            if form.teams_user in names:
+                values[DISPLAY_NAME] = names[form.teams_user]
         voicemail = not errors and needs_voicemail_confirmation(form)
         dial_plan = not errors and needs_dial_plan_confirmation(form)
         values["reviewed"] = not errors and not voicemail and not dial_plan

@@ -143,13 +143,16 @@ async def check_form(
     errors: FieldErrors | None = None,
     own: Collection[str] = (),
     changing: str | None = None,
+    names: dict[str, str] | None = None,
 ) -> FieldErrors:
     """Every rule of the seed procedure; returns field -> message for each problem found.
 
     A Teams user who is already a phone user is refused (a re-add would give their phone a new
     device password), unless the request itself made them one (`own`, from `own_adds`): a request
     whose add went through before a later step failed still goes on. A change (`changing`: the
-    phone user it changes) keeps its user, who is a phone user, and may keep their extension."""
+    phone user it changes) keeps its user, who is a phone user, and may keep their extension.
+    `names`, when given, gets the display name of the Teams user found (by the UPN typed): the
+    user is read once, for every rule and for the cards that name them."""
     errors = dict(errors or {})
     if changing is not None and form.teams_user.casefold() != changing.casefold():
         errors["teams_user"] = T("A change keeps its user: {upn}.", upn=changing)
@@ -162,31 +165,33 @@ async def check_form(
         if not form.teams_user:
             errors["teams_user"] = T("Choose the Teams user to add.")
         else:
-            user = await service.teams_user(tenant_id, form.teams_user)
-            if user is None:
+            # One read of the user: the directory's side and the phone side together.
+            state = await service.user_state(tenant_id, form.teams_user)
+            if state is None:
                 errors["teams_user"] = T(
                     "{teams_user} is not a user of {tenant}.",
                     teams_user=form.teams_user,
                     tenant=options.tenant.name,
                 )
-            elif not user.licensed:
-                errors["teams_user"] = NotLicensed(user.upn).text
+            elif not state.licensed:
+                errors["teams_user"] = NotLicensed(state.upn).text
             else:
-                state = await service.user_state(tenant_id, user.upn)
-                mine = user.upn.casefold() in own
+                if names is not None:
+                    names[form.teams_user] = state.display_name or state.upn
+                mine = state.upn.casefold() in own
                 if changing is not None:
-                    if state is None or not state.provisioned:
-                        errors["teams_user"] = not_a_phone_user(user.upn, options.tenant.name)
-                elif state and state.provisioned and (not mine or state.extension != form.extension):
+                    if not state.provisioned:
+                        errors["teams_user"] = not_a_phone_user(state.upn, options.tenant.name)
+                elif state.provisioned and (not mine or state.extension != form.extension):
                     if mine:
-                        errors["teams_user"] = AlreadyPhoneUser(user.upn, state.extension or "").text
+                        errors["teams_user"] = AlreadyPhoneUser(state.upn, state.extension or "").text
                     else:
                         errors["teams_user"] = T(
                             "{name} is already a phone user on extension {extension}.",
-                            name=user.display_name,
+                            name=state.display_name or state.upn,
                             extension=state.extension or "",
                         )
-                        errors[EXISTING_PHONE_USER] = user.upn
+                        errors[EXISTING_PHONE_USER] = state.upn
     if "extension" not in errors:
         if not re.fullmatch(EXTENSION_PATTERN, form.extension):
             errors["extension"] = T("Enter the user's PBX extension (digits only).")

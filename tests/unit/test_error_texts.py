@@ -126,7 +126,7 @@ def test_a_platform_that_stays_down_is_described_in_the_words_of_its_reason(
 class _Service:
     """Just what check_form asks of the provisioning side: nobody is a user, no extension exists."""
 
-    async def teams_user(self, tenant_id: str, upn: str) -> None:
+    async def user_state(self, tenant_id: str, upn: str) -> None:
         return None
 
     async def extension(self, tenant_id: str, pbx_location: str, number: str) -> None:

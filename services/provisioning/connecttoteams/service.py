@@ -275,10 +275,15 @@ class ConnectToTeamsProvisioningService(PhoneUserActions):
         record = await self._records.get(tenant_id, user.upn)
         if record is None:
             return PhoneUserState(
-                upn=user.upn, licensed=user.licensed, provisioned=False, calling_enabled=False
+                upn=user.upn,
+                display_name=user.display_name,
+                licensed=user.licensed,
+                provisioned=False,
+                calling_enabled=False,
             )
         return PhoneUserState(
             upn=user.upn,
+            display_name=user.display_name,
             licensed=user.licensed,
             provisioned=True,
             calling_enabled=record.calling_enabled,
