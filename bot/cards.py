@@ -16,7 +16,8 @@ class CardContent(dict[str, Any]):
     """A card's JSON as `to_dict` made it: plain JSON types, and never changed once made. The SDK
     deep-copies every activity it sends (TurnContext.send_activities); a card's JSON is the
     largest part of one, and nothing changes it, so the copy shares it (issue 22: the copy was
-    a sixth of a card reply's cost). The connector sends it as it is (bot/connector.py)."""
+    a sixth of a card reply's cost). The connector sends it as it is (bot/connector.py); an
+    invoke's answer, which the SDK sends through the same copy, goes out through json.dumps."""
 
     def __deepcopy__(self, memo: dict[int, Any]) -> CardContent:
         return self
@@ -37,5 +38,6 @@ def text_activity(text: str) -> Activity:
 def card_invoke_response(card: AdaptiveCard) -> InvokeResponse:
     """The `adaptiveCard/action` answer Teams expects: `{statusCode, type, value}` with HTTP 200."""
     return InvokeResponse(
-        status=200, body={"statusCode": 200, "type": CARD_CONTENT_TYPE, "value": to_dict(card)}
+        status=200,
+        body={"statusCode": 200, "type": CARD_CONTENT_TYPE, "value": CardContent(to_dict(card))},
     )
