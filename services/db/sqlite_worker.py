@@ -62,7 +62,9 @@ class SQLiteWorker:
         return future
 
     def _begin(self, conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if self._immediate else "BEGIN")
+        # Straight to sqlite3: through exec_driver_sql it was a statement's whole execution
+        # context (about 30 us) for a word that returns nothing.
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if self._immediate else "BEGIN")
 
     def stop(self) -> None:
         """Runs what was asked for before, then closes the connection (on its thread) and ends."""
