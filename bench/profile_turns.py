@@ -65,6 +65,32 @@ class Counting:
         self.owners[owner(statement)] += 1
 
 
+class Timing:
+    """The driver's time per statement (between SQLAlchemy's cursor events), summed by its SQL."""
+
+    def __init__(self) -> None:
+        self.total: Counter[str] = Counter()
+        self.count: Counter[str] = Counter()
+
+    def before(self, conn: Any, _cursor: Any, _statement: str, *_args: Any) -> None:
+        conn.info["bench_started"] = time.perf_counter()
+
+    def after(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        key = " ".join(statement.split())[:110]
+        self.total[key] += time.perf_counter() - conn.info.pop("bench_started")
+        self.count[key] += 1
+
+    def commit(self, _conn: Any) -> None:
+        self.count["COMMIT (count only)"] += 1
+
+    def print(self, conversations: int) -> None:
+        everything = sum(self.total.values())
+        print(f"driver time per conversation {everything * 1000 / conversations:.2f} ms; top statements:")
+        for key, seconds in self.total.most_common(25):
+            print(f"{seconds * 1e6 / self.count[key]:8.0f} us x{self.count[key] / conversations:5.2f}  {key}")
+        print(f"commits per conversation {self.count['COMMIT (count only)'] / conversations:.1f}")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--conversations", type=int, default=20)
@@ -72,6 +98,9 @@ async def main() -> None:
     parser.add_argument("--noop", action="store_true", help="a bot that does nothing, through our route")
     parser.add_argument(
         "--show-sql", action="store_true", help="print each statement of the last conversation"
+    )
+    parser.add_argument(
+        "--statement-times", action="store_true", help="the statements taking the driver's most time"
     )
     args = parser.parse_args()
     sink = Sink()
@@ -92,10 +121,15 @@ async def main() -> None:
         def show(_conn, _cursor, statement: str, *_args: Any) -> None:
             last_sql.append(" ".join(statement.split())[:160])
 
+        timing = Timing()
         for engine in app[PARTS].database.sync_engines:
             event.listen(engine, "before_cursor_execute", counting)
             if args.show_sql:
                 event.listen(engine, "before_cursor_execute", show)
+            if args.statement_times:
+                event.listen(engine, "before_cursor_execute", timing.before)
+                event.listen(engine, "after_cursor_execute", timing.after)
+                event.listen(engine, "commit", timing.commit)
         if args.noop:
 
             async def noop(_turn: Any) -> None:
@@ -156,6 +190,8 @@ async def main() -> None:
         )
     if args.show_sql:
         print("\n".join(last_sql))
+    if args.statement_times:
+        timing.print(args.conversations)
 
 
 async def run_one(
