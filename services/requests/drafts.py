@@ -118,7 +118,10 @@ class Drafts(Decisions):
             )
             return created
 
-        return request_from_row(await self._db.write(work))
+        created = await self._db.write(work)
+        # No card yet: the form's reference, written once the form is sent, needs no read first.
+        self._saw_card_ref(created.request_id, created.card_ref)
+        return request_from_row(created)
 
     async def save_form(
         self,
