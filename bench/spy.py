@@ -60,11 +60,46 @@ def package_of(frame: str) -> str:
     return next((p for p in PACKAGES if path.startswith(p)), path)
 
 
+# Whose work a sample is: the innermost frame of one of these; a library's frames (pydantic,
+# copy, json, opentelemetry, asyncio's) count for the code that called it.
+OWNERS = (
+    # py-spy names the SDK's files from below microsoft_agents/hosting/ and microsoft_agents/.
+    (
+        "the Agents SDK",
+        (
+            "microsoft_agents",
+            "core/",
+            "activity/",
+            "authentication/",
+            "aiohttp/cloud_adapter.py",
+            "aiohttp/agent_http_adapter.py",
+            "aiohttp/_aiohttp_request_adapter.py",
+            "aiohttp/jwt_authorization_middleware.py",
+        ),
+    ),
+    ("this project", ("bot/", "dialogs/", "cards/", "services/", "i18n/")),
+    ("SQLAlchemy and sqlite3", ("sqlalchemy",)),
+    ("aiohttp", ("aiohttp",)),
+)
+
+
+def owner_of(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        package = package_of(frame)
+        if package == "waiting (epoll)":
+            return package
+        for owner, prefixes in OWNERS:
+            if package.startswith(prefixes):
+                return owner
+    return "the event loop and the rest"
+
+
 def report(raw: str, top: int) -> None:
     """The collapsed stacks' heaviest functions, per thread."""
     own: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     total: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     by_package: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    by_owner: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     samples: collections.Counter[str] = collections.Counter()
     for line in raw.splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -78,10 +113,14 @@ def report(raw: str, top: int) -> None:
         if frames:
             own[thread][frames[-1]] += count
             by_package[thread][package_of(frames[-1])] += count
+            by_owner[thread][owner_of(frames)] += count
         for frame in set(frames):
             total[thread][frame] += count
     for thread, n in samples.most_common():
         print(f"\n== {thread}: {n} samples")
+        print("-- by whose work (a library's frames count for their caller)")
+        for owner, count in by_owner[thread].most_common():
+            print(f"{100 * count / n:5.1f}%  {owner}")
         print("-- by package (innermost frame)")
         for package, count in by_package[thread].most_common(12):
             print(f"{100 * count / n:5.1f}%  {package}")
