@@ -467,6 +467,33 @@ async def test_when_sqlite_ends_the_transaction_mid_batch_nothing_of_the_batch_i
     assert await committed(database) == [(4, "next batch")]
 
 
+async def test_the_database_thread_keeps_one_connection_and_takes_a_fresh_one_after_a_failed_batch(
+    sqlite_database: Database,
+):
+    """The thread keeps its connection between units (no pool checkout for each: issue 22); when a
+    batch fails with the connection broken (closed here, as SQLite or the disk might leave it), its
+    caller gets the error and the next unit runs, and is kept, on a new connection."""
+    database = sqlite_database
+    await database.read(lambda conn: None)  # the thread's first unit takes its connection
+    checkouts: list[int] = []
+    event.listen(database.sync_engines[-1].pool, "checkout", lambda dbapi, *_: checkouts.append(id(dbapi)))
+    await database.write(add(1, "kept"))
+    for _ in range(3):
+        await database.read(lambda conn: conn.execute(select(units.c.n)).all())
+    assert checkouts == [], "a unit took the connection from the pool again"
+
+    def breaks_the_connection(conn: Connection) -> None:
+        conn.execute(insert(units).values(n=2, note="lost with its connection"))
+        conn.connection.driver_connection.close()
+
+    with pytest.raises(Exception, match="closed"):
+        await database.write(breaks_the_connection)
+    await database.write(add(3, "on a fresh connection"))
+    await database.write(add(4, "on the same one"))
+    assert len(checkouts) == 1, "after the failed batch, one checkout and then none"
+    assert await committed(database) == [(1, "kept"), (3, "on a fresh connection"), (4, "on the same one")]
+
+
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite+aiosqlite:///:memory:"])
 def test_an_in_memory_sqlite_database_is_refused_with_a_clear_message(url: str):
     with pytest.raises(ValueError, match="SQLite needs a file"):
