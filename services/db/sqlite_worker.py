@@ -33,9 +33,9 @@ class SQLiteWorker:
     that another process wrote since its first read ("database is locked", at once).
 
     The thread keeps one connection for its life instead of taking it from the engine's pool for
-    each batch (about 120 of 240 us per batch: checkout, reset, checkin; `python -m
-    bench.cpu_pairs`), and gives it back after a batch that failed, so the next one starts on a
-    fresh connection as before. The event loop is woken once per batch, not once per unit.
+    each batch (about 120 of a one-read batch's 240 us: checkout, reset, checkin; `python -m
+    bench.db_units --reads`), and gives it back after a batch that failed, so the next one starts
+    on a fresh connection as before. The event loop is woken once per batch, not once per unit.
     """
 
     MAX_BATCH = 64

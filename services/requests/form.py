@@ -177,7 +177,7 @@ async def check_form(
                 errors["teams_user"] = NotLicensed(state.upn).text
             else:
                 if names is not None:
-                    names[form.teams_user] = state.display_name or state.upn
+                    names[form.teams_user] = state.display_name
                 mine = state.upn.casefold() in own
                 if changing is not None:
                     if not state.provisioned:
